@@ -1,0 +1,149 @@
+/**
+ * Every failure shctl reports is one of these. Each says what failed, where, and what to do;
+ * the CLI maps `exitCode` to the process exit status and prints `message`, `details` and `hint`.
+ */
+export abstract class ShctlError extends Error {
+  abstract readonly exitCode: number;
+  /** What the user can do about it. */
+  readonly hint: string | undefined;
+  /** Extra lines shown under the message (log tails, health output, each spec problem). */
+  readonly details: string[];
+
+  constructor(message: string, opts: { hint?: string; details?: string[]; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.hint = opts.hint;
+    this.details = opts.details ?? [];
+  }
+}
+
+export interface SpecIssue {
+  /** Where in the stack the problem is, e.g. ["services", "web", "healthcheck", "interval"]. */
+  path: (string | number)[];
+  message: string;
+}
+
+export function formatIssuePath(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("") || "(root)";
+}
+
+/** The stack or options are invalid: exit 2, one line per problem with its path. */
+export class SpecError extends ShctlError {
+  readonly exitCode = 2;
+  readonly issues: SpecIssue[];
+  constructor(source: string, issues: SpecIssue[]) {
+    super(`${source}: ${issues.length} problem${issues.length === 1 ? "" : "s"} in the stack`, {
+      details: issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`),
+      hint: "fix the fields named above and run the command again",
+    });
+    this.issues = issues;
+  }
+}
+
+/** Bad command-line usage: exit 2. */
+export class UsageError extends ShctlError {
+  readonly exitCode = 2;
+}
+
+/** The Docker Engine could not be reached at all. */
+export class EngineUnreachableError extends ShctlError {
+  readonly exitCode = 1;
+  constructor(where: string, cause: unknown) {
+    super(`cannot reach the Docker Engine at ${where}`, {
+      cause,
+      hint: "start the engine (e.g. `dockerd` or Docker Desktop), or point DOCKER_HOST at it",
+      details: [String((cause as Error)?.message ?? cause)],
+    });
+  }
+}
+
+/** An Engine API call failed; `statusCode` is the HTTP status the engine answered with, if any. */
+export class EngineError extends ShctlError {
+  readonly exitCode = 1;
+  readonly statusCode: number | undefined;
+  readonly operation: string;
+  constructor(operation: string, cause: unknown, opts: { hint?: string; resource?: string } = {}) {
+    const status = (cause as { statusCode?: number })?.statusCode;
+    const reason = engineReason(cause);
+    super(
+      `${opts.resource ? `${opts.resource}: ` : ""}${operation} failed${status ? ` (${status})` : ""}: ${reason}`,
+      {
+        cause,
+        ...(opts.hint ? { hint: opts.hint } : {}),
+      },
+    );
+    this.statusCode = status;
+    this.operation = operation;
+  }
+}
+
+function engineReason(cause: unknown): string {
+  const c = cause as { json?: { message?: string }; reason?: string; message?: string };
+  return c?.json?.message ?? c?.message ?? c?.reason ?? String(cause);
+}
+
+/** A step of the apply failed: which resource, which step, and the log lines that explain it. */
+export class StepFailedError extends ShctlError {
+  readonly exitCode = 1;
+  readonly resource: string;
+  readonly step: string;
+  constructor(
+    resource: string,
+    step: string,
+    message: string,
+    opts: { hint?: string; details?: string[]; cause?: unknown } = {},
+  ) {
+    super(`${resource}: ${step} failed: ${message}`, opts);
+    this.resource = resource;
+    this.step = step;
+  }
+}
+
+export class JobFailedError extends StepFailedError {
+  readonly jobExitCode: number;
+  constructor(job: string, exitCode: number, logTail: string[], hint?: string) {
+    super(`job ${job}`, "run", `exited with code ${exitCode}`, {
+      details:
+        logTail.length > 0
+          ? ["last log lines:", ...logTail.map((l) => `  ${l}`)]
+          : ["(the job printed nothing)"],
+      hint:
+        hint ??
+        `read the log lines above, fix the cause, then run apply again: the job re-runs, services that depend on it start after it`,
+    });
+    this.jobExitCode = exitCode;
+  }
+}
+
+export class HealthTimeoutError extends StepFailedError {
+  constructor(service: string, waitedMs: number, lastOutput: string[], what: string) {
+    super(`service ${service}`, "wait for health", `not ${what} after ${Math.round(waitedMs / 1000)}s`, {
+      details: lastOutput.length > 0 ? ["last health-check output:", ...lastOutput.map((l) => `  ${l}`)] : [],
+      hint: `check \`shctl logs ${service}\`; if the service is only slow, raise services.${service}.readyTimeout`,
+    });
+  }
+}
+
+/** Another shctl process holds the stack's lock. */
+export class LockedError extends ShctlError {
+  readonly exitCode = 1;
+}
+
+/** teardown --data refused because the data root failed a safety check. */
+export class UnsafeDataRootError extends ShctlError {
+  readonly exitCode = 2;
+}
+
+/** The run was interrupted (SIGINT/SIGTERM); in-flight steps were finished, nothing new started. */
+export class InterruptedError extends ShctlError {
+  readonly exitCode = 130;
+}
+
+/** Something the plan cannot resolve by itself (e.g. a name taken by a container shctl does not own). */
+export class ConflictError extends ShctlError {
+  readonly exitCode = 1;
+}
+
+export function isShctlError(err: unknown): err is ShctlError {
+  return err instanceof ShctlError;
+}

@@ -1,0 +1,66 @@
+export {
+  type ApplyOptions,
+  type ApplyResult,
+  apply,
+  diff,
+  logs,
+  type ServiceStatus,
+  status,
+  teardown,
+} from "./api.js";
+export { formatDuration, parseDuration } from "./duration.js";
+export {
+  type BuildOptions,
+  type CallCounts,
+  type ContainerDetails,
+  type ContainerSummary,
+  connectEngine,
+  type EngineClient,
+  type EngineEvent,
+} from "./engine.js";
+export {
+  ConflictError,
+  EngineError,
+  EngineUnreachableError,
+  formatIssuePath,
+  HealthTimeoutError,
+  InterruptedError,
+  isShctlError,
+  JobFailedError,
+  LockedError,
+  ShctlError,
+  SpecError,
+  type SpecIssue,
+  StepFailedError,
+  UnsafeDataRootError,
+  UsageError,
+} from "./errors.js";
+export type { EventSink, Phase, ProgressEvent } from "./events.js";
+export { type ExecuteOptions, type ExecuteResult, execute } from "./execute.js";
+export { canonicalJson, HASH_RECIPE } from "./hash.js";
+export { LABEL } from "./labels.js";
+export { type LoadOptions, loadStack, type StackFactory, splitCommand, validateStack } from "./load.js";
+export type * from "./model.js";
+export { type ObservedContainer, type ObservedState, observe } from "./observe.js";
+export {
+  type Action,
+  type ActionKind,
+  type Conflict,
+  diffSnapshots,
+  type FieldChange,
+  nodesInOrder,
+  type Plan,
+  plan,
+} from "./plan.js";
+export { redact } from "./redact.js";
+export {
+  defineStack,
+  type JobContext,
+  type JobRun,
+  type ProbeCheck,
+  type ProbeContext,
+  type StackInput,
+  stackJsonSchema,
+} from "./schema.js";
+export { acquireLock, type Lock, readState } from "./state.js";
+export { checkDataRoot, type TeardownResult } from "./teardown.js";

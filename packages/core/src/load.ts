@@ -1,0 +1,531 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
+import type { z } from "zod";
+import { parseDuration } from "./duration.js";
+import { SpecError, type SpecIssue } from "./errors.js";
+import type {
+  ContainerSpec,
+  ResolvedDependency,
+  ResolvedEnv,
+  ResolvedHealthcheck,
+  ResolvedImage,
+  ResolvedJob,
+  ResolvedMount,
+  ResolvedNetwork,
+  ResolvedPort,
+  ResolvedProbe,
+  ResolvedService,
+  ResolvedStack,
+} from "./model.js";
+import { type JobSpec, type ServiceSpec, Stack, type StackInput, type StackSpec } from "./schema.js";
+
+export interface LoadOptions {
+  /** Base for relative paths; default: the stack file's directory, or the current directory. */
+  projectDir?: string;
+  /** Profile to select; default: the stack's `defaultProfile`. */
+  profile?: string;
+  /** Environment for `fromEnv` values; default: process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+/** A stack module exports `stack`: a stack object or a function that returns one. */
+export type StackFactory = (ctx: {
+  projectDir: string;
+  env: Record<string, string | undefined>;
+}) => StackInput | Promise<StackInput>;
+
+/**
+ * Loads, validates and resolves a stack from a YAML/JSON file, a JS module exporting `stack`,
+ * or an object. Throws SpecError (exit 2) listing every problem with its path.
+ */
+export async function loadStack(
+  source: string | StackInput | StackFactory,
+  opts: LoadOptions = {},
+): Promise<ResolvedStack> {
+  const env = opts.env ?? process.env;
+  let raw: unknown;
+  let label: string;
+  let projectDir: string;
+  if (typeof source === "string") {
+    const file = path.resolve(source);
+    label = path.relative(process.cwd(), file) || file;
+    projectDir = path.resolve(opts.projectDir ?? path.dirname(file));
+    raw = await readStackFile(file, label, projectDir, env);
+  } else {
+    label = "(stack module)";
+    projectDir = path.resolve(opts.projectDir ?? process.cwd());
+    raw = typeof source === "function" ? await source({ projectDir, env }) : source;
+  }
+  return validateStack(raw, { label, projectDir, profile: opts.profile, env });
+}
+
+async function readStackFile(
+  file: string,
+  label: string,
+  projectDir: string,
+  env: Record<string, string | undefined>,
+): Promise<unknown> {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === ".js" || ext === ".mjs") {
+    const mod = (await import(pathToFileURL(file).href)) as { stack?: unknown };
+    if (mod.stack === undefined) {
+      throw new SpecError(label, [{ path: [], message: "the module has no named export `stack`" }]);
+    }
+    return typeof mod.stack === "function"
+      ? await (mod.stack as StackFactory)({ projectDir, env })
+      : mod.stack;
+  }
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new SpecError(label, [{ path: [], message: `cannot read the file: ${(err as Error).message}` }]);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new SpecError(
+      label,
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return {
+          path: [],
+          message: `YAML ${pos ? `line ${pos.line}, column ${pos.col}` : ""}: ${e.message.split("\n")[0]}`,
+        };
+      }),
+    );
+  }
+  if (!isMap(doc.contents) && !isSeq(doc.contents) && doc.contents !== null) {
+    throw new SpecError(label, [{ path: [], message: "expected a mapping with `name`, `services`, …" }]);
+  }
+  return doc.toJS();
+}
+
+interface ValidateContext {
+  label: string;
+  projectDir: string;
+  profile: string | undefined;
+  env: Record<string, string | undefined>;
+}
+
+export function validateStack(raw: unknown, ctx: ValidateContext): ResolvedStack {
+  const parsed = Stack.safeParse(raw);
+  if (!parsed.success) throw new SpecError(ctx.label, zodIssues(parsed.error));
+  const issues: SpecIssue[] = [];
+  const stack = resolveStack(parsed.data, ctx, issues);
+  checkGraph(stack, issues);
+  checkPorts(stack, issues);
+  if (issues.length > 0) throw new SpecError(ctx.label, issues);
+  return stack;
+}
+
+function zodIssues(error: z.ZodError): SpecIssue[] {
+  return error.issues.map((i) => {
+    const p = i.path.map((s) => (typeof s === "symbol" ? String(s) : s));
+    if (i.code === "unrecognized_keys") {
+      return {
+        path: p,
+        message: `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`,
+      };
+    }
+    if (i.code === "invalid_union") {
+      // Report the branch that got furthest, which is the one the author meant.
+      const best = [...i.errors].sort((a, b) => depth(b) - depth(a))[0];
+      const inner = best?.[0];
+      if (inner)
+        return {
+          path: [...p, ...inner.path.map((s) => (typeof s === "symbol" ? String(s) : s))],
+          message: inner.message,
+        };
+    }
+    return { path: p, message: i.message };
+  });
+}
+
+function depth(issues: z.core.$ZodIssue[]): number {
+  return Math.max(0, ...issues.map((x) => x.path.length + (x.code === "invalid_type" ? 0 : 1)));
+}
+
+/** Splits a command string into words; single and double quotes keep words together. */
+export function splitCommand(cmd: string | string[] | undefined): string[] | undefined {
+  if (cmd === undefined || Array.isArray(cmd)) return cmd;
+  const words: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
+  for (const m of cmd.matchAll(re))
+    words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : (m[2] ?? m[3] ?? ""));
+  return words;
+}
+
+function ms(text: string): number {
+  return parseDuration(text) ?? 0;
+}
+
+function inside(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+}
+
+function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]): ResolvedStack {
+  const projectDir = ctx.projectDir;
+  const dataRoot = path.resolve(projectDir, spec.dataRoot);
+  const secrets = new Set<string>();
+  const profile = ctx.profile ?? spec.defaultProfile;
+
+  const known = new Set<string>();
+  for (const n of [...Object.values(spec.services), ...Object.values(spec.jobs)])
+    for (const p of n.profiles ?? []) known.add(p);
+  if (spec.defaultProfile) known.add(spec.defaultProfile);
+  if (ctx.profile !== undefined && !known.has(ctx.profile)) {
+    issues.push({
+      path: ["profile"],
+      message: `unknown profile "${ctx.profile}"${known.size > 0 ? `; this stack has: ${[...known].sort().join(", ")}` : ""}`,
+    });
+  }
+  const selected = (profiles: string[] | undefined) =>
+    profiles === undefined || (profile !== undefined && profiles.includes(profile));
+
+  const networks: Record<string, ResolvedNetwork> = {};
+  const netSpecs =
+    Object.keys(spec.networks).length > 0
+      ? spec.networks
+      : { default: { driver: "bridge", internal: false, labels: {} } };
+  for (const [name, n] of Object.entries(netSpecs)) {
+    networks[name] = {
+      name,
+      dockerName: `${spec.name}_${name}`,
+      driver: n.driver,
+      internal: n.internal,
+      labels: n.labels,
+    };
+  }
+
+  const images: Record<string, ResolvedImage> = {};
+  const mirrorOf = (ref: string) =>
+    spec.registryMirror ? `${spec.registryMirror.replace(/\/+$/, "")}/${ref}` : undefined;
+  for (const [key, img] of Object.entries(spec.images)) {
+    images[key] = {
+      key,
+      ref: img.ref,
+      build: img.build
+        ? {
+            contextDir: path.resolve(projectDir, img.build.context),
+            dockerfile: img.build.dockerfile,
+            args: img.build.args,
+            target: img.build.target,
+          }
+        : undefined,
+      pull: img.pull,
+      mirrorRef: img.build ? undefined : mirrorOf(img.ref),
+    };
+  }
+  const imageKey = (ref: string): string => {
+    if (images[ref]) return ref;
+    images[ref] = { key: ref, ref, build: undefined, pull: "missing", mirrorRef: mirrorOf(ref) };
+    return ref;
+  };
+
+  const env = (where: (string | number)[], values: Record<string, unknown>): ResolvedEnv[] => {
+    const out: ResolvedEnv[] = [];
+    for (const [name, v] of Object.entries(values)) {
+      let value: string;
+      let secret = false;
+      if (typeof v === "object" && v !== null && "fromEnv" in v) {
+        const e = v as { fromEnv: string; default?: string; secret: boolean };
+        const got = ctx.env[e.fromEnv] ?? e.default;
+        if (got === undefined) {
+          issues.push({
+            path: [...where, name],
+            message: `environment variable ${e.fromEnv} is not set and has no default`,
+          });
+          continue;
+        }
+        value = got;
+        secret = e.secret;
+      } else if (typeof v === "object" && v !== null && "value" in v) {
+        const e = v as { value: string | number; secret: boolean };
+        value = String(e.value);
+        secret = e.secret;
+      } else {
+        value = String(v);
+      }
+      if (secret && value !== "") secrets.add(value);
+      out.push({ name, value, secret });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  };
+
+  const mounts = (where: (string | number)[], list: ServiceSpec["mounts"]): ResolvedMount[] =>
+    list.map((m, i) => {
+      if (m.type === "tmpfs") return { type: "tmpfs", target: m.target, sizeBytes: m.sizeBytes };
+      const root = m.root === "data" ? dataRoot : projectDir;
+      const hostPath = path.resolve(root, m.source);
+      if (path.isAbsolute(m.source) || !inside(root, hostPath)) {
+        issues.push({
+          path: [...where, i, "source"],
+          message: `"${m.source}" leaves the ${m.root === "data" ? "data root" : "project dir"}; use a path inside it`,
+        });
+      }
+      const [uid, gid] = (m.owner ?? "").split(":").map(Number);
+      return {
+        type: "bind",
+        hostPath,
+        source: m.source,
+        root: m.root,
+        target: m.target,
+        readOnly: m.readOnly,
+        kind: m.kind,
+        owner: m.owner ? { uid: uid as number, gid: gid as number } : undefined,
+        mode: m.mode ? Number.parseInt(m.mode, 8) : undefined,
+        selinux: m.selinux,
+      };
+    });
+
+  const inputs = (list: { path: string; root: "data" | "project" }[]) =>
+    list.map((i) => path.resolve(i.root === "data" ? dataRoot : projectDir, i.path)).sort();
+
+  const attach = (where: (string | number)[], spec: ServiceSpec["networks"], aliases: string[]) => {
+    const entries: [string, string[]][] =
+      spec === undefined
+        ? Object.keys(networks).map((n) => [n, []])
+        : Array.isArray(spec)
+          ? spec.map((n) => [n, []])
+          : Object.entries(spec).map(([n, a]) => [n, a.aliases]);
+    for (const [n] of entries) {
+      if (!networks[n])
+        issues.push({ path: [...where, n], message: `no network named "${n}" in this stack` });
+    }
+    return entries.map(([name, a]) => ({ name, aliases: [...new Set([...aliases, ...a])].sort() }));
+  };
+
+  const container = (
+    where: string[],
+    name: string,
+    s: ServiceSpec | JobSpec,
+    aliases: string[],
+  ): ContainerSpec => ({
+    image: imageKey(s.image as string),
+    command: splitCommand(s.command),
+    entrypoint: splitCommand(s.entrypoint),
+    env: env([...where, "env"], s.env),
+    user: s.user,
+    workingDir: s.workingDir,
+    networks: attach([...where, "networks"], s.networks, [name, ...aliases]),
+    mounts: mounts([...where, "mounts"], s.mounts),
+    labels: s.labels,
+    extraHosts: s.extraHosts,
+    inputs: inputs(s.inputs),
+  });
+
+  const deps = (where: (string | number)[], d: ServiceSpec["dependsOn"]): ResolvedDependency[] => {
+    const entries = Array.isArray(d)
+      ? d.map((n) => [n, { condition: "started" as const, restart: false }] as const)
+      : Object.entries(d);
+    return entries.map(([name, dep]) => {
+      const kind = spec.jobs[name] ? "job" : "service";
+      if (!spec.services[name] && !spec.jobs[name]) {
+        issues.push({ path: [...where, name], message: `no service or job named "${name}"` });
+      } else if (!selected((spec.services[name] ?? spec.jobs[name])?.profiles)) {
+        issues.push({
+          path: [...where, name],
+          message: `"${name}" is not in profile "${profile ?? "(none)"}"`,
+        });
+      }
+      let condition = dep.condition;
+      if (kind === "job" && condition === "healthy") {
+        issues.push({
+          path: [...where, name, "condition"],
+          message: `"${name}" is a job: use "completed" or "started"`,
+        });
+      }
+      if (kind === "service" && condition === "completed") {
+        issues.push({
+          path: [...where, name, "condition"],
+          message: `"${name}" is a service: use "started" or "healthy"`,
+        });
+      }
+      const target = spec.services[name];
+      if (
+        kind === "service" &&
+        condition === "healthy" &&
+        target &&
+        !target.healthcheck &&
+        target.readiness.length === 0
+      ) {
+        issues.push({
+          path: [...where, name, "condition"],
+          message: `"${name}" has no healthcheck or readiness probe, so it can never be healthy`,
+        });
+      }
+      if (kind === "job" && Array.isArray(d)) condition = "completed";
+      return { name, kind, condition, restart: dep.restart };
+    });
+  };
+
+  const services: Record<string, ResolvedService> = {};
+  for (const [name, s] of Object.entries(spec.services)) {
+    if (!selected(s.profiles)) continue;
+    const where = ["services", name];
+    services[name] = {
+      kind: "service",
+      name,
+      containerName: `${spec.name}-${name}`,
+      ...container(where, name, s, s.aliases),
+      hostname: s.hostname,
+      ports: s.ports.map((p) => port(p, spec.bindAddress)),
+      healthcheck: s.healthcheck ? healthcheck(s.healthcheck) : undefined,
+      readiness: s.readiness.map((p, i) => probe(p, i)),
+      readyTimeoutMs: ms(s.readyTimeout),
+      restart: s.restart,
+      ulimits: Object.entries(s.ulimits)
+        .map(([n, u]) => (typeof u === "number" ? { name: n, soft: u, hard: u } : { name: n, ...u }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+      stopSignal: s.stopSignal,
+      stopGraceMs: ms(s.stopGracePeriod),
+      init: s.init,
+      deps: deps([...where, "dependsOn"], s.dependsOn),
+    };
+  }
+  const jobs: Record<string, ResolvedJob> = {};
+  for (const [name, j] of Object.entries(spec.jobs)) {
+    if (!selected(j.profiles)) continue;
+    const where = ["jobs", name];
+    jobs[name] = {
+      kind: "job",
+      name,
+      containerName: `${spec.name}-job-${name}`,
+      container: j.image !== undefined ? container(where, name, j, []) : undefined,
+      run: j.run,
+      version: j.version,
+      timeoutMs: ms(j.timeout),
+      always: j.always,
+      deps: deps([...where, "dependsOn"], j.dependsOn),
+      inputs: inputs(j.inputs),
+    };
+  }
+  if (spec.helperImage) imageKey(spec.helperImage);
+
+  return {
+    name: spec.name,
+    source: ctx.label,
+    projectDir,
+    dataRoot,
+    profile,
+    bindAddress: spec.bindAddress,
+    helperImage: spec.helperImage,
+    networks,
+    images,
+    services,
+    jobs,
+    secrets: [...secrets].sort((a, b) => b.length - a.length),
+  };
+}
+
+function port(p: ServiceSpec["ports"][number], bindAddress: string): ResolvedPort {
+  if (typeof p !== "string")
+    return { hostIp: p.hostIp ?? bindAddress, host: p.host, container: p.container, protocol: p.protocol };
+  const [spec, proto] = p.split("/");
+  const parts = (spec as string).match(/^(?:(.+):)?(\d+):(\d+)$/) as RegExpMatchArray;
+  return {
+    hostIp: (parts[1] ?? bindAddress).replace(/^\[|\]$/g, ""),
+    host: Number(parts[2]),
+    container: Number(parts[3]),
+    protocol: proto === "udp" ? "udp" : "tcp",
+  };
+}
+
+function healthcheck(h: NonNullable<ServiceSpec["healthcheck"]>): ResolvedHealthcheck {
+  const test = Array.isArray(h.test)
+    ? h.test[0] === "CMD" || h.test[0] === "CMD-SHELL"
+      ? h.test
+      : ["CMD", ...h.test]
+    : ["CMD-SHELL", h.test];
+  return {
+    test,
+    intervalMs: ms(h.interval),
+    timeoutMs: ms(h.timeout),
+    retries: h.retries,
+    startPeriodMs: ms(h.startPeriod),
+  };
+}
+
+function probe(p: ServiceSpec["readiness"][number], i: number): ResolvedProbe {
+  const intervalMs = ms(p.interval);
+  if ("tcp" in p) return { type: "tcp", port: p.tcp.port, intervalMs, label: `tcp :${p.tcp.port}` };
+  if ("http" in p) {
+    return {
+      type: "http",
+      port: p.http.port,
+      path: p.http.path,
+      expectBody: p.http.expectBody,
+      intervalMs,
+      label: `http :${p.http.port}${p.http.path}`,
+    };
+  }
+  if ("exec" in p) {
+    const command = splitCommand(p.exec) as string[];
+    return { type: "exec", command, intervalMs, label: `exec ${command.join(" ")}` };
+  }
+  return {
+    type: "custom",
+    name: p.custom.name,
+    check: p.custom.check,
+    intervalMs,
+    label: p.custom.name || `probe ${i}`,
+  };
+}
+
+/** Dependency cycles: a depth-first walk that reports the cycle it finds. */
+function checkGraph(stack: ResolvedStack, issues: SpecIssue[]): void {
+  const nodes = new Map<string, { deps: ResolvedDependency[]; where: string[] }>();
+  for (const s of Object.values(stack.services))
+    nodes.set(s.name, { deps: s.deps, where: ["services", s.name] });
+  for (const j of Object.values(stack.jobs)) nodes.set(j.name, { deps: j.deps, where: ["jobs", j.name] });
+  for (const name of Object.keys(stack.services)) {
+    if (stack.jobs[name])
+      issues.push({ path: ["jobs", name], message: `"${name}" is both a service and a job` });
+  }
+  const state = new Map<string, "visiting" | "done">();
+  const reported = new Set<string>();
+  const visit = (name: string, trail: string[]): void => {
+    if (state.get(name) === "done") return;
+    if (state.get(name) === "visiting") {
+      const cycle = [...trail.slice(trail.indexOf(name)), name];
+      const key = [...cycle].sort().join(",");
+      if (!reported.has(key)) {
+        reported.add(key);
+        issues.push({
+          path: [...(nodes.get(name)?.where ?? []), "dependsOn"],
+          message: `dependency cycle: ${cycle.join(" → ")}`,
+        });
+      }
+      return;
+    }
+    state.set(name, "visiting");
+    for (const d of nodes.get(name)?.deps ?? []) if (nodes.has(d.name)) visit(d.name, [...trail, name]);
+    state.set(name, "done");
+  };
+  for (const name of [...nodes.keys()].sort()) visit(name, []);
+}
+
+function checkPorts(stack: ResolvedStack, issues: SpecIssue[]): void {
+  const seen: { svc: string; p: ResolvedPort }[] = [];
+  for (const s of Object.values(stack.services)) {
+    s.ports.forEach((p, i) => {
+      const clash = seen.find(
+        (o) =>
+          o.p.host === p.host &&
+          o.p.protocol === p.protocol &&
+          (o.p.hostIp === p.hostIp || o.p.hostIp === "0.0.0.0" || p.hostIp === "0.0.0.0"),
+      );
+      if (clash) {
+        issues.push({
+          path: ["services", s.name, "ports", i],
+          message: `host port ${p.host}/${p.protocol} is already published by service "${clash.svc}"`,
+        });
+      }
+      seen.push({ svc: s.name, p });
+    });
+  }
+}

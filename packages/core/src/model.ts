@@ -1,0 +1,152 @@
+import type { JobRun, ProbeCheck } from "./schema.js";
+
+/*
+ * The resolved stack: what `loadStack` returns after validation. Paths are absolute, durations are
+ * milliseconds, env values are strings, and only the services and jobs of the selected profile remain.
+ */
+
+export interface ResolvedEnv {
+  name: string;
+  value: string;
+  secret: boolean;
+}
+
+export type ResolvedMount =
+  | {
+      type: "bind";
+      /** Absolute path on the host. */
+      hostPath: string;
+      /** The path as written in the spec, relative to its root (for messages and labels). */
+      source: string;
+      root: "data" | "project";
+      target: string;
+      readOnly: boolean;
+      kind: "dir" | "file";
+      owner: { uid: number; gid: number } | undefined;
+      mode: number | undefined;
+      selinux: "z" | "Z" | undefined;
+    }
+  | { type: "tmpfs"; target: string; sizeBytes: number | undefined };
+
+export interface ResolvedPort {
+  hostIp: string;
+  host: number;
+  container: number;
+  protocol: "tcp" | "udp";
+}
+
+export interface ResolvedDependency {
+  name: string;
+  kind: "service" | "job";
+  condition: "started" | "healthy" | "completed";
+  restart: boolean;
+}
+
+export type ResolvedProbe =
+  | { type: "tcp"; port: number; intervalMs: number; label: string }
+  | {
+      type: "http";
+      port: number;
+      path: string;
+      expectBody: string | undefined;
+      intervalMs: number;
+      label: string;
+    }
+  | { type: "exec"; command: string[]; intervalMs: number; label: string }
+  | { type: "custom"; name: string; check: ProbeCheck; intervalMs: number; label: string };
+
+export interface ResolvedHealthcheck {
+  /** Engine form: ["CMD", ...] or ["CMD-SHELL", "..."]. */
+  test: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+/** The container part shared by services and container jobs. */
+export interface ContainerSpec {
+  /** Key into `ResolvedStack.images`. */
+  image: string;
+  command: string[] | undefined;
+  entrypoint: string[] | undefined;
+  env: ResolvedEnv[];
+  user: string | undefined;
+  workingDir: string | undefined;
+  networks: { name: string; aliases: string[] }[];
+  mounts: ResolvedMount[];
+  labels: Record<string, string>;
+  extraHosts: string[];
+  /** Absolute paths of declared input files. */
+  inputs: string[];
+}
+
+export interface ResolvedService extends ContainerSpec {
+  kind: "service";
+  name: string;
+  containerName: string;
+  hostname: string | undefined;
+  ports: ResolvedPort[];
+  healthcheck: ResolvedHealthcheck | undefined;
+  readiness: ResolvedProbe[];
+  readyTimeoutMs: number;
+  restart: "no" | "always" | "unless-stopped" | "on-failure";
+  ulimits: { name: string; soft: number; hard: number }[];
+  stopSignal: string | undefined;
+  stopGraceMs: number;
+  init: boolean;
+  deps: ResolvedDependency[];
+}
+
+export interface ResolvedJob {
+  kind: "job";
+  name: string;
+  containerName: string;
+  /** Present for container jobs. */
+  container: ContainerSpec | undefined;
+  /** Present for function jobs. */
+  run: JobRun | undefined;
+  version: string | undefined;
+  timeoutMs: number;
+  always: boolean;
+  deps: ResolvedDependency[];
+  inputs: string[];
+}
+
+export interface ResolvedImage {
+  key: string;
+  ref: string;
+  build:
+    | { contextDir: string; dockerfile: string; args: Record<string, string>; target: string | undefined }
+    | undefined;
+  pull: "missing" | "never";
+  /** Where to pull from when a registry mirror is set; tagged `ref` afterwards. */
+  mirrorRef: string | undefined;
+}
+
+export interface ResolvedNetwork {
+  name: string;
+  dockerName: string;
+  driver: string;
+  internal: boolean;
+  labels: Record<string, string>;
+}
+
+export interface ResolvedStack {
+  name: string;
+  /** Where the stack came from (a file path, or "(module)"). */
+  source: string;
+  projectDir: string;
+  dataRoot: string;
+  profile: string | undefined;
+  bindAddress: string;
+  helperImage: string | undefined;
+  networks: Record<string, ResolvedNetwork>;
+  images: Record<string, ResolvedImage>;
+  services: Record<string, ResolvedService>;
+  jobs: Record<string, ResolvedJob>;
+  /** Every secret value, so output can be redacted. */
+  secrets: string[];
+}
+
+export type StackNode = ResolvedService | ResolvedJob;

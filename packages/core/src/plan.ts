@@ -1,0 +1,538 @@
+import {
+  canonicalJson,
+  HASH_RECIPE,
+  jobKey,
+  networkHash,
+  type Snapshot,
+  serviceSnapshot,
+  snapshotHash,
+} from "./hash.js";
+import type { ResolvedService, ResolvedStack, StackNode } from "./model.js";
+import type { ObservedContainer, ObservedState } from "./observe.js";
+
+/*
+ * plan(desired, observed) → Plan. Pure and synchronous: no engine, no disk, no clock. The plan is
+ * plain data (JSON-serializable); `execute` carries it out and makes no decisions of its own
+ * beyond waiting for the conditions the plan names.
+ */
+
+export type ActionKind =
+  | "network.create"
+  | "network.remove"
+  | "image.pull"
+  | "image.build"
+  | "dir.create"
+  | "job.run"
+  | "container.create"
+  | "container.recreate"
+  | "container.update"
+  | "container.start"
+  | "container.restart"
+  | "container.remove";
+
+export interface FieldChange {
+  /** Dotted path of the field, e.g. "env.LOG_LEVEL" or "command". */
+  field: string;
+  /** Printable values; secrets are "(sensitive)". Undefined: the field was or will be absent. */
+  before: string | undefined;
+  after: string | undefined;
+  sensitive: boolean;
+}
+
+export interface Action {
+  /** Unique within the plan, e.g. "container.create:web". */
+  id: string;
+  kind: ActionKind;
+  /** What it acts on, for people: "service web", "job migrate", "image app", "network default", "dir postgres". */
+  resource: string;
+  /** Service, job, image key, network name or directory path. */
+  target: string;
+  /** Why, in a few words. */
+  reason: string;
+  changes: FieldChange[];
+  /** Actions that must finish first. */
+  after: string[];
+  /** Kind-specific data the executor needs. */
+  containerId?: string;
+  owner?: { uid: number; gid: number };
+  mode?: number;
+  jobKey?: string;
+  contextHash?: string;
+  networkId?: string;
+}
+
+export interface Conflict {
+  resource: string;
+  message: string;
+  hint: string;
+}
+
+export interface Plan {
+  version: 1;
+  stack: string;
+  profile: string | undefined;
+  dataRoot: string;
+  actions: Action[];
+  conflicts: Conflict[];
+  /** Services and jobs that need nothing. */
+  unchanged: string[];
+}
+
+const PENDING = "(built or pulled during apply)";
+
+export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
+  const actions: Action[] = [];
+  const conflicts: Conflict[] = [];
+  const byId = new Map<string, Action>();
+  const add = (
+    a: Omit<Action, "id" | "changes" | "after"> & Partial<Pick<Action, "changes" | "after">>,
+  ): Action => {
+    const action: Action = { id: `${a.kind}:${a.target}`, changes: [], after: [], ...a };
+    actions.push(action);
+    byId.set(action.id, action);
+    return action;
+  };
+
+  // Containers that go away first (orphans, duplicates, stale jobs): networks and names depend on it.
+  const removals: Action[] = [];
+  const desiredNames = new Set([...Object.keys(stack.services), ...Object.keys(stack.jobs)]);
+  const primary = new Map<string, ObservedContainer>();
+  for (const c of observed.containers) {
+    const isDesiredService = c.kind === "service" && stack.services[c.node] !== undefined;
+    if (isDesiredService && !primary.has(c.node) && c.name === stack.services[c.node]?.containerName) {
+      primary.set(c.node, c);
+      continue;
+    }
+    const why =
+      c.kind === "job"
+        ? "a job container left from an earlier run"
+        : c.kind === "helper"
+          ? "a helper container left from an earlier run"
+          : desiredNames.has(c.node)
+            ? "a duplicate of the service's container"
+            : `"${c.node}" is no longer in the stack${stack.profile ? ` (profile ${stack.profile})` : ""}`;
+    removals.push(
+      add({
+        kind: "container.remove",
+        resource: `${c.kind} ${c.node || c.name}`,
+        target: c.name,
+        reason: why,
+        containerId: c.id,
+      }),
+    );
+  }
+
+  // Networks.
+  const netAction = new Map<string, string>();
+  const recreatedNets = new Set<string>();
+  for (const n of Object.values(stack.networks)) {
+    const seen = observed.networks.find((o) => o.name === n.dockerName);
+    const hash = networkHash(n);
+    if (!seen) {
+      if (observed.foreignNetworks.includes(n.dockerName)) {
+        conflicts.push({
+          resource: `network ${n.name}`,
+          message: `a network named ${n.dockerName} exists but was not created by shctl for stack ${stack.name}`,
+          hint: `remove or rename that network (docker network rm ${n.dockerName}), then apply again`,
+        });
+        continue;
+      }
+      netAction.set(
+        n.name,
+        add({ kind: "network.create", resource: `network ${n.name}`, target: n.name, reason: "missing" }).id,
+      );
+    } else if (seen.hash !== hash) {
+      recreatedNets.add(n.name);
+      const rm = add({
+        kind: "network.remove",
+        resource: `network ${n.name}`,
+        target: n.name,
+        reason: "its settings changed (driver, internal or labels): recreated",
+        networkId: seen.id,
+        after: removals.map((r) => r.id),
+      });
+      netAction.set(
+        n.name,
+        add({
+          kind: "network.create",
+          resource: `network ${n.name}`,
+          target: n.name,
+          reason: "its settings changed",
+          after: [rm.id],
+        }).id,
+      );
+    }
+  }
+
+  // Images: identity is the local image ID when present (and, for builds, built from this context).
+  const identity = new Map<string, string>();
+  const imageAction = new Map<string, string>();
+  const usedImages = new Set<string>();
+  for (const s of Object.values(stack.services)) usedImages.add(s.image);
+  for (const j of Object.values(stack.jobs)) if (j.container) usedImages.add(j.container.image);
+  for (const key of [...usedImages].sort()) {
+    const img = stack.images[key];
+    if (!img) continue;
+    const seen = observed.images[key];
+    if (img.build) {
+      const ctx = observed.contextHashes[key] ?? "";
+      if (seen && seen.labels["io.shctl.context"] === ctx) identity.set(key, seen.id);
+      else {
+        imageAction.set(
+          key,
+          add({
+            kind: "image.build",
+            resource: `image ${key}`,
+            target: key,
+            reason: seen ? "its build context changed" : "not built yet",
+            contextHash: ctx,
+          }).id,
+        );
+      }
+    } else if (seen) identity.set(key, seen.id);
+    else if (img.pull === "never") {
+      conflicts.push({
+        resource: `image ${key}`,
+        message: `${img.ref} is not present locally and its pull policy is "never"`,
+        hint: `load or build ${img.ref} (or allow pulling), then apply again`,
+      });
+    } else {
+      imageAction.set(
+        key,
+        add({
+          kind: "image.pull",
+          resource: `image ${key}`,
+          target: key,
+          reason: img.mirrorRef ? `missing locally; pulled from ${img.mirrorRef}` : "missing locally",
+        }).id,
+      );
+    }
+  }
+
+  // Directories for bind mounts, created once with their declared owner.
+  const dirAction = new Map<string, string>();
+  for (const node of nodesInOrder(stack)) {
+    const spec = node.kind === "service" ? node : node.container;
+    for (const m of spec?.mounts ?? []) {
+      if (m.type !== "bind" || m.kind !== "dir" || observed.dirs[m.hostPath] || dirAction.has(m.hostPath))
+        continue;
+      const a = add({
+        kind: "dir.create",
+        resource: `dir ${m.root === "data" ? m.source : `project:${m.source}`}`,
+        target: m.hostPath,
+        reason: "missing",
+        ...(m.owner ? { owner: m.owner } : {}),
+        ...(m.mode !== undefined ? { mode: m.mode } : {}),
+      });
+      dirAction.set(m.hostPath, a.id);
+    }
+  }
+
+  // Services and jobs, in dependency order.
+  const nodeAction = new Map<string, Action>();
+  const unchanged: string[] = [];
+  const prereqs = (node: StackNode): string[] => {
+    const spec = node.kind === "service" ? node : node.container;
+    const ids: string[] = [];
+    if (spec) {
+      const img = imageAction.get(spec.image);
+      if (img) ids.push(img);
+      for (const m of spec.mounts) if (m.type === "bind") ids.push(dirAction.get(m.hostPath) ?? "");
+      for (const n of spec.networks) ids.push(netAction.get(n.name) ?? "");
+    }
+    for (const d of node.deps) ids.push(nodeAction.get(d.name)?.id ?? "");
+    for (const r of removals) if (r.target === node.containerName) ids.push(r.id);
+    return [...new Set(ids.filter(Boolean))];
+  };
+
+  for (const node of nodesInOrder(stack)) {
+    if (node.kind === "job") {
+      const spec = node.container;
+      const ident = spec ? (identity.get(spec.image) ?? PENDING) : undefined;
+      const ref = spec ? stack.images[spec.image]?.ref : undefined;
+      const key = jobKey(node, ident, ref, observed.inputs);
+      const done = observed.jobs[node.name];
+      const reason = node.always
+        ? "runs on every apply"
+        : !done
+          ? "never completed"
+          : ident === PENDING
+            ? "its image is built or pulled in this apply"
+            : done.key !== key
+              ? "its spec, image or inputs changed"
+              : undefined;
+      if (reason === undefined) {
+        unchanged.push(`job ${node.name}`);
+        continue;
+      }
+      if (observed.foreignContainers.some((f) => f.name === node.containerName)) {
+        conflicts.push(nameConflict(`job ${node.name}`, node.containerName));
+        continue;
+      }
+      nodeAction.set(
+        node.name,
+        add({
+          kind: "job.run",
+          resource: `job ${node.name}`,
+          target: node.name,
+          reason,
+          jobKey: key,
+          after: prereqs(node),
+        }),
+      );
+      continue;
+    }
+
+    const ident = identity.get(node.image) ?? PENDING;
+    const ref = stack.images[node.image]?.ref ?? node.image;
+    const desired = serviceSnapshot(node, ident, ref, observed.inputs);
+    const c = primary.get(node.name);
+    if (!c) {
+      if (observed.foreignContainers.some((f) => f.name === node.containerName)) {
+        conflicts.push(nameConflict(`service ${node.name}`, node.containerName));
+        continue;
+      }
+      nodeAction.set(
+        node.name,
+        add({
+          kind: "container.create",
+          resource: `service ${node.name}`,
+          target: node.name,
+          reason: "missing",
+          after: prereqs(node),
+        }),
+      );
+      continue;
+    }
+    const changes = c.snapshot ? diffSnapshots(c.snapshot, desired) : [];
+    const hashChanged = c.recipe === HASH_RECIPE ? c.hash !== snapshotHash(desired) : changes.length > 0;
+    const netsRecreated = node.networks.filter((n) => recreatedNets.has(n.name)).map((n) => n.name);
+    const drift = hashChanged ? [] : driftOf(node, c, ident, observed.images[node.image]?.env ?? []);
+    if (hashChanged || netsRecreated.length > 0 || drift.length > 0 || ident === PENDING) {
+      const reason =
+        ident === PENDING && !hashChanged
+          ? "its image is built or pulled in this apply"
+          : netsRecreated.length > 0 && !hashChanged
+            ? `network ${netsRecreated.join(", ")} is recreated`
+            : drift.length > 0
+              ? "changed outside shctl"
+              : `${changes.map((ch) => ch.field).join(", ") || "spec"} changed`;
+      nodeAction.set(
+        node.name,
+        add({
+          kind: "container.recreate",
+          resource: `service ${node.name}`,
+          target: node.name,
+          reason,
+          changes: drift.length > 0 ? drift : changes,
+          containerId: c.id,
+          after: prereqs(node),
+        }),
+      );
+      continue;
+    }
+    const restartPolicy = node.restart;
+    if (c.restartPolicy !== restartPolicy) {
+      nodeAction.set(
+        node.name,
+        add({
+          kind: "container.update",
+          resource: `service ${node.name}`,
+          target: node.name,
+          reason: "restart policy changed (updated in place)",
+          changes: [{ field: "restart", before: c.restartPolicy, after: restartPolicy, sensitive: false }],
+          containerId: c.id,
+          after: prereqs(node),
+        }),
+      );
+      if (c.state !== "running") {
+        add({
+          kind: "container.start",
+          resource: `service ${node.name}`,
+          target: node.name,
+          reason: `it is ${c.state}`,
+          containerId: c.id,
+          after: [`container.update:${node.name}`],
+        });
+      }
+      continue;
+    }
+    if (c.state !== "running" && c.state !== "restarting") {
+      nodeAction.set(
+        node.name,
+        add({
+          kind: "container.start",
+          resource: `service ${node.name}`,
+          target: node.name,
+          reason: `it is ${c.state}`,
+          containerId: c.id,
+          after: prereqs(node),
+        }),
+      );
+      continue;
+    }
+    unchanged.push(`service ${node.name}`);
+  }
+
+  // Dependents that asked to be restarted when a dependency is replaced or restarted.
+  for (const node of nodesInOrder(stack)) {
+    if (node.kind !== "service" || nodeAction.has(node.name)) continue;
+    const c = primary.get(node.name);
+    if (c?.state !== "running") continue;
+    const triggers = node.deps.filter((d) => {
+      const a = nodeAction.get(d.name);
+      return (
+        d.restart &&
+        a &&
+        (a.kind === "container.recreate" || a.kind === "container.restart" || a.kind === "container.create")
+      );
+    });
+    if (triggers.length === 0) continue;
+    const idx = unchanged.indexOf(`service ${node.name}`);
+    if (idx >= 0) unchanged.splice(idx, 1);
+    nodeAction.set(
+      node.name,
+      add({
+        kind: "container.restart",
+        resource: `service ${node.name}`,
+        target: node.name,
+        reason: `${triggers.map((t) => t.name).join(", ")} ${triggers.length > 1 ? "are" : "is"} replaced`,
+        containerId: c.id,
+        after: triggers.map((t) => nodeAction.get(t.name)?.id ?? "").filter(Boolean),
+      }),
+    );
+  }
+
+  // Networks no longer in the stack go last, after every container removal.
+  for (const n of observed.networks) {
+    if (Object.values(stack.networks).some((d) => d.dockerName === n.name)) continue;
+    add({
+      kind: "network.remove",
+      resource: `network ${n.node || n.name}`,
+      target: n.name,
+      reason: "no longer in the stack",
+      networkId: n.id,
+      after: removals.map((r) => r.id),
+    });
+  }
+
+  return {
+    version: 1,
+    stack: stack.name,
+    profile: stack.profile,
+    dataRoot: stack.dataRoot,
+    actions,
+    conflicts,
+    unchanged: unchanged.sort(),
+  };
+}
+
+function nameConflict(resource: string, name: string): Conflict {
+  return {
+    resource,
+    message: `a container named ${name} exists but was not created by shctl (it has no stack labels), so shctl will not touch it`,
+    hint: `remove or rename it (docker rm -f ${name}), then apply again`,
+  };
+}
+
+/** Services and jobs, dependencies before dependents, ties broken by name (so plans are stable). */
+export function nodesInOrder(stack: ResolvedStack): StackNode[] {
+  const all = new Map<string, StackNode>();
+  for (const s of Object.values(stack.services)) all.set(s.name, s);
+  for (const j of Object.values(stack.jobs)) all.set(j.name, j);
+  const out: StackNode[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const node = all.get(name);
+    if (!node) return;
+    for (const d of [...node.deps].sort((a, b) => a.name.localeCompare(b.name))) visit(d.name);
+    out.push(node);
+  };
+  for (const name of [...all.keys()].sort()) visit(name);
+  return out;
+}
+
+const SENSITIVE_RE = /^\(sensitive(:[0-9a-f]+)?\)$/;
+
+function printable(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  return typeof v === "string" ? v : canonicalJson(v);
+}
+
+/** Field-level differences between an applied snapshot and the desired one. */
+export function diffSnapshots(before: Snapshot, after: Snapshot): FieldChange[] {
+  const out: FieldChange[] = [];
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  for (const k of keys) {
+    const a = before[k];
+    const b = after[k];
+    if (canonicalJson(a ?? null) === canonicalJson(b ?? null)) continue;
+    const isMap = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+    if ((isMap(a) || a === undefined) && (isMap(b) || b === undefined) && k !== "healthcheck") {
+      const am = (a ?? {}) as Record<string, unknown>;
+      const bm = (b ?? {}) as Record<string, unknown>;
+      for (const sub of [...new Set([...Object.keys(am), ...Object.keys(bm)])].sort()) {
+        if (canonicalJson(am[sub] ?? null) !== canonicalJson(bm[sub] ?? null))
+          out.push(change(`${k}.${sub}`, am[sub], bm[sub]));
+      }
+    } else out.push(change(k, a, b));
+  }
+  return out;
+}
+
+function change(field: string, a: unknown, b: unknown): FieldChange {
+  const pa = printable(a);
+  const pb = printable(b);
+  const sensitive =
+    (pa !== undefined && SENSITIVE_RE.test(pa)) || (pb !== undefined && SENSITIVE_RE.test(pb));
+  return {
+    field,
+    before: pa !== undefined && SENSITIVE_RE.test(pa) ? "(sensitive)" : pa,
+    after: pb !== undefined && SENSITIVE_RE.test(pb) ? "(sensitive)" : pb,
+    sensitive,
+  };
+}
+
+/**
+ * Differences between what the container runs and what shctl applied, for changes made behind
+ * shctl's back (a container recreated by hand with other env, another image, another command).
+ */
+function driftOf(s: ResolvedService, c: ObservedContainer, ident: string, imageEnv: string[]): FieldChange[] {
+  const out: FieldChange[] = [];
+  const actual = new Map<string, string>();
+  for (const e of c.env) {
+    const i = e.indexOf("=");
+    actual.set(i < 0 ? e : e.slice(0, i), i < 0 ? "" : e.slice(i + 1));
+  }
+  const desired = new Map(s.env.map((e) => [e.name, e]));
+  for (const e of s.env) {
+    const got = actual.get(e.name);
+    if (got !== e.value) {
+      out.push({
+        field: `env.${e.name}`,
+        before: e.secret && got !== undefined ? "(sensitive)" : got,
+        after: e.secret ? "(sensitive)" : e.value,
+        sensitive: e.secret,
+      });
+    }
+  }
+  const fromImage = new Map<string, string>();
+  for (const e of imageEnv) {
+    const i = e.indexOf("=");
+    fromImage.set(i < 0 ? e : e.slice(0, i), i < 0 ? "" : e.slice(i + 1));
+  }
+  for (const [name, value] of actual) {
+    if (desired.has(name) || fromImage.get(name) === value) continue;
+    if (imageEnv.length === 0 && !fromImage.has(name)) continue; // image env unknown: cannot tell
+    out.push({ field: `env.${name}`, before: value, after: undefined, sensitive: false });
+  }
+  if (ident !== PENDING && c.imageId !== ident) {
+    out.push({ field: "image", before: c.imageId, after: ident, sensitive: false });
+  }
+  if (s.command && canonicalJson(c.cmd ?? []) !== canonicalJson(s.command)) {
+    out.push({ field: "command", before: printable(c.cmd), after: printable(s.command), sensitive: false });
+  }
+  return out;
+}

@@ -1,0 +1,269 @@
+import { z } from "zod";
+import { parseDuration } from "./duration.js";
+
+/*
+ * The stack model. One schema validates YAML files and TypeScript modules alike; the inferred
+ * `StackInput` type is what `defineStack` accepts. Durations are strings ("30s", "1m30s", "500ms")
+ * and are kept as text here; `resolve.ts` turns them into milliseconds.
+ */
+
+const NAME_RE = /^[a-z0-9][a-z0-9_.-]*$/;
+const nameMessage = "use lowercase letters, digits, '.', '_' or '-', starting with a letter or digit";
+export const ResourceName = z.string().regex(NAME_RE, { message: nameMessage });
+
+export const Duration = z
+  .string({ error: 'expected a duration like "30s"' })
+  .refine((s) => parseDuration(s) !== undefined, {
+    message: 'expected a duration like "30s", "500ms" or "1m30s"',
+  });
+
+const Owner = z
+  .string()
+  .regex(/^\d+:\d+$/, { message: 'expected "uid:gid" with numbers, e.g. "999:999"' })
+  .describe('Numeric owner of a created directory, "uid:gid"');
+const Mode = z
+  .string()
+  .regex(/^0?[0-7]{3}$/, { message: 'expected an octal mode as a string, e.g. "0755"' })
+  .describe('Permission bits of a created directory, e.g. "0700"');
+
+/** A command: a list of words, or one string split on whitespace (quotes keep words together). */
+export const Command = z.union([z.array(z.string()), z.string()]);
+
+/** Environment values; a secret is never printed (shown as "(sensitive)") nor stored in labels. */
+export const EnvValue = z.union([
+  z.string(),
+  z.number(),
+  z.boolean(),
+  z.strictObject({ value: z.union([z.string(), z.number()]), secret: z.boolean().default(false) }),
+  z.strictObject({
+    fromEnv: z.string().describe("Name of a variable in shctl's own environment"),
+    default: z.string().optional(),
+    secret: z.boolean().default(false),
+  }),
+]);
+
+export const HostPath = z.strictObject({
+  path: z.string().min(1),
+  root: z.enum(["data", "project"]).default("data").describe("Relative to the data root or the project dir"),
+});
+
+export const BindMount = z.strictObject({
+  type: z.literal("bind").default("bind"),
+  source: z.string().min(1).describe("Path relative to `root`; must stay inside it"),
+  root: z.enum(["data", "project"]).default("data"),
+  target: z.string().startsWith("/", { message: "expected an absolute path inside the container" }),
+  readOnly: z.boolean().default(false),
+  kind: z.enum(["dir", "file"]).default("dir").describe("A dir is created when missing; a file must exist"),
+  owner: Owner.optional(),
+  mode: Mode.optional(),
+  selinux: z.enum(["z", "Z"]).optional().describe("SELinux relabel flag"),
+});
+
+export const TmpfsMount = z.strictObject({
+  type: z.literal("tmpfs"),
+  target: z.string().startsWith("/", { message: "expected an absolute path inside the container" }),
+  sizeBytes: z.number().int().positive().optional(),
+});
+
+export const Mount = z.union([TmpfsMount, BindMount]);
+
+export const Healthcheck = z.strictObject({
+  test: Command.describe('A list is run as-is (exec form); a string runs in "/bin/sh -c"'),
+  interval: Duration.default("30s"),
+  timeout: Duration.default("30s"),
+  retries: z.number().int().min(0).default(3),
+  startPeriod: Duration.default("0s"),
+});
+
+export const PortSpec = z.union([
+  z.string().regex(/^(?:(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?\d{1,5}:\d{1,5}(?:\/(?:tcp|udp))?$/, {
+    message: 'expected "HOST:CONTAINER", "IP:HOST:CONTAINER" or with "/udp", e.g. "9006:80"',
+  }),
+  z.strictObject({
+    host: z.number().int().min(1).max(65535),
+    container: z.number().int().min(1).max(65535),
+    hostIp: z.string().optional(),
+    protocol: z.enum(["tcp", "udp"]).default("tcp"),
+  }),
+]);
+
+export interface ProbeContext {
+  service: string;
+  containerId: string;
+  /** The container's address on the stack network, or 127.0.0.1 when `port` is published. */
+  address(port: number): Promise<{ host: string; port: number }>;
+  exec(cmd: string[]): Promise<{ exitCode: number; output: string }>;
+  signal: AbortSignal;
+}
+/** A custom readiness check: resolves when ready, throws (with a reason) while not. */
+export type ProbeCheck = (ctx: ProbeContext) => Promise<void>;
+
+const probeTiming = {
+  interval: Duration.default("500ms"),
+};
+export const Probe = z.union([
+  z.strictObject({ tcp: z.strictObject({ port: z.number().int().min(1).max(65535) }), ...probeTiming }),
+  z.strictObject({
+    http: z.strictObject({
+      port: z.number().int().min(1).max(65535),
+      path: z.string().default("/"),
+      expectBody: z.string().optional().describe("Text the body must contain"),
+    }),
+    ...probeTiming,
+  }),
+  z.strictObject({ exec: Command, ...probeTiming }),
+  z.strictObject({
+    custom: z.strictObject({
+      name: z.string(),
+      check: z.custom<ProbeCheck>((v) => typeof v === "function", { message: "expected a function" }),
+    }),
+    ...probeTiming,
+  }),
+]);
+
+export const DependencyCondition = z.enum(["started", "healthy", "completed"]);
+export const Dependency = z.strictObject({
+  condition: DependencyCondition.default("started"),
+  restart: z
+    .boolean()
+    .default(false)
+    .describe("Restart this service when the dependency is recreated or restarted"),
+});
+export const DependsOn = z.union([z.array(ResourceName), z.record(ResourceName, Dependency)]);
+
+const NetworkAttachment = z.union([
+  z.array(ResourceName),
+  z.record(ResourceName, z.strictObject({ aliases: z.array(z.string()).default([]) })),
+]);
+
+const Ulimit = z.union([
+  z.number().int(),
+  z.strictObject({ soft: z.number().int(), hard: z.number().int() }),
+]);
+
+const containerFields = {
+  image: z.string().min(1).describe("A key of `images`, or an image reference to pull"),
+  command: Command.optional(),
+  entrypoint: Command.optional(),
+  env: z.record(z.string(), EnvValue).default({}),
+  user: z.string().optional(),
+  workingDir: z.string().optional(),
+  networks: NetworkAttachment.optional().describe("Defaults to every network of the stack"),
+  mounts: z.array(Mount).default([]),
+  dependsOn: DependsOn.default([]),
+  profiles: z.array(ResourceName).optional().describe("Profiles this belongs to; omitted: every profile"),
+  inputs: z
+    .array(HostPath)
+    .default([])
+    .describe("Files whose content is part of the spec hash: editing one recreates or re-runs this"),
+  labels: z.record(z.string(), z.string()).default({}),
+  extraHosts: z.array(z.string()).default([]),
+};
+
+export const Service = z.strictObject({
+  ...containerFields,
+  hostname: z.string().optional(),
+  aliases: z.array(z.string()).default([]).describe("Extra DNS names on every network"),
+  ports: z.array(PortSpec).default([]),
+  healthcheck: Healthcheck.optional(),
+  readiness: z.array(Probe).default([]),
+  readyTimeout: Duration.default("5m"),
+  restart: z.enum(["no", "always", "unless-stopped", "on-failure"]).default("no"),
+  ulimits: z.record(z.string(), Ulimit).default({}),
+  stopSignal: z.string().optional(),
+  stopGracePeriod: Duration.default("10s"),
+  init: z.boolean().default(false).describe("Run an init process as PID 1 (reaps zombies, forwards signals)"),
+});
+
+export interface JobContext {
+  stack: string;
+  dataRoot: string;
+  projectDir: string;
+  signal: AbortSignal;
+  /** Reports a line of progress; it is shown under the job's name. */
+  log(line: string): void;
+}
+export type JobRun = (ctx: JobContext) => Promise<void>;
+
+export const Job = z
+  .strictObject({
+    ...containerFields,
+    image: z.string().min(1).optional(),
+    run: z
+      .custom<JobRun>((v) => typeof v === "function", { message: "expected a function" })
+      .optional()
+      .describe("TypeScript stacks only: a function run by the reconciler instead of a container"),
+    version: z.string().optional().describe("Part of the job key; bump it to re-run a `run` job"),
+    timeout: Duration.default("10m"),
+    always: z.boolean().default(false).describe("Run on every apply, not only when the job key changes"),
+  })
+  .superRefine((job, ctx) => {
+    if ((job.image === undefined) === (job.run === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        message: "a job needs exactly one of `image` (a container) or `run` (a function)",
+      });
+    }
+  });
+
+export const Network = z.strictObject({
+  driver: z.string().default("bridge"),
+  internal: z.boolean().default(false),
+  labels: z.record(z.string(), z.string()).default({}),
+});
+
+export const Image = z
+  .strictObject({
+    ref: z.string().min(1).describe('The name containers run, e.g. "postgres:14.5" or "myapp-local:latest"'),
+    build: z
+      .strictObject({
+        context: z.string().min(1).describe("Directory relative to the project dir"),
+        dockerfile: z.string().default("Dockerfile"),
+        args: z.record(z.string(), z.string()).default({}),
+        target: z.string().optional(),
+      })
+      .optional(),
+    pull: z.enum(["missing", "never"]).default("missing").describe("Pull when missing locally, or never"),
+  })
+  .describe("An image pulled by reference, or built from a local context");
+
+export const Stack = z.strictObject({
+  $schema: z.string().optional(),
+  name: ResourceName,
+  dataRoot: z.string().default("./sentrydata").describe("Relative to the project dir"),
+  bindAddress: z.string().default("0.0.0.0").describe("Host address for ports that name none"),
+  registryMirror: z
+    .string()
+    .optional()
+    .describe("Pull MIRROR/NAME:TAG, then tag it NAME:TAG (a registry host or host/path prefix)"),
+  defaultProfile: ResourceName.optional(),
+  helperImage: z
+    .string()
+    .optional()
+    .describe("Image for helper containers (chown, removing files of other users); default: a stack image"),
+  networks: z.record(ResourceName, Network).default({}),
+  images: z.record(ResourceName, Image).default({}),
+  services: z.record(ResourceName, Service).default({}),
+  jobs: z.record(ResourceName, Job).default({}),
+});
+
+export type StackInput = z.input<typeof Stack>;
+export type StackSpec = z.output<typeof Stack>;
+export type ServiceSpec = z.output<typeof Service>;
+export type JobSpec = z.output<typeof Job>;
+export type MountSpec = z.output<typeof Mount>;
+export type ProbeSpec = z.output<typeof Probe>;
+export type EnvValueSpec = z.output<typeof EnvValue>;
+
+/** Identity helper that gives a TypeScript stack module completion and type checks. */
+export function defineStack<T extends StackInput>(stack: T): T {
+  return stack;
+}
+
+/** The JSON Schema of stack files (for editors); functions (`run`, custom probes) are TypeScript-only. */
+export function stackJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(Stack, { io: "input", unrepresentable: "any", target: "draft-7" }) as Record<
+    string,
+    unknown
+  >;
+}

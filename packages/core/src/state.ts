@@ -1,0 +1,139 @@
+import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import path from "node:path";
+import { LockedError } from "./errors.js";
+
+/*
+ * shctl keeps two small files under `<dataRoot>/.shctl/`: `state.json` (which job keys have
+ * completed) and `lock` (who is applying right now). Both go with the data root, so
+ * `teardown --data` forgets them and the next apply starts from scratch.
+ */
+
+export interface StackState {
+  jobs: Record<string, { key: string; completedAt: string }>;
+}
+
+export function stateDir(dataRoot: string): string {
+  return path.join(dataRoot, ".shctl");
+}
+
+export async function readState(dataRoot: string): Promise<StackState> {
+  try {
+    const parsed = JSON.parse(
+      await readFile(path.join(stateDir(dataRoot), "state.json"), "utf8"),
+    ) as Partial<StackState>;
+    return { jobs: parsed.jobs ?? {} };
+  } catch {
+    return { jobs: {} };
+  }
+}
+
+/** Records a completed job; written to a temp file and renamed, so a crash never leaves half a file. */
+export async function recordJob(dataRoot: string, job: string, key: string): Promise<void> {
+  const state = await readState(dataRoot);
+  state.jobs[job] = { key, completedAt: new Date().toISOString() };
+  const dir = stateDir(dataRoot);
+  await mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `state.json.${process.pid}.tmp`);
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(tmp, path.join(dir, "state.json"));
+}
+
+export interface LockInfo {
+  pid: number;
+  host: string;
+  command: string;
+  startedAt: string;
+}
+
+export interface Lock {
+  path: string;
+  release(): Promise<void>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Takes the stack's lock. A lock held by a live process fails at once (or after `waitMs`) with
+ * who holds it; a lock left by a dead process on this host is taken over, reported through `onStale`.
+ */
+export async function acquireLock(
+  dataRoot: string,
+  command: string,
+  opts: { waitMs?: number; onStale?: (info: LockInfo) => void } = {},
+): Promise<Lock> {
+  const dir = stateDir(dataRoot);
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, "lock");
+  const me: LockInfo = { pid: process.pid, host: hostname(), command, startedAt: new Date().toISOString() };
+  const deadline = Date.now() + (opts.waitMs ?? 0);
+  // The lock's content is written first and then hard-linked into place: the link either
+  // fails (someone holds it) or makes a complete file appear at once.
+  const tmp = `${file}.${process.pid}.${Date.now()}`;
+  await writeFile(tmp, JSON.stringify(me));
+  try {
+    for (;;) {
+      try {
+        await link(tmp, file);
+        return {
+          path: file,
+          release: async () => {
+            const now = await readLock(file);
+            if (now?.pid === me.pid && now.host === me.host) await rm(file, { force: true });
+          },
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      const holder = await readLock(file);
+      if (holder === undefined || (holder.host === me.host && !alive(holder.pid))) {
+        // Move the stale lock aside, then make sure it was the stale one and not a fresh taker's.
+        const aside = `${file}.stale.${process.pid}`;
+        if (
+          await rename(file, aside).then(
+            () => true,
+            () => false,
+          )
+        ) {
+          const moved = await readLock(aside);
+          if (moved === undefined || (moved.pid === holder?.pid && moved.startedAt === holder.startedAt)) {
+            if (holder) opts.onStale?.(holder);
+            await rm(aside, { force: true });
+          } else {
+            await link(aside, file).catch(() => undefined);
+            await rm(aside, { force: true });
+          }
+        }
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        throw new LockedError(
+          `the stack is locked by \`${holder.command}\` (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})`,
+          {
+            details: [`lock file: ${file}`],
+            hint: "wait for that run to finish (or pass --wait DURATION); if that process died on another host, delete the lock file",
+          },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+async function readLock(file: string): Promise<LockInfo | undefined> {
+  try {
+    const info = JSON.parse(await readFile(file, "utf8")) as LockInfo;
+    return typeof info.pid === "number" ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,210 @@
+import { lstat, readdir, realpath, rm } from "node:fs/promises";
+import { homedir } from "node:os";
+import path from "node:path";
+import pLimit from "p-limit";
+import type { EngineClient } from "./engine.js";
+import { EngineError, StepFailedError, UnsafeDataRootError } from "./errors.js";
+import type { EventSink } from "./events.js";
+import { runHelper } from "./execute.js";
+import { LABEL } from "./labels.js";
+import type { ResolvedStack } from "./model.js";
+
+export interface TeardownOptions {
+  /** Also remove the data root (after the safety checks). */
+  data?: boolean;
+  onEvent?: EventSink;
+  concurrency?: number;
+}
+
+export interface TeardownResult {
+  containers: number;
+  networks: number;
+  dataRemoved: boolean;
+}
+
+/**
+ * Removes the stack's containers (dependents first) and networks, found by label only; with
+ * `data`, the data root too. Every failure is reported; none is swallowed.
+ */
+export async function teardownStack(
+  stack: ResolvedStack,
+  engine: EngineClient,
+  opts: TeardownOptions = {},
+): Promise<TeardownResult> {
+  const emit = opts.onEvent ?? (() => {});
+  if (opts.data) await checkDataRoot(stack); // refuse before anything is stopped
+  const label = `${LABEL.stack}=${stack.name}`;
+  const containers = await engine.listContainers([label]);
+  const limit = pLimit(opts.concurrency ?? 16);
+
+  // Dependents stop before what they depend on: group by depth in the dependency graph, deepest first.
+  const depsOf = new Map<string, string[]>();
+  for (const c of containers) {
+    const node = c.labels[LABEL.name] ?? "";
+    const fromSpec =
+      stack.services[node]?.deps.map((d) => d.name) ?? stack.jobs[node]?.deps.map((d) => d.name);
+    depsOf.set(node, fromSpec ?? (c.labels[LABEL.dependsOn] ?? "").split(",").filter(Boolean));
+  }
+  const depth = new Map<string, number>();
+  const depthOf = (node: string, trail: Set<string> = new Set()): number => {
+    const known = depth.get(node);
+    if (known !== undefined) return known;
+    if (trail.has(node)) return 0;
+    trail.add(node);
+    const d = Math.max(-1, ...(depsOf.get(node) ?? []).map((x) => depthOf(x, trail))) + 1;
+    depth.set(node, d);
+    return d;
+  };
+  const waves = new Map<number, typeof containers>();
+  for (const c of containers) {
+    const d = depthOf(c.labels[LABEL.name] ?? "");
+    waves.set(d, [...(waves.get(d) ?? []), c]);
+  }
+  const errors: Error[] = [];
+  for (const d of [...waves.keys()].sort((a, b) => b - a)) {
+    await Promise.all(
+      (waves.get(d) ?? []).map((c) =>
+        limit(async () => {
+          const resource = `${c.labels[LABEL.kind] ?? "service"} ${c.labels[LABEL.name] ?? c.name}`;
+          const t0 = Date.now();
+          try {
+            if (c.state === "running" || c.state === "restarting" || c.state === "paused") {
+              emit({ type: "phase", resource, phase: "stopping" });
+              await engine.stopContainer(c.id);
+            }
+            emit({ type: "phase", resource, phase: "removing" });
+            await engine.removeContainer(c.id);
+            emit({ type: "phase", resource, phase: "done", message: "removed", elapsedMs: Date.now() - t0 });
+          } catch (err) {
+            emit({ type: "phase", resource, phase: "failed", message: (err as Error).message });
+            errors.push(err as Error);
+          }
+        }),
+      ),
+    );
+  }
+
+  const networks = await engine.listNetworks([label]);
+  for (const n of networks) {
+    const resource = `network ${n.labels[LABEL.name] ?? n.name}`;
+    try {
+      emit({ type: "phase", resource, phase: "removing" });
+      await engine.removeNetwork(n.id);
+      emit({ type: "phase", resource, phase: "done", message: "removed" });
+    } catch (err) {
+      const active = err instanceof EngineError && err.statusCode === 403;
+      emit({ type: "phase", resource, phase: "failed", message: (err as Error).message });
+      errors.push(
+        active
+          ? new StepFailedError(resource, "remove", (err as Error).message, {
+              cause: err,
+              hint:
+                "something is still attached (`docker network inspect " +
+                n.name +
+                "`); Docker 20.10 can also keep stale endpoints (moby#43286), which an engine restart clears",
+            })
+          : (err as Error),
+      );
+    }
+  }
+  if (errors.length > 0) {
+    const first = errors[0] as Error;
+    if (errors.length === 1 && first instanceof StepFailedError) throw first;
+    throw new StepFailedError(
+      `stack ${stack.name}`,
+      "teardown",
+      `${errors.length} resource(s) could not be removed`,
+      {
+        details: errors.map((e) => e.message),
+        hint: "fix what is named above and run teardown again; the data root was not touched",
+      },
+    );
+  }
+
+  let dataRemoved = false;
+  if (opts.data) {
+    dataRemoved = await removeDataRoot(stack, engine);
+    if (dataRemoved)
+      emit({
+        type: "phase",
+        resource: `dir ${path.relative(stack.projectDir, stack.dataRoot)}`,
+        phase: "done",
+        message: "removed",
+      });
+  }
+  return { containers: containers.length, networks: networks.length, dataRemoved };
+}
+
+/**
+ * The checks before the data root may be removed: it is a real directory (no symlink on the way),
+ * strictly inside the project dir, and not "/", the home dir or the project dir itself.
+ */
+export async function checkDataRoot(stack: ResolvedStack): Promise<"missing" | "ok"> {
+  const configured = stack.dataRoot;
+  const refuse = (why: string) =>
+    new UnsafeDataRootError(`refusing to remove the data root ${configured}: ${why}`, {
+      hint: "set `dataRoot` to a directory inside the project dir, or remove it by hand",
+    });
+  const st = await lstat(configured).catch(() => undefined);
+  if (!st) return "missing";
+  if (st.isSymbolicLink()) throw refuse("it is a symbolic link");
+  if (!st.isDirectory()) throw refuse("it is not a directory");
+  const project = await realpath(stack.projectDir);
+  const real = await realpath(configured);
+  const expected = path.join(project, path.relative(stack.projectDir, configured));
+  if (real !== expected) throw refuse(`a symbolic link on its path leads to ${real}`);
+  if (real === "/" || real === homedir() || real === project)
+    throw refuse("it is /, the home dir or the project dir itself");
+  const rel = path.relative(project, real);
+  if (rel.startsWith("..") || path.isAbsolute(rel)) throw refuse(`it is outside the project dir ${project}`);
+  return "ok";
+}
+
+async function removeDataRoot(stack: ResolvedStack, engine: EngineClient): Promise<boolean> {
+  if ((await checkDataRoot(stack)) === "missing") return false;
+  try {
+    await rm(stack.dataRoot, { recursive: true, force: true });
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") throw err;
+  }
+  // Files owned by container users (e.g. 999, 101): a root helper container empties the directory.
+  const candidates = [stack.helperImage, ...Object.values(stack.images).map((i) => i.ref)].filter(
+    (x): x is string => !!x,
+  );
+  let image: string | undefined;
+  for (const ref of candidates) {
+    if (await engine.inspectImage(ref)) {
+      image = ref;
+      break;
+    }
+  }
+  if (!image) {
+    throw new StepFailedError(
+      `dir ${stack.dataRoot}`,
+      "remove",
+      "some files belong to other users and no helper image is present",
+      {
+        hint: `remove it as root (sudo rm -rf ${stack.dataRoot}), or set \`helperImage\` to a local image`,
+      },
+    );
+  }
+  const code = await runHelper(engine, stack.name, image, stack.dataRoot, [
+    "sh",
+    "-c",
+    "rm -rf /target/* /target/.[!.]* /target/..?* 2>&1; ls -A /target",
+  ]);
+  await rm(stack.dataRoot, { recursive: true, force: true });
+  if (code !== 0 || (await readdir(stack.dataRoot).catch(() => null)) !== null) {
+    throw new StepFailedError(
+      `dir ${stack.dataRoot}`,
+      "remove",
+      `the helper container could not empty it (exit ${code})`,
+      {
+        hint: `remove it as root: sudo rm -rf ${stack.dataRoot}`,
+      },
+    );
+  }
+  return true;
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Prepare the machine for the integration tests (run by `npm test` before vitest).
+#
+#  1. A Docker Engine must answer at $DOCKER_HOST or /var/run/docker.sock. When it does not and we are
+#     root, install docker.io (if missing) and start dockerd in the background (log: /tmp/shctl-dockerd.log).
+#  2. The local base image shctl-test/base:bookworm must exist. When missing: pull debian:bookworm-slim
+#     (20 s timeout) and tag it; failing that, debootstrap a minbase bookworm and `docker import` it.
+#
+# Idempotent; when everything is in place it only runs two quick docker queries.
+# Overrides: SHCTL_TEST_BASE_IMAGE, SHCTL_DEBIAN_MIRROR, SHCTL_DOCKERD_LOG.
+set -euo pipefail
+
+BASE_IMAGE="${SHCTL_TEST_BASE_IMAGE:-shctl-test/base:bookworm}"
+PULL_IMAGE="debian:bookworm-slim"
+MIRROR="${SHCTL_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+DOCKERD_LOG="${SHCTL_DOCKERD_LOG:-/tmp/shctl-dockerd.log}"
+BOOTSTRAP_LOG="/tmp/shctl-debootstrap.log"
+APT_LOG="/tmp/shctl-apt.log"
+LOCK_FILE="/tmp/shctl-test-env.lock"
+
+say() { printf 'test-env: %s\n' "$*"; }
+die() {
+  say "ERROR: $*" >&2
+  exit 1
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+dockerd_running() {
+  if have pgrep; then
+    pgrep -x dockerd >/dev/null 2>&1
+  else
+    grep -qx dockerd /proc/[0-9]*/comm 2>/dev/null
+  fi
+}
+is_root() { [ "$(id -u)" -eq 0 ]; }
+engine_up() { have docker && timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+image_present() { docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; }
+tail_log() {
+  [ -s "$1" ] || return 0
+  say "last lines of $1:" >&2
+  tail -n "${2:-30}" "$1" | sed 's/^/  | /' >&2
+}
+
+# Local engines only: DOCKER_HOST unset or pointing at the default unix socket.
+local_engine() {
+  case "${DOCKER_HOST:-}" in
+    "" | unix:///var/run/docker.sock | unix:///run/docker.sock) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+apt_updated=0
+apt_install() {
+  is_root || die "need root to install $* (or install it yourself: apt-get install $*)"
+  have apt-get || die "apt-get not available; install $* yourself"
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$apt_updated" -eq 0 ]; then
+    say "apt-get update"
+    apt-get update -qq >>"$APT_LOG" 2>&1 || {
+      tail_log "$APT_LOG"
+      die "apt-get update failed"
+    }
+    apt_updated=1
+  fi
+  say "installing $*"
+  apt-get install -y -qq --no-install-recommends "$@" >>"$APT_LOG" 2>&1 || {
+    tail_log "$APT_LOG"
+    die "apt-get install $* failed"
+  }
+}
+
+ensure_engine() {
+  if engine_up; then
+    return 0
+  fi
+  if ! local_engine; then
+    die "no Docker Engine answers at DOCKER_HOST=$DOCKER_HOST; start it or unset DOCKER_HOST"
+  fi
+  if ! is_root; then
+    say "no Docker Engine answers at /var/run/docker.sock and this is not root." >&2
+    say "start one (e.g. 'sudo systemctl start docker' or 'sudo dockerd &'), make sure your user may use" >&2
+    say "the socket (docker group), then re-run. Debian: 'sudo apt-get install docker.io'." >&2
+    exit 1
+  fi
+  if ! have dockerd || ! have docker; then
+    apt_install docker.io
+  fi
+
+  if dockerd_running; then
+    say "dockerd is already running; waiting for it to answer"
+  else
+    # A stale pid file from a killed daemon makes dockerd refuse to start.
+    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid 2>/dev/null)" 2>/dev/null; then
+      rm -f /var/run/docker.pid
+    fi
+    say "starting dockerd (log: $DOCKERD_LOG)"
+    # setsid + nohup: own session, so the daemon survives this script and the npm process group.
+    setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    disown || true
+  fi
+
+  local i
+  for i in $(seq 1 60); do
+    if engine_up; then
+      say "Docker Engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) is up (${i}s)"
+      return 0
+    fi
+    if ! dockerd_running && [ "$i" -gt 3 ]; then
+      tail_log "$DOCKERD_LOG"
+      die "dockerd exited during startup"
+    fi
+    sleep 1
+  done
+  tail_log "$DOCKERD_LOG"
+  die "Docker Engine did not answer within 60 s"
+}
+
+bootstrap_base() {
+  is_root || die "debootstrap needs root; build $BASE_IMAGE yourself or run this script as root"
+  have debootstrap || apt_install debootstrap
+  local dir
+  dir="$(mktemp -d /var/tmp/shctl-rootfs.XXXXXX)"
+  # shellcheck disable=SC2064
+  trap "rm -rf '$dir'" EXIT
+  say "debootstrap minbase bookworm from $MIRROR (about 30 s, log: $BOOTSTRAP_LOG)"
+  if ! debootstrap --variant=minbase bookworm "$dir" "$MIRROR" >"$BOOTSTRAP_LOG" 2>&1; then
+    tail_log "$BOOTSTRAP_LOG"
+    die "debootstrap failed"
+  fi
+  # Caches and device nodes are not wanted in the image (the engine provides /dev).
+  rm -rf "${dir:?}"/var/cache/apt/*.bin "${dir:?}"/var/cache/apt/archives/*.deb "${dir:?}"/var/lib/apt/lists/* "${dir:?}"/dev/* \
+    "${dir:?}"/var/log/bootstrap.log "${dir:?}"/debootstrap
+  say "importing $BASE_IMAGE"
+  if ! tar --numeric-owner -C "$dir" -c . | docker import -c 'CMD ["bash"]' - "$BASE_IMAGE" >>"$BOOTSTRAP_LOG" 2>&1; then
+    tail_log "$BOOTSTRAP_LOG"
+    die "docker import failed"
+  fi
+  rm -rf "$dir"
+  trap - EXIT
+}
+
+ensure_base_image() {
+  image_present && return 0
+  # Serialise concurrent runs so two of them do not debootstrap at once.
+  if have flock; then
+    exec 9>"$LOCK_FILE"
+    flock 9
+    image_present && return 0
+  fi
+  say "base image $BASE_IMAGE missing; trying 'docker pull $PULL_IMAGE' (20 s)"
+  if timeout 20s docker pull -q "$PULL_IMAGE" >/dev/null 2>&1 && docker tag "$PULL_IMAGE" "$BASE_IMAGE"; then
+    say "tagged $PULL_IMAGE as $BASE_IMAGE"
+    return 0
+  fi
+  say "pull failed (no registry reachable?); building $BASE_IMAGE with debootstrap"
+  bootstrap_base
+  image_present || die "$BASE_IMAGE still missing after import"
+  say "created $BASE_IMAGE"
+}
+
+ensure_engine
+ensure_base_image
+say "ok (engine up, $BASE_IMAGE present)"

@@ -1,0 +1,32 @@
+import { configDefaults, defineConfig } from "vitest/config";
+
+// `vitest run` runs both projects; `vitest run --project unit` runs only the fast ones.
+// Integration tests talk to a real Docker Engine (prepared by scripts/test-env.sh) and share it,
+// so their files run one at a time.
+const exclude = [...configDefaults.exclude, "**/dist/**"];
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["packages/*/src/**/*.test.ts"],
+          exclude,
+          environment: "node",
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/**/*.test.ts"],
+          exclude,
+          environment: "node",
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+        },
+      },
+    ],
+  },
+});
