@@ -49,6 +49,14 @@ export interface EngineEvent {
   labels: Record<string, string>;
 }
 
+export interface EngineInfo {
+  serverVersion: string;
+  cpus: number;
+  memoryBytes: number;
+  os: string;
+  kernel: string;
+}
+
 export interface CallCounts {
   read: number;
   mutating: number;
@@ -70,7 +78,8 @@ export interface EngineClient {
   updateContainer(id: string, body: Record<string, unknown>): Promise<void>;
   waitContainer(id: string, signal?: AbortSignal): Promise<number>;
   killContainer(id: string): Promise<void>;
-  containerLogs(id: string, tail: number): Promise<string[]>;
+  containerLogs(id: string, tail: number, streams?: { stdout: boolean; stderr: boolean }): Promise<string[]>;
+  info(): Promise<EngineInfo>;
   followLogs(id: string, tail: number, onLine: (line: string) => void, signal: AbortSignal): Promise<void>;
   exec(id: string, cmd: string[]): Promise<{ exitCode: number; output: string }>;
   listNetworks(labels: string[]): Promise<NetworkSummary[]>;
@@ -293,12 +302,33 @@ class DockerEngine implements EngineClient {
     });
   }
 
-  containerLogs(id: string, tail: number) {
+  containerLogs(id: string, tail: number, streams = { stdout: true, stderr: true }) {
     return this.call("container.logs", false, async () => {
-      const buf = (await this.docker
-        .getContainer(id)
-        .logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+      const buf = (await this.docker.getContainer(id).logs({
+        ...streams,
+        ...(tail > 0 ? { tail } : {}),
+        follow: false,
+      })) as unknown as Buffer;
       return demuxLines(buf);
+    });
+  }
+
+  info() {
+    return this.call("info", false, async () => {
+      const i = (await this.docker.info()) as {
+        ServerVersion: string;
+        NCPU: number;
+        MemTotal: number;
+        OperatingSystem: string;
+        KernelVersion: string;
+      };
+      return {
+        serverVersion: i.ServerVersion,
+        cpus: i.NCPU,
+        memoryBytes: i.MemTotal,
+        os: i.OperatingSystem,
+        kernel: i.KernelVersion,
+      };
     });
   }
 

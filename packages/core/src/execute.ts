@@ -1,11 +1,13 @@
 import { chmod, chown, mkdir, readFile, stat } from "node:fs/promises";
 import net from "node:net";
+import path from "node:path";
 import type { Readable } from "node:stream";
 import pLimit from "p-limit";
 import { pack } from "tar-fs";
 import { createBody, ownershipLabels } from "./container-config.js";
 import type { EngineClient, EngineEvent } from "./engine.js";
 import {
+  ConflictError,
   EngineError,
   HealthTimeoutError,
   InterruptedError,
@@ -14,12 +16,13 @@ import {
   StepFailedError,
 } from "./errors.js";
 import type { EventSink, Phase } from "./events.js";
-import { jobKey, networkHash, serviceSnapshot, sha256, snapshotHash } from "./hash.js";
+import { effectiveContextHash, jobKey, networkHash, serviceSnapshot, sha256, snapshotHash } from "./hash.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedProbe, ResolvedService, ResolvedStack } from "./model.js";
 import { contextFiles } from "./observe.js";
 import type { Action, Plan } from "./plan.js";
 import { redact } from "./redact.js";
+import type { RunContainerOptions } from "./schema.js";
 import { recordJob } from "./state.js";
 
 export interface ExecuteOptions {
@@ -80,6 +83,7 @@ class Execution {
   ) {
     this.emit = opts.onEvent ?? (() => {});
     this.limit = pLimit(opts.concurrency ?? 8);
+    for (const [name, id] of Object.entries(plan.containers)) this.containerIds.set(name, id);
     for (const a of plan.actions) {
       if (a.containerId && a.kind.startsWith("container.") && stack.services[a.target])
         this.containerIds.set(a.target, a.containerId);
@@ -339,7 +343,13 @@ class Execution {
           dockerfile: img.build.dockerfile,
           args: img.build.args,
           target: img.build.target,
-          labels: { [LABEL.stack]: this.stack.name, [LABEL.context]: a.contextHash ?? "" },
+          labels: {
+            [LABEL.stack]: this.stack.name,
+            [LABEL.context]: effectiveContextHash(
+              a.contextHash ?? "",
+              await Promise.all(img.needs.map((n) => this.imageIdentity(n))),
+            ),
+          },
         },
         (line) => {
           tail.push(line);
@@ -457,7 +467,7 @@ class Execution {
     }
     this.phase(a.resource, "creating");
     const body = createBody(this.stack, s.containerName, s, ownershipLabels(this.stack.name, s, snap), s);
-    const id = await this.engine.createContainer(body);
+    const id = await this.createOrConflict(a, body);
     this.containerIds.set(s.name, id);
     await this.connectOtherNetworks(id, s.networks);
     this.phase(a.resource, "starting");
@@ -472,6 +482,23 @@ class Execution {
       });
     }
     this.phase(a.resource, "running", undefined, t0);
+  }
+
+  private async createOrConflict(a: Action, body: Record<string, unknown>): Promise<string> {
+    try {
+      return await this.engine.createContainer(body);
+    } catch (err) {
+      if (err instanceof EngineError && err.statusCode === 409) {
+        throw new ConflictError(
+          `${a.resource}: the name ${String(body.name)} is taken by a container shctl does not own`,
+          {
+            cause: err,
+            hint: `remove or rename it (docker rm -f ${String(body.name)}), then apply again`,
+          },
+        );
+      }
+      throw err;
+    }
   }
 
   private async connectOtherNetworks(id: string, networks: { name: string; aliases: string[] }[]) {
@@ -497,6 +524,8 @@ class Execution {
           signal,
           log: (line) =>
             this.emit({ type: "output", resource: a.resource, line: redact(line, this.stack.secrets) }),
+          engineInfo: () => this.engine.info(),
+          runContainer: (o) => this.runOneOff(job.name, o),
         });
       } catch (err) {
         if (isShctlError(err)) throw err;
@@ -528,7 +557,7 @@ class Execution {
     this.phase(a.resource, "creating");
     const snap = { job: key };
     const labels = ownershipLabels(this.stack.name, job, snap, { [LABEL.jobKey]: key });
-    const id = await this.engine.createContainer(createBody(this.stack, job.containerName, spec, labels));
+    const id = await this.createOrConflict(a, createBody(this.stack, job.containerName, spec, labels));
     try {
       await this.connectOtherNetworks(id, spec.networks);
       this.phase(a.resource, "running");
@@ -567,6 +596,38 @@ class Execution {
     this.phase(a.resource, "done", "completed", t0);
   }
 
+  private async runOneOff(job: string, o: RunContainerOptions) {
+    const img = this.stack.images[o.image];
+    const ref = img?.ref ?? o.image;
+    const first = Object.values(this.stack.networks)[0];
+    const id = await this.engine.createContainer({
+      Image: ref,
+      ...(o.command ? { Cmd: o.command } : {}),
+      ...(o.entrypoint ? { Entrypoint: o.entrypoint } : {}),
+      ...(o.user ? { User: o.user } : {}),
+      Env: Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      Labels: { [LABEL.stack]: this.stack.name, [LABEL.kind]: "helper", [LABEL.name]: job },
+      HostConfig: {
+        Binds: (o.mounts ?? []).map(
+          (m) => `${path.resolve(this.stack.dataRoot, m.source)}:${m.target}:${m.readOnly ? "ro" : "rw"}`,
+        ),
+        NetworkMode: o.network === false || !first ? "none" : first.dockerName,
+      },
+    });
+    try {
+      const waiting = this.engine.waitContainer(id);
+      await this.engine.startContainer(id);
+      const exitCode = await waiting;
+      const [stdout, stderr] = await Promise.all([
+        this.engine.containerLogs(id, 0, { stdout: true, stderr: false }),
+        this.engine.containerLogs(id, 0, { stdout: false, stderr: true }),
+      ]);
+      return { exitCode, stdout: stdout.join("\n"), stderr: stderr.join("\n") };
+    } finally {
+      await this.engine.removeContainer(id);
+    }
+  }
+
   // ---- readiness -------------------------------------------------------------------------
 
   private ensureEvents() {
@@ -599,8 +660,11 @@ class Execution {
     if (!id) throw new StepFailedError(resource, "wait for health", "it has no container");
     if (!s.healthcheck && s.readiness.length === 0) return;
     this.phase(resource, "waiting");
-    if (s.healthcheck) await this.waitHealthy(s, id, deadline, t0);
-    for (const probe of s.readiness) await this.waitProbe(s, id, probe, deadline, t0);
+    // Readiness probes, when a service has them, decide on their own: they answer as soon as the
+    // service is ready, while the engine's healthcheck may only run again an interval later.
+    if (s.readiness.length > 0) {
+      for (const probe of s.readiness) await this.waitProbe(s, id, probe, deadline, t0);
+    } else if (s.healthcheck) await this.waitHealthy(s, id, deadline, t0);
     this.phase(resource, "healthy", undefined, t0);
   }
 

@@ -129,3 +129,8 @@ export function buildRecipe(img: ResolvedImage): Record<string, unknown> {
     ref: img.ref,
   };
 }
+
+/** A built image's effective context: its own files plus the IDs of the images it is built from. */
+export function effectiveContextHash(contextHash: string, needIds: string[]): string {
+  return needIds.length === 0 ? contextHash : hashOf({ contextHash, needIds });
+}

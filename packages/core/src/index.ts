@@ -17,6 +17,7 @@ export {
   connectEngine,
   type EngineClient,
   type EngineEvent,
+  type EngineInfo,
 } from "./engine.js";
 export {
   ConflictError,
@@ -55,10 +56,12 @@ export {
 export { redact } from "./redact.js";
 export {
   defineStack,
+  type EngineInfoSummary,
   type JobContext,
   type JobRun,
   type ProbeCheck,
   type ProbeContext,
+  type RunContainerOptions,
   type StackInput,
   stackJsonSchema,
 } from "./schema.js";

@@ -34,6 +34,8 @@ export interface LoadOptions {
 export type StackFactory = (ctx: {
   projectDir: string;
   env: Record<string, string | undefined>;
+  /** The profile asked for on the command line, if any. */
+  profile: string | undefined;
 }) => StackInput | Promise<StackInput>;
 
 /**
@@ -52,11 +54,11 @@ export async function loadStack(
     const file = path.resolve(source);
     label = path.relative(process.cwd(), file) || file;
     projectDir = path.resolve(opts.projectDir ?? path.dirname(file));
-    raw = await readStackFile(file, label, projectDir, env);
+    raw = await readStackFile(file, label, projectDir, env, opts.profile);
   } else {
     label = "(stack module)";
     projectDir = path.resolve(opts.projectDir ?? process.cwd());
-    raw = typeof source === "function" ? await source({ projectDir, env }) : source;
+    raw = typeof source === "function" ? await source({ projectDir, env, profile: opts.profile }) : source;
   }
   return validateStack(raw, { label, projectDir, profile: opts.profile, env });
 }
@@ -66,6 +68,7 @@ async function readStackFile(
   label: string,
   projectDir: string,
   env: Record<string, string | undefined>,
+  profile: string | undefined,
 ): Promise<unknown> {
   const ext = path.extname(file).toLowerCase();
   if (ext === ".js" || ext === ".mjs") {
@@ -74,7 +77,7 @@ async function readStackFile(
       throw new SpecError(label, [{ path: [], message: "the module has no named export `stack`" }]);
     }
     return typeof mod.stack === "function"
-      ? await (mod.stack as StackFactory)({ projectDir, env })
+      ? await (mod.stack as StackFactory)({ projectDir, env, profile })
       : mod.stack;
   }
   let text: string;
@@ -217,12 +220,13 @@ function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]
           }
         : undefined,
       pull: img.pull,
+      needs: img.needs,
       mirrorRef: img.build ? undefined : mirrorOf(img.ref),
     };
   }
   const imageKey = (ref: string): string => {
     if (images[ref]) return ref;
-    images[ref] = { key: ref, ref, build: undefined, pull: "missing", mirrorRef: mirrorOf(ref) };
+    images[ref] = { key: ref, ref, build: undefined, pull: "missing", needs: [], mirrorRef: mirrorOf(ref) };
     return ref;
   };
 
@@ -405,6 +409,15 @@ function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]
     };
   }
   if (spec.helperImage) imageKey(spec.helperImage);
+  for (const img of Object.values(images)) {
+    for (const need of img.needs) {
+      if (!images[need])
+        issues.push({
+          path: ["images", img.key, "needs"],
+          message: `no image named "${need}" in this stack`,
+        });
+    }
+  }
 
   return {
     name: spec.name,

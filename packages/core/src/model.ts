@@ -120,6 +120,8 @@ export interface ResolvedImage {
     | { contextDir: string; dockerfile: string; args: Record<string, string>; target: string | undefined }
     | undefined;
   pull: "missing" | "never";
+  /** Image keys this one is built from. */
+  needs: string[];
   /** Where to pull from when a registry mirror is set; tagged `ref` afterwards. */
   mirrorRef: string | undefined;
 }

@@ -120,10 +120,10 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
 
   // Name clashes are only possible for containers and networks the plan will create.
   const ours = new Set(containers.map((c) => c.name));
-  const missing = [
-    ...Object.values(stack.services).map((s) => s.containerName),
-    ...Object.values(stack.jobs).map((j) => j.containerName),
-  ].filter((n) => !ours.has(n));
+  // Job containers exist only while a job runs; a clash there is reported when the job starts.
+  const missing = Object.values(stack.services)
+    .map((s) => s.containerName)
+    .filter((n) => !ours.has(n));
   const foreignContainers: { id: string; name: string }[] = [];
   if (missing.length > 0) {
     const all = await engine.listContainers([]);

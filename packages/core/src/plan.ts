@@ -1,5 +1,6 @@
 import {
   canonicalJson,
+  effectiveContextHash,
   HASH_RECIPE,
   jobKey,
   networkHash,
@@ -76,6 +77,8 @@ export interface Plan {
   conflicts: Conflict[];
   /** Services and jobs that need nothing. */
   unchanged: string[];
+  /** The existing container of each service, by name (the executor checks dependencies on them). */
+  containers: Record<string, string>;
 }
 
 const PENDING = "(built or pulled during apply)";
@@ -170,13 +173,23 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
   const usedImages = new Set<string>();
   for (const s of Object.values(stack.services)) usedImages.add(s.image);
   for (const j of Object.values(stack.jobs)) if (j.container) usedImages.add(j.container.image);
-  for (const key of [...usedImages].sort()) {
+  // Images a used image is built from come first.
+  const imageOrder: string[] = [];
+  const visitImage = (key: string) => {
+    if (imageOrder.includes(key)) return;
+    for (const need of stack.images[key]?.needs ?? []) visitImage(need);
+    imageOrder.push(key);
+  };
+  for (const key of [...usedImages].sort()) visitImage(key);
+  for (const key of imageOrder) {
     const img = stack.images[key];
     if (!img) continue;
     const seen = observed.images[key];
     if (img.build) {
-      const ctx = observed.contextHashes[key] ?? "";
-      if (seen && seen.labels["io.shctl.context"] === ctx) identity.set(key, seen.id);
+      const needIds = img.needs.map((n) => identity.get(n) ?? PENDING);
+      const ctx = effectiveContextHash(observed.contextHashes[key] ?? "", needIds);
+      if (seen && seen.labels["io.shctl.context"] === ctx && !needIds.includes(PENDING))
+        identity.set(key, seen.id);
       else {
         imageAction.set(
           key,
@@ -184,8 +197,13 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
             kind: "image.build",
             resource: `image ${key}`,
             target: key,
-            reason: seen ? "its build context changed" : "not built yet",
-            contextHash: ctx,
+            reason: !seen
+              ? "not built yet"
+              : needIds.includes(PENDING)
+                ? `${img.needs.join(", ")} is built or pulled first`
+                : "its build context changed",
+            contextHash: observed.contextHashes[key] ?? "",
+            after: img.needs.map((n) => imageAction.get(n) ?? "").filter(Boolean),
           }).id,
         );
       }
@@ -424,6 +442,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     actions,
     conflicts,
     unchanged: unchanged.sort(),
+    containers: Object.fromEntries([...primary.entries()].map(([name, c]) => [name, c.id]).sort()),
   };
 }
 

@@ -182,6 +182,32 @@ export interface JobContext {
   signal: AbortSignal;
   /** Reports a line of progress; it is shown under the job's name. */
   log(line: string): void;
+  /** The engine's version and the CPUs and memory it has. */
+  engineInfo(): Promise<EngineInfoSummary>;
+  /**
+   * Runs a one-off container of a stack image (key or reference) to completion and returns its
+   * exit code and output; the container carries the stack's labels and is removed afterwards.
+   */
+  runContainer(opts: RunContainerOptions): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+}
+
+export interface EngineInfoSummary {
+  serverVersion: string;
+  cpus: number;
+  memoryBytes: number;
+  os: string;
+}
+
+export interface RunContainerOptions {
+  image: string;
+  command?: string[];
+  entrypoint?: string[];
+  env?: Record<string, string>;
+  user?: string;
+  /** Bind mounts; `source` is relative to the data root. */
+  mounts?: { source: string; target: string; readOnly?: boolean }[];
+  /** Attach to the stack's first network (default true), so services are reachable by name. */
+  network?: boolean;
 }
 export type JobRun = (ctx: JobContext) => Promise<void>;
 
@@ -224,6 +250,12 @@ export const Image = z
       })
       .optional(),
     pull: z.enum(["missing", "never"]).default("missing").describe("Pull when missing locally, or never"),
+    needs: z
+      .array(ResourceName)
+      .default([])
+      .describe(
+        "Images (keys) this build starts FROM: built or pulled first, and a change to them rebuilds this one",
+      ),
   })
   .describe("An image pulled by reference, or built from a local context");
 
