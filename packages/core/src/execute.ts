@@ -525,6 +525,12 @@ class Execution {
           log: (line) =>
             this.emit({ type: "output", resource: a.resource, line: redact(line, this.stack.secrets) }),
           engineInfo: () => this.engine.info(),
+          address: async (service, port) => {
+            const svc = this.stack.services[service];
+            const id = this.containerIds.get(service);
+            if (!svc || !id) throw new Error(`service ${service} has no container`);
+            return this.address(svc, id, port);
+          },
           runContainer: (o) => this.runOneOff(job.name, o),
         });
       } catch (err) {

@@ -180,6 +180,7 @@ function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]
   for (const n of [...Object.values(spec.services), ...Object.values(spec.jobs)])
     for (const p of n.profiles ?? []) known.add(p);
   if (spec.defaultProfile) known.add(spec.defaultProfile);
+  for (const p of spec.profiles) known.add(p);
   if (ctx.profile !== undefined && !known.has(ctx.profile)) {
     issues.push({
       path: ["profile"],
@@ -406,6 +407,7 @@ function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]
       always: j.always,
       deps: deps([...where, "dependsOn"], j.dependsOn),
       inputs: inputs(j.inputs),
+      uses: j.uses.map(imageKey),
     };
   }
   if (spec.helperImage) imageKey(spec.helperImage);

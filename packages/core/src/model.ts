@@ -107,6 +107,8 @@ export interface ResolvedJob {
   /** Present for function jobs. */
   run: JobRun | undefined;
   version: string | undefined;
+  /** Image keys a function job uses. */
+  uses: string[];
   timeoutMs: number;
   always: boolean;
   deps: ResolvedDependency[];

@@ -61,7 +61,10 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
   const label = `${LABEL.stack}=${stack.name}`;
   const usedImages = new Set<string>();
   for (const s of Object.values(stack.services)) usedImages.add(s.image);
-  for (const j of Object.values(stack.jobs)) if (j.container) usedImages.add(j.container.image);
+  for (const j of Object.values(stack.jobs)) {
+    if (j.container) usedImages.add(j.container.image);
+    for (const u of j.uses) usedImages.add(u);
+  }
   const refs = [...usedImages].map((k) => stack.images[k]?.ref ?? k);
 
   const [summaries, networks, imageList, disk] = await Promise.all([

@@ -172,7 +172,10 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
   const imageAction = new Map<string, string>();
   const usedImages = new Set<string>();
   for (const s of Object.values(stack.services)) usedImages.add(s.image);
-  for (const j of Object.values(stack.jobs)) if (j.container) usedImages.add(j.container.image);
+  for (const j of Object.values(stack.jobs)) {
+    if (j.container) usedImages.add(j.container.image);
+    for (const u of j.uses) usedImages.add(u);
+  }
   // Images a used image is built from come first.
   const imageOrder: string[] = [];
   const visitImage = (key: string) => {
@@ -252,6 +255,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
   const prereqs = (node: StackNode): string[] => {
     const spec = node.kind === "service" ? node : node.container;
     const ids: string[] = [];
+    if (node.kind === "job") for (const u of node.uses) ids.push(imageAction.get(u) ?? "");
     if (spec) {
       const img = imageAction.get(spec.image);
       if (img) ids.push(img);

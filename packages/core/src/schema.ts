@@ -182,6 +182,8 @@ export interface JobContext {
   signal: AbortSignal;
   /** Reports a line of progress; it is shown under the job's name. */
   log(line: string): void;
+  /** Where shctl reaches a service's port: its address on the stack network, or the published host port. */
+  address(service: string, port: number): Promise<{ host: string; port: number }>;
   /** The engine's version and the CPUs and memory it has. */
   engineInfo(): Promise<EngineInfoSummary>;
   /**
@@ -220,6 +222,12 @@ export const Job = z
       .optional()
       .describe("TypeScript stacks only: a function run by the reconciler instead of a container"),
     version: z.string().optional().describe("Part of the job key; bump it to re-run a `run` job"),
+    uses: z
+      .array(z.string())
+      .default([])
+      .describe(
+        "Images a `run` job starts containers of (keys or references): pulled or built before it runs",
+      ),
     timeout: Duration.default("10m"),
     always: z.boolean().default(false).describe("Run on every apply, not only when the job key changes"),
   })
@@ -269,6 +277,10 @@ export const Stack = z.strictObject({
     .optional()
     .describe("Pull MIRROR/NAME:TAG, then tag it NAME:TAG (a registry host or host/path prefix)"),
   defaultProfile: ResourceName.optional(),
+  profiles: z
+    .array(ResourceName)
+    .default([])
+    .describe("Profile names this stack offers (besides those its services name)"),
   helperImage: z
     .string()
     .optional()
