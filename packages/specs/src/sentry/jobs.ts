@@ -1,0 +1,302 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, chown, mkdir, readFile, statfs, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { JobContext, StackInput } from "@sh/core";
+import pRetry from "p-retry";
+import { renderConfigFiles } from "./files.js";
+import { kafkaClient } from "./kafka.js";
+import type { SentryOptions } from "./options.js";
+import { generateSecretKey } from "./sentry-config.js";
+import { SENTRY_TOPICS } from "./topics.js";
+
+type Job = NonNullable<StackInput["jobs"]>[string];
+
+/** Upstream's minimums (install.sh): fail below, warn below the recommended. */
+export const REQUIREMENTS = {
+  dockerVersion: "19.03.6",
+  cpusMin: 2,
+  cpusRecommended: 4,
+  memoryMinMb: 3800,
+  memoryRecommendedMb: 7800,
+  diskRecommendedGb: 20,
+} as const;
+
+export interface SharedSpecs {
+  sentryEnv: Record<string, string>;
+  sentryMounts: { source: string; target: string; readOnly?: boolean }[];
+  snubaEnv: Record<string, unknown>;
+  full: boolean;
+}
+
+/**
+ * First-run init, in upstream's order, as jobs: each runs once and again only when its inputs
+ * change, so an everyday `shctl apply` runs none of them.
+ */
+export function initJobs(opts: SentryOptions, projectDir: string, shared: SharedSpecs): Record<string, Job> {
+  const geoipConf = path.resolve(projectDir, opts.dataRoot, "config/geoip/GeoIP.conf");
+  const sentryContainer = {
+    image: "sentry",
+    entrypoint: "/etc/sentry/entrypoint.sh",
+    env: shared.sentryEnv,
+    mounts: shared.sentryMounts,
+  };
+  const jobs: Record<string, Job> = {
+    prerequisites: {
+      version: "1",
+      run: (ctx) => checkPrerequisites(ctx),
+      timeout: "1m",
+    },
+    config: {
+      // The job key follows what would be generated (the secret key aside): `diff` shows the job
+      // when an option change would write different files. Existing files are never overwritten.
+      version: digest(JSON.stringify(renderConfigFiles(opts, "(secret key)", projectDir))),
+      run: (ctx) => writeConfig(ctx, opts, projectDir),
+      dependsOn: { prerequisites: { condition: "completed" } },
+      timeout: "1m",
+    },
+    "relay-credentials": {
+      version: "1",
+      uses: ["relay"],
+      run: (ctx) => relayCredentials(ctx),
+      dependsOn: { config: { condition: "completed" } },
+      timeout: "5m",
+    },
+    "snuba-bootstrap": {
+      image: "snuba",
+      command: ["bootstrap", "--no-migrate", "--force"],
+      env: shared.snubaEnv as Record<string, string>,
+      dependsOn: {
+        clickhouse: { condition: "healthy" },
+        kafka: { condition: "healthy" },
+        redis: { condition: "healthy" },
+        config: { condition: "completed" },
+      },
+      timeout: "15m",
+    },
+    "snuba-migrate": {
+      image: "snuba",
+      command: ["migrations", "migrate", "--force"],
+      env: shared.snubaEnv as Record<string, string>,
+      dependsOn: {
+        "snuba-bootstrap": { condition: "completed" },
+        clickhouse: { condition: "healthy" },
+        kafka: { condition: "healthy" },
+        redis: { condition: "healthy" },
+      },
+      timeout: "30m",
+    },
+    "kafka-topics": {
+      version: digest(JSON.stringify(SENTRY_TOPICS)),
+      run: (ctx) => createTopics(ctx),
+      dependsOn: { kafka: { condition: "healthy" }, "snuba-bootstrap": { condition: "completed" } },
+      timeout: "10m",
+    },
+    "sentry-upgrade": {
+      ...sentryContainer,
+      command: ["upgrade", "--noinput"],
+      dependsOn: {
+        postgres: { condition: "healthy" },
+        redis: { condition: "healthy" },
+        kafka: { condition: "healthy" },
+        memcached: { condition: "started" },
+        config: { condition: "completed" },
+        "kafka-topics": { condition: "completed" },
+        "snuba-migrate": { condition: "completed" },
+      },
+      inputs: [{ path: "config/sentry/sentry.conf.py" }, { path: "config/sentry/config.yml" }],
+      timeout: "60m",
+    },
+  };
+  if (opts.admin) {
+    jobs["admin-user"] = {
+      ...sentryContainer,
+      // The password travels in the environment, never on a command line or in a label.
+      entrypoint: [
+        "/bin/sh",
+        "-c",
+        'exec /etc/sentry/entrypoint.sh createuser --force-update --superuser --no-input --email "$SHCTL_ADMIN_EMAIL" --password "$SHCTL_ADMIN_PASSWORD"',
+      ],
+      env: {
+        ...shared.sentryEnv,
+        SHCTL_ADMIN_EMAIL: opts.admin.email,
+        SHCTL_ADMIN_PASSWORD: { value: opts.admin.password, secret: true },
+      },
+      dependsOn: { "sentry-upgrade": { condition: "completed" }, postgres: { condition: "healthy" } },
+      timeout: "10m",
+    };
+  }
+  if (shared.full && existsSync(geoipConf)) {
+    jobs.geoipupdate = {
+      image: "geoipupdate",
+      entrypoint: ["/usr/bin/geoipupdate", "-d", "/sentry", "-f", "/sentry/GeoIP.conf"],
+      mounts: [{ source: "config/geoip", target: "/sentry" }],
+      inputs: [{ path: "config/geoip/GeoIP.conf" }],
+      dependsOn: { config: { condition: "completed" } },
+      profiles: ["full"],
+      timeout: "10m",
+    };
+  }
+  return jobs;
+}
+
+function digest(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.+-]/).map((x) => Number.parseInt(x, 10) || 0);
+  const pb = b.split(/[.+-]/).map((x) => Number.parseInt(x, 10) || 0);
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+/** install.sh's checks: no MSYS/Git Bash, engine version, CPUs and memory given to Docker, disk. */
+export async function checkPrerequisites(ctx: JobContext): Promise<void> {
+  if (process.env.MSYSTEM || process.platform === "win32") {
+    throw new Error(
+      "Git Bash / MSYS2 on Windows is not supported (upstream refuses it too): run shctl inside WSL2 (e.g. Ubuntu), with the project dir on the WSL file system",
+    );
+  }
+  const info = await ctx.engineInfo();
+  const problems: string[] = [];
+  if (compareVersions(info.serverVersion, REQUIREMENTS.dockerVersion) < 0) {
+    problems.push(
+      `Docker ${info.serverVersion} is older than ${REQUIREMENTS.dockerVersion}: upgrade the engine`,
+    );
+  }
+  if (info.cpus < REQUIREMENTS.cpusMin) {
+    problems.push(`Docker has ${info.cpus} CPU(s); Sentry needs at least ${REQUIREMENTS.cpusMin}`);
+  } else if (info.cpus < REQUIREMENTS.cpusRecommended) {
+    ctx.log(`warning: Docker has ${info.cpus} CPUs; ${REQUIREMENTS.cpusRecommended} are recommended`);
+  }
+  const mb = Math.round(info.memoryBytes / 1024 / 1024);
+  if (mb < REQUIREMENTS.memoryMinMb) {
+    problems.push(`Docker has ${mb} MB of memory; Sentry needs at least ${REQUIREMENTS.memoryMinMb} MB`);
+  } else if (mb < REQUIREMENTS.memoryRecommendedMb) {
+    ctx.log(`warning: Docker has ${mb} MB of memory; ${REQUIREMENTS.memoryRecommendedMb} MB are recommended`);
+  }
+  await mkdir(ctx.dataRoot, { recursive: true });
+  const fs = await statfs(ctx.dataRoot);
+  const freeGb = (fs.bavail * fs.bsize) / 1024 ** 3;
+  if (freeGb < REQUIREMENTS.diskRecommendedGb) {
+    ctx.log(
+      `warning: ${freeGb.toFixed(1)} GB free at ${ctx.dataRoot}; ${REQUIREMENTS.diskRecommendedGb} GB are recommended`,
+    );
+  }
+  if (problems.length > 0) throw new Error(problems.join("; "));
+  ctx.log(`Docker ${info.serverVersion}, ${info.cpus} CPUs, ${mb} MB, ${freeGb.toFixed(0)} GB free: ok`);
+}
+
+/**
+ * Writes each generated file that is missing. A file that exists is kept as the user left it;
+ * when it differs from what would be generated now, the new version is written beside it
+ * (`NAME.shctl-new`) and the log says so.
+ */
+export async function writeConfig(ctx: JobContext, opts: SentryOptions, projectDir: string): Promise<void> {
+  const existingKey = await readSecretKey(path.join(ctx.dataRoot, "config/sentry/config.yml"));
+  const files = renderConfigFiles(opts, existingKey ?? generateSecretKey(), projectDir);
+  for (const f of files) {
+    const target = path.join(ctx.dataRoot, f.path);
+    await mkdir(path.dirname(target), { recursive: true });
+    const current = await readFile(target, "utf8").catch(() => undefined);
+    if (current === undefined) {
+      await writeFile(target, f.content, { mode: f.mode });
+      ctx.log(`wrote ${f.path}`);
+    } else if (current !== f.content && !f.userOwned) {
+      await writeFile(`${target}.shctl-new`, f.content, { mode: f.mode });
+      ctx.log(`kept your ${f.path}; what shctl would generate now is in ${f.path}.shctl-new`);
+      continue;
+    } else continue;
+    await chmod(target, f.mode);
+    if (f.owner) await setOwner(ctx, target, f.owner);
+  }
+  for (const dir of ["config/certificates", "config/geoip"])
+    await mkdir(path.join(ctx.dataRoot, dir), { recursive: true });
+}
+
+async function setOwner(ctx: JobContext, file: string, owner: { uid: number; gid: number }) {
+  try {
+    await chown(file, owner.uid, owner.gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
+    // Without root the container user cannot be given the file: let it read it instead.
+    await chmod(file, 0o644);
+    ctx.log(`warning: cannot give ${file} to uid ${owner.uid} without root; made it readable instead`);
+  }
+}
+
+async function readSecretKey(file: string): Promise<string | undefined> {
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  const m = text?.match(/^system\.secret-key:\s*['"]?([^'"\n]+)['"]?\s*$/m);
+  return m?.[1] && m[1] !== "!!changeme!!" ? m[1] : undefined;
+}
+
+/** Generates relay's credentials with the relay image when missing, then checks them with `credentials show`. */
+export async function relayCredentials(ctx: JobContext): Promise<void> {
+  const dir = path.join(ctx.dataRoot, "config/relay");
+  const file = path.join(dir, "credentials.json");
+  const existing = await readFile(file, "utf8").catch(() => undefined);
+  if (existing === undefined) {
+    const gen = await ctx.runContainer({
+      image: "relay",
+      command: ["credentials", "generate", "--stdout"],
+      network: false,
+    });
+    if (gen.exitCode !== 0 || !gen.stdout.trim().startsWith("{")) {
+      throw new Error(
+        `relay credentials generate exited ${gen.exitCode}: ${(gen.stderr || gen.stdout).trim().slice(-500)}`,
+      );
+    }
+    await writeFile(file, `${gen.stdout.trim()}\n`, { mode: 0o600 });
+    await setOwner(ctx, file, { uid: 10001, gid: 10001 });
+    ctx.log("wrote config/relay/credentials.json");
+  }
+  const show = await ctx.runContainer({
+    image: "relay",
+    command: ["--config", "/work/.relay", "credentials", "show"],
+    mounts: [{ source: "config/relay", target: "/work/.relay", readOnly: true }],
+    network: false,
+  });
+  if (show.exitCode !== 0 || !`${show.stdout}\n${show.stderr}`.includes("Credentials")) {
+    throw new Error(
+      `relay does not accept config/relay/credentials.json (credentials show exited ${show.exitCode}); delete the file to generate new ones`,
+    );
+  }
+}
+
+/** Creates every topic 23.12.0 needs that the broker lacks (kafkajs), waiting for the broker first. */
+export async function createTopics(ctx: JobContext): Promise<void> {
+  const admin = kafkaClient(await ctx.address("kafka", 9092), "shctl-topics").admin();
+  await pRetry(() => admin.connect(), {
+    retries: 30,
+    minTimeout: 1000,
+    maxTimeout: 2000,
+    signal: ctx.signal,
+    onFailedAttempt: (e) => ctx.log(`waiting for kafka (attempt ${e.attemptNumber}): ${e.error.message}`),
+  });
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = SENTRY_TOPICS.filter((t) => !existing.has(t.name));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: 1,
+          replicationFactor: 1,
+          configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({
+            name,
+            value: String(value),
+          })),
+        })),
+      });
+    }
+    const now = new Set(await admin.listTopics());
+    const still = SENTRY_TOPICS.filter((t) => !now.has(t.name)).map((t) => t.name);
+    if (still.length > 0) throw new Error(`topics still missing after creation: ${still.join(", ")}`);
+    ctx.log(`${SENTRY_TOPICS.length} topics present (${missing.length} created)`);
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,42 @@
+import { createClient } from "@clickhouse/client";
+import type { ProbeContext } from "@sh/core";
+import { kafkaClient } from "./kafka.js";
+
+/** Ready when the broker answers a metadata request (a topic listing) — no JVM spawned per check. */
+export function kafkaProbe() {
+  return {
+    custom: {
+      name: "kafka metadata (kafkajs)",
+      check: async (ctx: ProbeContext) => {
+        const admin = kafkaClient(await ctx.address(9092), "shctl-probe").admin();
+        try {
+          await admin.connect();
+          await admin.listTopics();
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      },
+    },
+    interval: "1s",
+  };
+}
+
+/** Ready when ClickHouse answers its HTTP ping. */
+export function clickhouseProbe() {
+  return {
+    custom: {
+      name: "clickhouse ping (@clickhouse/client)",
+      check: async (ctx: ProbeContext) => {
+        const { host, port } = await ctx.address(8123);
+        const client = createClient({ url: `http://${host}:${port}`, request_timeout: 3000 });
+        try {
+          const res = await client.ping();
+          if (!res.success) throw res.error;
+        } finally {
+          await client.close();
+        }
+      },
+    },
+    interval: "1s",
+  };
+}
