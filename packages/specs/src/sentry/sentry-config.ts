@@ -302,7 +302,12 @@ export function sentryConfPy(opts: SentryOptions): string {
   section(
     "features",
     'SENTRY_FEATURES["projects:sample-events"] = False',
-    `SENTRY_FEATURES.update({name: True for name in ${py(SENTRY_FEATURES_ON)}})`,
+    // The core profile runs no profiling services, so the feature that needs them is off.
+    `SENTRY_FEATURES.update({name: True for name in ${py(
+      opts.profile === "core"
+        ? SENTRY_FEATURES_ON.filter((f) => f !== "organizations:profiling")
+        : SENTRY_FEATURES_ON,
+    )}})`,
     "# Suggested fixes send event data to OpenAI: on only when an API key is configured.",
     `SENTRY_FEATURES["organizations:open-ai-suggestion"] = ${py(Boolean(opts.openaiApiKey))}`,
   );

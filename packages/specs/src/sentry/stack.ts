@@ -77,6 +77,8 @@ const config = (dir: keyof typeof CONFIG_DIRS, target: string, readOnly = true) 
 /** Builds the stack for a set of options; `profile` picks full (default) or core. */
 export function sentryStack(opts: SentryOptions, projectDir: string, profileArg?: string): StackInput {
   const profile = profileArg ?? opts.profile;
+  // The generated configs follow the profile actually run (the command line may override the file).
+  opts = { ...opts, profile: profile === "core" ? "core" : "full" };
   const full = profile === "full";
   const img = (key: string, fallback: string) => opts.images[key] ?? fallback;
   const hc = opts.healthcheck;
