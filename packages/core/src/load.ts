@@ -433,6 +433,7 @@ function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]
     images,
     services,
     jobs,
+    notes: spec.notes,
     secrets: [...secrets].sort((a, b) => b.length - a.length),
   };
 }

@@ -149,6 +149,8 @@ export interface ResolvedStack {
   images: Record<string, ResolvedImage>;
   services: Record<string, ResolvedService>;
   jobs: Record<string, ResolvedJob>;
+  /** Lines to show after a successful apply. */
+  notes: string[];
   /** Every secret value, so output can be redacted. */
   secrets: string[];
 }

@@ -285,6 +285,7 @@ export const Stack = z.strictObject({
     .string()
     .optional()
     .describe("Image for helper containers (chown, removing files of other users); default: a stack image"),
+  notes: z.array(z.string()).default([]).describe("Lines shown after a successful apply (URLs, next steps)"),
   networks: z.record(ResourceName, Network).default({}),
   images: z.record(ResourceName, Image).default({}),
   services: z.record(ResourceName, Service).default({}),

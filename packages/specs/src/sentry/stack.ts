@@ -596,6 +596,14 @@ export function sentryStack(opts: SentryOptions, projectDir: string, profileArg?
     bindAddress: opts.bindAddress,
     ...(opts.registryMirror ? { registryMirror: opts.registryMirror } : {}),
     defaultProfile: "full",
+    notes: [
+      `Sentry: ${opts.publicUrl ?? `${opts.https.enabled ? "https" : "http"}://localhost:${opts.https.enabled ? opts.https.port : opts.httpPort}`}/`,
+      opts.admin
+        ? `Sign in as ${opts.admin.email}.`
+        : "Create the first user: set admin.email and admin.password in shctl.yaml and run `shctl apply`, or run `docker exec -it " +
+          `${opts.stackName}-web sentry createuser --superuser\``,
+      "Everyday start: `shctl apply` (see the plan first with `shctl diff`); state: `shctl status`; logs: `shctl logs web`.",
+    ],
     profiles: ["full", "core"],
     helperImage: img("postgres", UPSTREAM_IMAGES.postgres),
     networks: { default: {} },
