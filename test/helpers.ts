@@ -1,0 +1,126 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  connectEngine,
+  type EngineClient,
+  LABEL,
+  loadStack,
+  type ProgressEvent,
+  type ResolvedStack,
+  type StackInput,
+  teardown,
+} from "@sh/core";
+
+/*
+ * Shared by the integration tests: a real engine, a temporary project dir per test, the fixture
+ * image built through shctl's own build path, and a way to run the real CLI.
+ */
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const CLI = path.join(REPO, "packages/cli/dist/main.js");
+export const TOOLS_CONTEXT = path.join(REPO, "test/fixtures/tools");
+export const BASE_IMAGE = process.env.SHCTL_TEST_BASE_IMAGE ?? "shctl-test/base:bookworm";
+
+export const engine: EngineClient = connectEngine();
+
+/** The fixture image as a stack image: built from test/fixtures/tools on first use, then cached by the engine. */
+export function toolsImage() {
+  return { ref: "shctl-test/tools:latest", build: { context: TOOLS_CONTEXT, args: { BASE: BASE_IMAGE } } };
+}
+
+/** A long-running service that stops at once (tini forwards SIGTERM). */
+export function idle(extra: Record<string, unknown> = {}) {
+  return { image: "tools", command: ["sleep", "infinity"], ...extra };
+}
+
+export async function tempProject(prefix = "shctl-it-"): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+/** A unique, valid stack name for one test. */
+export function stackName(tag: string): string {
+  return `it-${tag}-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export async function load(input: StackInput, projectDir: string, profile?: string): Promise<ResolvedStack> {
+  return loadStack(input, { projectDir, ...(profile ? { profile } : {}) });
+}
+
+/** Collects events for assertions. */
+export function recorder(): { events: ProgressEvent[]; onEvent: (e: ProgressEvent) => void } {
+  const events: ProgressEvent[] = [];
+  return { events, onEvent: (e) => events.push(e) };
+}
+
+/** Removes everything a test stack left: containers and networks by label, then the project dir. */
+export async function cleanup(
+  stack: ResolvedStack | undefined,
+  projectDir: string | undefined,
+): Promise<void> {
+  if (stack) {
+    try {
+      await teardown(stack, engine, { lockWaitMs: 30_000 });
+    } catch {
+      // Fall back to removing by label, so one failed test does not leak into the next.
+      for (const c of await engine.listContainers([`${LABEL.stack}=${stack.name}`]))
+        await engine.removeContainer(c.id);
+      for (const n of await engine.listNetworks([`${LABEL.stack}=${stack.name}`]))
+        await engine.removeNetwork(n.id);
+    }
+  }
+  if (projectDir) await rm(projectDir, { recursive: true, force: true });
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI (built into packages/cli/dist) with CI=true, so output is plain lines. */
+export function runCli(
+  args: string[],
+  opts: {
+    cwd?: string;
+    env?: Record<string, string>;
+    signalAfterMs?: number;
+    signal?: NodeJS.Signals;
+    uid?: number;
+    gid?: number;
+  } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? REPO,
+      env: { ...process.env, CI: "true", NO_COLOR: "1", ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+      ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+      ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    if (opts.signalAfterMs !== undefined) {
+      setTimeout(() => child.kill(opts.signal ?? "SIGINT"), opts.signalAfterMs);
+    }
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The stack's containers as the engine has them: name → { id, state }. */
+export async function containersOf(stack: string): Promise<Record<string, { id: string; state: string }>> {
+  const out: Record<string, { id: string; state: string }> = {};
+  for (const c of await engine.listContainers([`${LABEL.stack}=${stack}`])) {
+    out[c.labels[LABEL.name] ?? c.name] = { id: c.id, state: c.state };
+  }
+  return out;
+}
