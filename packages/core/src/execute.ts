@@ -554,8 +554,8 @@ class Execution {
     const imageId = await this.imageIdentity(spec.image);
     const ref = this.stack.images[spec.image]?.ref ?? spec.image;
     const key = jobKey(job, imageId, ref, digests);
-    const recorded = a.reason === "its image is built or pulled in this apply" ? key === a.jobKey : false;
-    if (recorded) {
+    // Planned only because its image was about to be rebuilt: skip if the image came out the same.
+    if (!job.always && a.recordedKey === key) {
       this.phase(a.resource, "unchanged", "the image came out the same", t0);
       return;
     }

@@ -58,6 +58,8 @@ export interface Action {
   owner?: { uid: number; gid: number };
   mode?: number;
   jobKey?: string;
+  /** The key the job last completed with, if any. */
+  recordedKey?: string;
   contextHash?: string;
   networkId?: string;
 }
@@ -299,6 +301,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
           target: node.name,
           reason,
           jobKey: key,
+          ...(done ? { recordedKey: done.key } : {}),
           after: prereqs(node),
         }),
       );
