@@ -1,0 +1,22 @@
+import { connectEngine, status } from "@sh/core";
+import { renderStatus } from "../render/status.js";
+import type { GlobalOptions, Ui } from "../ui.js";
+import { resolveStack, type StackOptions } from "./common.js";
+
+export async function run(o: StackOptions & GlobalOptions, ui: Ui): Promise<number> {
+  const stack = await resolveStack(o);
+  const rows = await status(stack, connectEngine());
+  const now = Date.now();
+  if (ui.json) {
+    ui.emit({
+      type: "result",
+      command: "status",
+      stack: stack.name,
+      services: rows.map((r) => ({
+        ...r,
+        uptimeMs: r.startedAt ? Math.max(0, now - Date.parse(r.startedAt)) : null,
+      })),
+    });
+  } else ui.out(renderStatus(stack.name, rows, now, ui.c));
+  return 0;
+}

@@ -1,0 +1,51 @@
+import type { Colors } from "./colors.js";
+
+/** What the CLI shows of any ShctlError (duck-typed so this stays pure). */
+export interface ErrorView {
+  name: string;
+  message: string;
+  details: readonly string[];
+  hint: string | undefined;
+  exitCode: number;
+}
+
+/**
+ * ```
+ * error: MESSAGE
+ *   DETAIL
+ * hint: HINT
+ * ```
+ */
+export function renderError(e: ErrorView, c: Colors): string {
+  const lines = [`${c.red(c.bold("error:"))} ${e.message}`];
+  for (const d of e.details) {
+    // A detail that spans lines keeps its own indent on every line.
+    const indent = /^\s*/.exec(d)?.[0] ?? "";
+    d.split("\n").forEach((l, i) => {
+      lines.push(`  ${i > 0 ? indent : ""}${l}`);
+    });
+  }
+  if (e.hint) lines.push(`${c.cyan("hint:")} ${e.hint}`);
+  return lines.join("\n");
+}
+
+export function errorJson(e: ErrorView): Record<string, unknown> {
+  return {
+    type: "error",
+    error: e.name,
+    message: e.message,
+    details: e.details,
+    hint: e.hint ?? null,
+    exitCode: e.exitCode,
+  };
+}
+
+/** An error that is not a ShctlError is a bug: say so, with the stack. */
+export function renderInternalError(err: unknown, c: Colors): string {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return [
+    `${c.red(c.bold("internal error:"))} ${e.message}`,
+    c.dim(e.stack ?? "(no stack)"),
+    "This is a bug in shctl: please report it with the lines above.",
+  ].join("\n");
+}

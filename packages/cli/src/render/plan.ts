@@ -1,0 +1,196 @@
+import type { Action, ActionKind, FieldChange, Plan } from "@sh/core";
+import { type Colors, padEnd } from "./colors.js";
+
+/*
+ * The plan as people read it (like `terraform plan`): one line per action with a symbol, indented
+ * field changes under recreated services, a summary line, then conflicts. Pure: plan in, text out.
+ */
+
+export interface PlanCounts {
+  create: number;
+  recreate: number;
+  update: number;
+  remove: number;
+  jobs: number;
+  unchanged: number;
+}
+
+type Category = "create" | "recreate" | "update" | "remove" | "job";
+
+const CATEGORY: Record<ActionKind, Category> = {
+  "network.create": "create",
+  "image.pull": "create",
+  "image.build": "create",
+  "dir.create": "create",
+  "container.create": "create",
+  "container.recreate": "recreate",
+  "container.update": "update",
+  "container.start": "update",
+  "container.restart": "update",
+  "container.remove": "remove",
+  "network.remove": "remove",
+  "job.run": "job",
+};
+
+const VERB: Record<ActionKind, string> = {
+  "network.create": "create",
+  "network.remove": "remove",
+  "image.pull": "pull",
+  "image.build": "build",
+  "dir.create": "create",
+  "job.run": "run",
+  "container.create": "create",
+  "container.recreate": "recreate",
+  "container.update": "update in place",
+  "container.start": "start",
+  "container.restart": "restart",
+  "container.remove": "remove",
+};
+
+const SYMBOL: Record<Category, string> = {
+  create: "+",
+  recreate: "-/+",
+  update: "~",
+  remove: "-",
+  job: ">",
+};
+
+/** One line of the plan: an action, or a network's remove + create shown as one recreate. */
+interface Entry {
+  category: Category;
+  resource: string;
+  verb: string;
+  detail: string | undefined;
+  changes: FieldChange[];
+}
+
+function entries(plan: Plan): Entry[] {
+  // A network whose settings changed is planned as remove + create of the same target: one recreate.
+  const creates = new Map(
+    plan.actions.filter((a) => a.kind === "network.create").map((a) => [a.target, a] as const),
+  );
+  const paired = new Set<string>();
+  for (const a of plan.actions) {
+    if (a.kind === "network.remove" && creates.has(a.target)) paired.add(a.target);
+  }
+  const out: Entry[] = [];
+  for (const a of plan.actions) {
+    if (a.kind === "network.create" && paired.has(a.target)) continue;
+    if (a.kind === "network.remove" && paired.has(a.target)) {
+      const create = creates.get(a.target) as Action;
+      out.push({
+        category: "recreate",
+        resource: a.resource,
+        verb: "recreate",
+        detail: create.reason,
+        changes: [],
+      });
+      continue;
+    }
+    out.push({
+      category: CATEGORY[a.kind],
+      resource: a.resource,
+      verb: VERB[a.kind],
+      detail: detailOf(a),
+      changes: a.changes,
+    });
+  }
+  return out;
+}
+
+function detailOf(a: Action): string | undefined {
+  const parts: string[] = [];
+  if (a.kind === "dir.create") {
+    if (a.owner) parts.push(`owner ${a.owner.uid}:${a.owner.gid}`);
+    if (a.mode !== undefined) parts.push(`mode ${a.mode.toString(8).padStart(4, "0")}`);
+  }
+  // "missing" says nothing a "+ … create" line does not.
+  if (a.reason && !(CATEGORY[a.kind] === "create" && a.reason === "missing")) parts.unshift(a.reason);
+  return parts.length > 0 ? parts.join(", ") : undefined;
+}
+
+export function countPlan(plan: Plan): PlanCounts {
+  const counts: PlanCounts = { create: 0, recreate: 0, update: 0, remove: 0, jobs: 0, unchanged: 0 };
+  for (const e of entries(plan)) {
+    if (e.category === "job") counts.jobs++;
+    else counts[e.category]++;
+  }
+  counts.unchanged = plan.unchanged.length;
+  return counts;
+}
+
+/** True when applying the plan would remove or replace something that exists now. */
+export function isDestructive(plan: Plan): boolean {
+  return plan.actions.some(
+    (a) => a.kind === "container.remove" || a.kind === "container.recreate" || a.kind === "network.remove",
+  );
+}
+
+export function hasChanges(plan: Plan): boolean {
+  return plan.actions.length > 0 || plan.conflicts.length > 0;
+}
+
+/** Shows a printable value: "(none)" when absent, "(sensitive)" for secrets, quoted when it would not read. */
+export function formatValue(v: string | undefined, sensitive: boolean): string {
+  if (v === undefined) return "(none)";
+  if (sensitive) return "(sensitive)";
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
+  if (v === "" || /[\u0000-\u001f\u007f]/.test(v) || v !== v.trim()) return JSON.stringify(v);
+  return v;
+}
+
+export function summaryLine(counts: PlanCounts): string {
+  return (
+    `Plan: ${counts.create} to create, ${counts.recreate} to recreate, ${counts.update} to update/start, ` +
+    `${counts.remove} to remove, ${counts.jobs} ${counts.jobs === 1 ? "job" : "jobs"} to run; ` +
+    `${counts.unchanged} unchanged.`
+  );
+}
+
+export const NO_CHANGES = "No changes. The stack matches the spec.";
+
+export function renderPlan(plan: Plan, c: Colors): string {
+  const lines: string[] = [];
+  const list = entries(plan);
+  if (list.length === 0 && plan.conflicts.length === 0) return NO_CHANGES;
+
+  const paint: Record<Category, (s: string) => string> = {
+    create: c.green,
+    recreate: c.magenta,
+    update: c.yellow,
+    remove: c.red,
+    job: c.cyan,
+  };
+  const width = Math.min(48, Math.max(0, ...list.map((e) => e.resource.length)));
+  for (const e of list) {
+    const symbol = paint[e.category](SYMBOL[e.category].padStart(3));
+    const detail = e.detail ? c.dim(` (${e.detail})`) : "";
+    lines.push(`${symbol} ${padEnd(c.bold(e.resource), width)}  ${e.verb}${detail}`);
+    for (const ch of e.changes) {
+      const sensitive = ch.sensitive;
+      lines.push(
+        `      ${ch.field}: ${c.red(formatValue(ch.before, sensitive))} → ${c.green(formatValue(ch.after, sensitive))}`,
+      );
+    }
+  }
+  if (list.length > 0) {
+    lines.push("");
+    lines.push(c.bold(summaryLine(countPlan(plan))));
+  }
+  if (plan.conflicts.length > 0) {
+    if (lines.length > 0) lines.push("");
+    const n = plan.conflicts.length;
+    lines.push(
+      c.red(
+        c.bold(
+          `${n} conflict${n === 1 ? "" : "s"}: apply changes nothing until ${n === 1 ? "it is" : "they are"} resolved`,
+        ),
+      ),
+    );
+    for (const k of plan.conflicts) {
+      lines.push(c.red(`  ✗ ${k.resource}: ${k.message}`));
+      lines.push(`    ${c.red("hint:")} ${k.hint}`);
+    }
+  }
+  return lines.join("\n");
+}

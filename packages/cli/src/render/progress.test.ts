@@ -1,0 +1,209 @@
+import { describe, expect, it } from "vitest";
+import { createColors, stripAnsi } from "./colors.js";
+import { formatPlainEvent, isMilestone, JsonProgress, LiveProgress, PlainProgress } from "./progress.js";
+
+const plain = createColors(false);
+const at = new Date("2026-11-24T19:00:00.123Z");
+
+/** A tiny terminal: text, CR, LF, cursor up (ESC[nA) and erase down (ESC[J); other sequences dropped. */
+function screen(output: string): string[] {
+  const lines: string[] = [""];
+  let row = 0;
+  let col = 0;
+  let i = 0;
+  while (i < output.length) {
+    const ch = output[i] as string;
+    if (ch === "\u001b") {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: parsing escape sequences
+      const m = /^\u001b\[(\??)(\d*)([A-Za-z])/.exec(output.slice(i));
+      if (m) {
+        const n = Number(m[2] || "1");
+        if (m[1] === "" && m[3] === "A") row = Math.max(0, row - n);
+        if (m[1] === "" && m[3] === "J") {
+          lines.length = row + 1;
+          lines[row] = (lines[row] as string).slice(0, col);
+        }
+        i += m[0].length;
+        continue;
+      }
+    }
+    if (ch === "\n") {
+      row++;
+      col = 0;
+      if (row >= lines.length) lines.push("");
+    } else if (ch === "\r") col = 0;
+    else {
+      const line = lines[row] as string;
+      lines[row] = line.slice(0, col) + ch + line.slice(col + 1);
+      col++;
+    }
+    i++;
+  }
+  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
+
+function sink() {
+  const chunks: string[] = [];
+  return { chunks, write: (s: string) => chunks.push(s), text: () => chunks.join("") };
+}
+
+describe("plain progress lines", () => {
+  it("formats a phase with its time", () => {
+    expect(
+      formatPlainEvent(
+        { type: "phase", resource: "service web", phase: "healthy", elapsedMs: 4200 },
+        at,
+        plain,
+      ),
+    ).toBe("2026-11-24T19:00:00Z service web: healthy (4.2s)");
+  });
+
+  it("adds the message, and leaves out the time when there is none", () => {
+    expect(
+      formatPlainEvent(
+        { type: "phase", resource: "image db", phase: "pulling", message: "postgres:16" },
+        at,
+        plain,
+      ),
+    ).toBe("2026-11-24T19:00:00Z image db: pulling — postgres:16");
+    expect(
+      formatPlainEvent(
+        {
+          type: "phase",
+          resource: "job migrate",
+          phase: "failed",
+          message: "exited with code 1",
+          elapsedMs: 850,
+        },
+        at,
+        plain,
+      ),
+    ).toBe("2026-11-24T19:00:00Z job migrate: failed — exited with code 1 (850ms)");
+  });
+
+  it("formats output and warnings, and drops pull progress bars", () => {
+    expect(
+      formatPlainEvent({ type: "output", resource: "image app", line: "Step 2/5 : RUN make" }, at, plain),
+    ).toBe("2026-11-24T19:00:00Z image app | Step 2/5 : RUN make");
+    expect(
+      formatPlainEvent(
+        { type: "output", resource: "image db", line: "Downloading [==>      ]  1.2MB/50MB" },
+        at,
+        plain,
+      ),
+    ).toBeUndefined();
+    expect(formatPlainEvent({ type: "warning", message: "took over a stale lock" }, at, plain)).toBe(
+      "2026-11-24T19:00:00Z warning: took over a stale lock",
+    );
+  });
+
+  it("writes one line per event", () => {
+    const out = sink();
+    const p = new PlainProgress(out, plain, () => at);
+    p.event({ type: "phase", resource: "service web", phase: "creating" });
+    p.note("finishing the steps in flight");
+    expect(out.text()).toBe(
+      "2026-11-24T19:00:00Z service web: creating\n2026-11-24T19:00:00Z finishing the steps in flight\n",
+    );
+  });
+});
+
+describe("JSON progress", () => {
+  it("writes each event as one JSON line", () => {
+    const out = sink();
+    const p = new JsonProgress(out);
+    p.event({ type: "phase", resource: "service web", phase: "healthy", elapsedMs: 12 });
+    p.note("interrupted");
+    expect(
+      out
+        .text()
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { type: "phase", resource: "service web", phase: "healthy", elapsedMs: 12 },
+      { type: "warning", message: "interrupted" },
+    ]);
+  });
+});
+
+describe("live progress", () => {
+  it("keeps finished resources above and redraws those in progress in place", () => {
+    const out = sink();
+    let now = 0;
+    const live = new LiveProgress(
+      Object.assign(out, { columns: 80, rows: 24 }),
+      plain,
+      "applying",
+      () => now,
+    );
+    live.expect(["service web", "job migrate"]);
+    live.event({ type: "phase", resource: "job migrate", phase: "running" });
+    live.event({ type: "output", resource: "job migrate", line: "applying 0042_users" });
+    live.event({ type: "phase", resource: "service web", phase: "creating" });
+    now = 1500;
+    live.frameText();
+    const mid = out.chunks.length;
+    out.write(live.frameText());
+    expect(screen(out.text())).toEqual([
+      "  ⠙ job migrate  running      1.5s  applying 0042_users",
+      "  ⠙ service web  creating     1.5s",
+      "  applying · 1.5s · 2 in progress, 0 finished",
+    ]);
+    expect(mid).toBe(0); // frameText only builds text; nothing is written without a timer
+    live.event({
+      type: "phase",
+      resource: "job migrate",
+      phase: "done",
+      message: "completed",
+      elapsedMs: 2000,
+    });
+    live.event({ type: "phase", resource: "service web", phase: "running", elapsedMs: 2100 });
+    now = 2100;
+    live.event({ type: "phase", resource: "service web", phase: "waiting" });
+    now = 4000;
+    out.write(live.frameText());
+    expect(screen(out.text())).toEqual([
+      "  ✔ job migrate  done         2.0s  completed",
+      "  ✔ service web  running      2.1s",
+      "  ⠹ service web  waiting      1.9s",
+      "  applying · 4.0s · 1 in progress, 2 finished",
+    ]);
+    live.event({ type: "phase", resource: "service web", phase: "healthy", elapsedMs: 4200 });
+    live.stop();
+    expect(screen(out.text())).toEqual([
+      "  ✔ job migrate  done         2.0s  completed",
+      "  ✔ service web  running      2.1s",
+      "  ✔ service web  healthy      4.2s",
+    ]);
+  });
+
+  it("cuts lines to the terminal width and never grows past its height", () => {
+    const out = sink();
+    const live = new LiveProgress(Object.assign(out, { columns: 40, rows: 6 }), plain, "applying", () => 0);
+    for (let i = 0; i < 10; i++) live.event({ type: "phase", resource: `service s${i}`, phase: "starting" });
+    live.event({ type: "output", resource: "service s0", line: "x".repeat(200) });
+    out.write(live.frameText());
+    const lines = screen(out.text());
+    expect(lines.length).toBeLessThanOrEqual(5);
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(39);
+    expect(lines.at(-2)).toContain("… and 8 more");
+  });
+
+  it("treats a job's running as in progress and a service's as a milestone", () => {
+    expect(isMilestone("job migrate", "running")).toBe(false);
+    expect(isMilestone("service web", "running")).toBe(true);
+    expect(isMilestone("image app", "building")).toBe(false);
+    expect(isMilestone("image app", "unchanged")).toBe(true);
+  });
+
+  it("colours only when colours are on", () => {
+    const out = sink();
+    const live = new LiveProgress(out, createColors(true), "applying", () => 0);
+    live.event({ type: "phase", resource: "service web", phase: "failed", message: "boom" });
+    live.stop();
+    expect(out.text()).toContain("\u001b[31m");
+    expect(stripAnsi(out.text())).toContain("✖ service web  failed");
+  });
+});

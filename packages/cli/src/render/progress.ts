@@ -1,0 +1,289 @@
+import type { Phase, ProgressEvent } from "@sh/core";
+import { formatDuration } from "@sh/core";
+import { type Colors, fit, padEnd, padStart } from "./colors.js";
+import { timestamp } from "./format.js";
+
+/*
+ * Progress of an apply or teardown, three ways: a live view redrawn in place on a terminal, plain
+ * timestamped lines elsewhere (or with CI set), and JSON lines with --json. Plan events are the
+ * command's to render; these take phase, output and warning events.
+ */
+
+export type StepEvent = Exclude<ProgressEvent, { type: "plan" }>;
+
+export interface Progress {
+  event(e: StepEvent): void;
+  /** A line of shctl's own, e.g. the notice after Ctrl-C. */
+  note(text: string): void;
+  /** Stops redrawing and leaves the final state on screen. Safe to call twice. */
+  stop(): void;
+}
+
+export interface Writer {
+  write(text: string): unknown;
+}
+
+export function paintPhase(phase: Phase | string, c: Colors): (s: string) => string {
+  switch (phase) {
+    case "failed":
+      return c.red;
+    case "done":
+    case "healthy":
+    case "running":
+      return c.green;
+    case "unchanged":
+      return c.dim;
+    case "waiting":
+      return c.yellow;
+    default:
+      return c.cyan;
+  }
+}
+
+/** Build and pull output worth a line of its own: pull progress bars are not. */
+export function isNoise(line: string): boolean {
+  return /^(Downloading|Extracting|Pushing)\s+\[[=> ]*\]/.test(line);
+}
+
+/**
+ * One event as a plain line: `2026-11-24T19:00:00Z service web: healthy (4.2s)`; undefined for
+ * output lines that are only progress bars.
+ */
+export function formatPlainEvent(e: StepEvent, at: Date, c: Colors): string | undefined {
+  const ts = c.dim(timestamp(at));
+  switch (e.type) {
+    case "phase": {
+      const message = e.message ? ` — ${e.message}` : "";
+      const elapsed = e.elapsedMs !== undefined ? ` (${formatDuration(e.elapsedMs)})` : "";
+      return `${ts} ${e.resource}: ${paintPhase(e.phase, c)(e.phase)}${message}${elapsed}`;
+    }
+    case "output":
+      return isNoise(e.line) ? undefined : `${ts} ${e.resource} ${c.dim("|")} ${e.line}`;
+    case "warning":
+      return `${ts} ${c.yellow("warning:")} ${e.resource ? `${e.resource}: ` : ""}${e.message}`;
+  }
+}
+
+export class PlainProgress implements Progress {
+  constructor(
+    private readonly out: Writer,
+    private readonly c: Colors,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  event(e: StepEvent): void {
+    const line = formatPlainEvent(e, this.clock(), this.c);
+    if (line !== undefined) this.out.write(`${line}\n`);
+  }
+
+  note(text: string): void {
+    this.out.write(`${this.c.dim(timestamp(this.clock()))} ${text}\n`);
+  }
+
+  stop(): void {}
+}
+
+export class JsonProgress implements Progress {
+  constructor(private readonly out: Writer) {}
+
+  event(e: StepEvent): void {
+    this.out.write(`${JSON.stringify(e)}\n`);
+  }
+
+  note(text: string): void {
+    this.out.write(`${JSON.stringify({ type: "warning", message: text })}\n`);
+  }
+
+  stop(): void {}
+}
+
+/** Phases after which a resource leaves the live area (a service is "running" before it waits for health). */
+export function isMilestone(resource: string, phase: Phase): boolean {
+  if (phase === "done" || phase === "healthy" || phase === "unchanged" || phase === "failed") return true;
+  return phase === "running" && !resource.startsWith("job ");
+}
+
+const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+export interface LiveStream extends Writer {
+  columns?: number;
+  rows?: number;
+}
+
+interface Row {
+  resource: string;
+  phase: Phase;
+  message: string | undefined;
+  output: string | undefined;
+  since: number;
+}
+
+/** A resource's line: icon, name, phase, time, then its message or latest output. */
+export function stateLine(
+  icon: string,
+  resource: string,
+  phase: Phase,
+  elapsedMs: number | undefined,
+  message: string | undefined,
+  width: number,
+  c: Colors,
+): string {
+  const time = elapsedMs !== undefined ? formatDuration(elapsedMs) : "";
+  const tail = message ? `  ${c.dim(message)}` : "";
+  return `  ${icon} ${padEnd(resource, width)}  ${paintPhase(phase, c)(padEnd(phase, 10))} ${padStart(time, 6)}${tail}`;
+}
+
+function iconOf(phase: Phase, c: Colors): string {
+  if (phase === "failed") return c.red("✖");
+  if (phase === "unchanged") return c.dim("=");
+  if (phase === "done" || phase === "healthy" || phase === "running") return c.green("✔");
+  return c.dim("·");
+}
+
+/**
+ * The live view: finished resources are printed once above, resources in progress are redrawn in
+ * place about ten times a second (cursor up, erase down), each with its phase and a timer, and a
+ * footer with the totals. The area never grows past the terminal's height.
+ */
+export class LiveProgress implements Progress {
+  private readonly active = new Map<string, Row>();
+  private pending: string[] = [];
+  private drawn = 0;
+  private frame = 0;
+  private width = 0;
+  private finished = 0;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly t0: number;
+  private readonly restoreCursor = () => this.out.write("\u001b[?25h");
+
+  constructor(
+    private readonly out: LiveStream,
+    private readonly c: Colors,
+    private readonly label: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.t0 = now();
+  }
+
+  /** Sizes the name column for these resources up front, so lines line up from the first one. */
+  expect(resources: string[]): this {
+    this.width = Math.min(40, Math.max(this.width, ...resources.map((r) => r.length)));
+    return this;
+  }
+
+  start(): this {
+    if (this.timer || this.stopped) return this;
+    this.out.write("\u001b[?25l");
+    process.once("exit", this.restoreCursor);
+    this.timer = setInterval(() => this.render(), 100);
+    this.render();
+    return this;
+  }
+
+  event(e: StepEvent): void {
+    if (this.stopped) return;
+    if (e.type === "warning") {
+      this.pending.push(`  ${this.c.yellow("!")} ${e.resource ? `${e.resource}: ` : ""}${e.message}`);
+      return;
+    }
+    this.width = Math.min(40, Math.max(this.width, e.resource.length));
+    if (e.type === "output") {
+      const row = this.active.get(e.resource);
+      if (row && e.line.trim()) row.output = e.line.trim();
+      return;
+    }
+    const row = this.active.get(e.resource);
+    const now = this.now();
+    if (isMilestone(e.resource, e.phase)) {
+      this.active.delete(e.resource);
+      this.finished++;
+      const elapsed = e.elapsedMs ?? (row ? now - row.since : undefined);
+      this.pending.push(
+        stateLine(iconOf(e.phase, this.c), e.resource, e.phase, elapsed, e.message, this.width, this.c),
+      );
+      return;
+    }
+    if (row) {
+      row.phase = e.phase;
+      row.message = e.message;
+    } else {
+      this.active.set(e.resource, {
+        resource: e.resource,
+        phase: e.phase,
+        message: e.message,
+        output: undefined,
+        since: now,
+      });
+    }
+  }
+
+  note(text: string): void {
+    if (this.stopped) this.out.write(`${text}\n`);
+    else {
+      this.pending.push(text);
+      this.render();
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    for (const r of this.active.values()) {
+      this.pending.push(
+        stateLine(iconOf(r.phase, this.c), r.resource, r.phase, now - r.since, r.message, this.width, this.c),
+      );
+    }
+    this.active.clear();
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.render();
+    if (this.timer) {
+      this.restoreCursor();
+      process.removeListener("exit", this.restoreCursor);
+    }
+    this.timer = undefined;
+  }
+
+  /** The text of one redraw (exposed for tests); `render` writes it. */
+  frameText(): string {
+    const cols = Math.max(20, (this.out.columns || 80) - 1);
+    let s = this.drawn > 0 ? `\u001b[${this.drawn}A\r\u001b[J` : "";
+    for (const l of this.pending) s += `${l}\n`;
+    this.pending = [];
+    const lines = this.stopped ? [] : this.area(cols);
+    for (const l of lines) s += `${l}\n`;
+    this.drawn = lines.length;
+    this.frame++;
+    return s;
+  }
+
+  private render(): void {
+    const s = this.frameText();
+    if (s) this.out.write(s);
+  }
+
+  private area(cols: number): string[] {
+    const now = this.now();
+    const max = Math.max(3, (this.out.rows || 24) - 2);
+    const rows = [...this.active.values()];
+    const shown = rows.length > max - 1 ? rows.slice(0, max - 2) : rows;
+    const spin = this.c.cyan(SPINNER[this.frame % SPINNER.length] as string);
+    const lines = shown.map((r) =>
+      fit(
+        stateLine(spin, r.resource, r.phase, now - r.since, r.output ?? r.message, this.width, this.c),
+        cols,
+      ),
+    );
+    if (shown.length < rows.length) lines.push(this.c.dim(`    … and ${rows.length - shown.length} more`));
+    lines.push(
+      fit(
+        this.c.dim(
+          `  ${this.label} · ${formatDuration(now - this.t0)} · ${rows.length} in progress, ${this.finished} finished`,
+        ),
+        cols,
+      ),
+    );
+    return lines;
+  }
+}

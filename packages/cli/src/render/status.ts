@@ -1,0 +1,54 @@
+import type { ServiceStatus } from "@sh/core";
+import { type Colors, padEnd } from "./colors.js";
+import { formatUptime } from "./format.js";
+
+/** The `shctl status` table: service, state, health, restarts, uptime; orphans marked. Pure. */
+export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: number, c: Colors): string {
+  if (rows.length === 0) return `Stack ${stackName} has no services.`;
+  const header = ["SERVICE", "STATE", "HEALTH", "RESTARTS", "UPTIME"];
+  const cells = rows.map((r) => {
+    const name = r.kind === "service" ? r.name : `${r.name} (${r.kind})`;
+    const started = r.startedAt ? Date.parse(r.startedAt) : Number.NaN;
+    return [
+      { text: r.orphan ? `${name} *` : name, paint: r.orphan ? c.yellow : (s: string) => s },
+      { text: r.state, paint: stateColor(r.state, c) },
+      { text: r.health ?? "-", paint: healthColor(r.health, c) },
+      { text: String(r.restarts), paint: r.restarts > 0 ? c.yellow : (s: string) => s },
+      { text: Number.isNaN(started) ? "-" : formatUptime(nowMs - started), paint: (s: string) => s },
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]?.text.length ?? 0)));
+  const line = (parts: string[]) =>
+    parts
+      .map((p, i) => (i === parts.length - 1 ? p : padEnd(p, (widths[i] as number) + 2)))
+      .join("")
+      .trimEnd();
+  const out = [c.bold(line(header))];
+  for (const row of cells) {
+    out.push(line(row.map((cell) => cell.paint(cell.text))));
+  }
+  const notes: string[] = [];
+  if (rows.some((r) => r.orphan))
+    notes.push(c.yellow("* orphan: no longer in the stack; `shctl apply` removes it"));
+  if (rows.every((r) => r.state === "missing"))
+    notes.push(`Stack ${stackName} is not running: \`shctl apply\` starts it.`);
+  else if (rows.some((r) => r.state === "missing" && !r.orphan))
+    notes.push(
+      "missing: the stack has the service but the engine has no container for it; `shctl apply` creates it",
+    );
+  return [...out, ...(notes.length > 0 ? ["", ...notes] : [])].join("\n");
+}
+
+function stateColor(state: string, c: Colors): (s: string) => string {
+  if (state === "running") return c.green;
+  if (state === "missing" || state === "created" || state === "paused" || state === "restarting")
+    return c.yellow;
+  return c.red;
+}
+
+function healthColor(health: string | undefined, c: Colors): (s: string) => string {
+  if (health === "healthy") return c.green;
+  if (health === "unhealthy") return c.red;
+  if (health === "starting") return c.yellow;
+  return c.dim;
+}

@@ -1,0 +1,777 @@
+import { describe, expect, it } from "vitest";
+import { canonicalJson, HASH_RECIPE, jobKey, networkHash, serviceSnapshot, snapshotHash } from "./hash.js";
+import { validateStack } from "./load.js";
+import type { ResolvedStack } from "./model.js";
+import type { ObservedContainer, ObservedState } from "./observe.js";
+import { type Action, nodesInOrder, type Plan, plan } from "./plan.js";
+import type { StackInput } from "./schema.js";
+
+const PROJECT = "/srv/shop";
+const DATA = "/srv/shop/data";
+const DB_PASSWORD = "pg-secret-one";
+
+/** A database, a built web app with a migration job, and a worker that restarts with the database. */
+type ServiceInput = NonNullable<StackInput["services"]>[string];
+type JobInput = NonNullable<StackInput["jobs"]>[string];
+type ShopSpec = StackInput & {
+  services: { db: ServiceInput; web: ServiceInput; worker: ServiceInput };
+  jobs: { migrate: JobInput };
+};
+
+function spec(): ShopSpec {
+  return {
+    name: "shop",
+    dataRoot: "data",
+    images: { app: { ref: "shop-app:latest", build: { context: "app" } } },
+    services: {
+      db: {
+        image: "postgres:16",
+        env: { POSTGRES_PASSWORD: { value: DB_PASSWORD, secret: true }, POSTGRES_DB: "shop" },
+        mounts: [{ source: "db", target: "/var/lib/postgresql/data", owner: "999:999", mode: "0700" }],
+        healthcheck: { test: "pg_isready" },
+      },
+      web: {
+        image: "app",
+        command: "gunicorn shop.wsgi",
+        env: { LOG_LEVEL: "info" },
+        ports: ["8080:8000"],
+        mounts: [{ source: "uploads", target: "/uploads" }],
+        dependsOn: { db: { condition: "healthy" }, migrate: { condition: "completed" } },
+      },
+      worker: {
+        image: "app",
+        dependsOn: { db: { condition: "healthy", restart: true } },
+      },
+    },
+    jobs: {
+      migrate: { image: "app", command: "manage migrate", dependsOn: { db: { condition: "healthy" } } },
+    },
+  };
+}
+
+function resolve(input: StackInput): ResolvedStack {
+  return validateStack(input, { label: "test", projectDir: PROJECT, profile: undefined, env: {} });
+}
+
+/** Image IDs of the local images, by image key. */
+const IMAGE_IDS: Record<string, string> = { app: "sha256:app-1", "postgres:16": "sha256:pg-1" };
+const IMAGE_ENV = ["PATH=/usr/local/bin:/usr/bin"];
+
+function emptyEngine(overrides: Partial<ObservedState> = {}): ObservedState {
+  return {
+    containers: [],
+    foreignContainers: [],
+    networks: [],
+    foreignNetworks: [],
+    images: {},
+    contextHashes: { app: "ctx-app-1" },
+    inputs: {},
+    dirs: {},
+    jobs: {},
+    ...overrides,
+  };
+}
+
+/** The container execute.ts would have created for `name` of `stack`, as observe.ts reports it. */
+function appliedContainer(
+  stack: ResolvedStack,
+  name: string,
+  overrides: Partial<ObservedContainer> = {},
+): ObservedContainer {
+  const s = stack.services[name];
+  if (!s) throw new Error(`no service ${name}`);
+  const imageId = IMAGE_IDS[s.image] ?? "sha256:unknown";
+  const ref = stack.images[s.image]?.ref ?? s.image;
+  const snap = serviceSnapshot(s, imageId, ref, {});
+  return {
+    id: `id-${name}`,
+    name: s.containerName,
+    node: name,
+    kind: "service",
+    state: "running",
+    health: s.healthcheck ? "healthy" : undefined,
+    hash: snapshotHash(snap),
+    recipe: HASH_RECIPE,
+    // The label holds canonical JSON; observe parses it back.
+    snapshot: JSON.parse(canonicalJson(snap)) as Record<string, unknown>,
+    imageId,
+    env: [...IMAGE_ENV, ...s.env.map((e) => `${e.name}=${e.value}`)],
+    cmd: s.command ?? null,
+    restartPolicy: s.restart,
+    ...overrides,
+  };
+}
+
+/** What the engine holds after a successful apply of `stack`. */
+function appliedEngine(stack: ResolvedStack, overrides: Partial<ObservedState> = {}): ObservedState {
+  const images: ObservedState["images"] = {
+    app: { id: IMAGE_IDS.app as string, labels: { "io.shctl.context": "ctx-app-1" }, env: IMAGE_ENV },
+    "postgres:16": { id: IMAGE_IDS["postgres:16"] as string, labels: {}, env: IMAGE_ENV },
+  };
+  const jobs: ObservedState["jobs"] = {};
+  for (const j of Object.values(stack.jobs)) {
+    const image = j.container?.image ?? "";
+    jobs[j.name] = {
+      key: jobKey(j, IMAGE_IDS[image], stack.images[image]?.ref, {}),
+      completedAt: "2024-05-01T12:00:00.000Z",
+    };
+  }
+  const dirs: Record<string, boolean> = {};
+  for (const s of Object.values(stack.services))
+    for (const m of s.mounts) if (m.type === "bind") dirs[m.hostPath] = true;
+  return emptyEngine({
+    containers: Object.keys(stack.services)
+      .sort()
+      .map((n) => appliedContainer(stack, n)),
+    networks: Object.values(stack.networks).map((n) => ({
+      id: `net-${n.name}`,
+      name: n.dockerName,
+      node: n.name,
+      hash: networkHash(n),
+    })),
+    images,
+    dirs,
+    jobs,
+    ...overrides,
+  });
+}
+
+const ids = (p: Plan) => p.actions.map((a) => a.id);
+const byId = (p: Plan, id: string): Action => {
+  const a = p.actions.find((x) => x.id === id);
+  if (!a) throw new Error(`no action ${id} in ${ids(p).join(", ")}`);
+  return a;
+};
+/** Whether action `a` of the plan waits (directly or through others) for action `b`. */
+function waitsFor(p: Plan, a: string, b: string): boolean {
+  const seen = new Set<string>();
+  const walk = (id: string): boolean => {
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return byId(p, id).after.some((dep) => dep === b || walk(dep));
+  };
+  return walk(a);
+}
+/** The plan of `changed` against an engine where `applied` (default: the base spec) was applied. */
+function planChange(
+  changed: StackInput,
+  applied: StackInput = spec(),
+  overrides: Partial<ObservedState> = {},
+) {
+  return plan(resolve(changed), appliedEngine(resolve(applied), overrides));
+}
+
+describe("plan against an empty engine", () => {
+  const stack = resolve(spec());
+  const p = plan(stack, emptyEngine());
+
+  it("creates everything, dependencies first", () => {
+    expect(ids(p).join("\n")).toMatchInlineSnapshot(`
+      "network.create:default
+      image.build:app
+      image.pull:postgres:16
+      dir.create:/srv/shop/data/db
+      dir.create:/srv/shop/data/uploads
+      container.create:db
+      job.run:migrate
+      container.create:web
+      container.create:worker"
+    `);
+    expect(p.conflicts).toEqual([]);
+    expect(p.unchanged).toEqual([]);
+    expect(p.containers).toEqual({});
+    expect(p).toMatchObject({ version: 1, stack: "shop", profile: undefined, dataRoot: DATA });
+  });
+
+  it("creates missing directories with their owner and mode", () => {
+    expect(byId(p, `dir.create:${DATA}/db`)).toMatchObject({
+      kind: "dir.create",
+      resource: "dir db",
+      target: `${DATA}/db`,
+      owner: { uid: 999, gid: 999 },
+      mode: 0o700,
+      after: [],
+    });
+    const uploads = byId(p, `dir.create:${DATA}/uploads`);
+    expect(uploads).not.toHaveProperty("owner");
+    expect(uploads).not.toHaveProperty("mode");
+  });
+
+  it("builds the built image and pulls the referenced one", () => {
+    expect(byId(p, "image.build:app")).toMatchObject({ reason: "not built yet", contextHash: "ctx-app-1" });
+    expect(byId(p, "image.pull:postgres:16")).toMatchObject({ reason: "missing locally", after: [] });
+  });
+
+  it("orders containers and jobs after their images, dirs, networks and dependencies", () => {
+    expect(byId(p, "container.create:db").after).toEqual([
+      "image.pull:postgres:16",
+      `dir.create:${DATA}/db`,
+      "network.create:default",
+    ]);
+    expect(byId(p, "job.run:migrate")).toMatchObject({
+      reason: "never completed",
+      after: ["image.build:app", "network.create:default", "container.create:db"],
+    });
+    expect(byId(p, "job.run:migrate")).not.toHaveProperty("recordedKey");
+    expect(byId(p, "container.create:web").after).toEqual([
+      "image.build:app",
+      `dir.create:${DATA}/uploads`,
+      "network.create:default",
+      "container.create:db",
+      "job.run:migrate",
+    ]);
+    expect(byId(p, "container.create:worker").after).toEqual([
+      "image.build:app",
+      "network.create:default",
+      "container.create:db",
+    ]);
+  });
+
+  it("lists every action after the actions it waits for, and names only actions of the plan", () => {
+    const seen = new Set<string>();
+    for (const a of p.actions) {
+      for (const dep of a.after) expect(seen.has(dep), `${a.id} waits for ${dep}`).toBe(true);
+      seen.add(a.id);
+    }
+    expect(new Set(ids(p)).size).toBe(p.actions.length);
+  });
+
+  it("pulls from the registry mirror when one is set", () => {
+    const mirrored = plan(resolve({ ...spec(), registryMirror: "mirror.local" }), emptyEngine());
+    expect(byId(mirrored, "image.pull:postgres:16").reason).toBe(
+      "missing locally; pulled from mirror.local/postgres:16",
+    );
+  });
+
+  it("reports a missing image that may not be pulled as a conflict", () => {
+    const s = spec();
+    const never = plan(
+      resolve({
+        ...s,
+        images: { ...s.images, pg: { ref: "postgres:16", pull: "never" } },
+        services: {
+          db: { ...s.services.db, image: "pg" },
+        },
+        jobs: {},
+      }),
+      emptyEngine(),
+    );
+    expect(never.conflicts).toEqual([
+      {
+        resource: "image pg",
+        message: 'postgres:16 is not present locally and its pull policy is "never"',
+        hint: expect.stringContaining("load or build postgres:16"),
+      },
+    ]);
+  });
+});
+
+describe("plan against an applied stack", () => {
+  it("does nothing when everything matches", () => {
+    const stack = resolve(spec());
+    const p = plan(stack, appliedEngine(stack));
+    expect(p.actions).toEqual([]);
+    expect(p.conflicts).toEqual([]);
+    expect(p.unchanged).toEqual(["job migrate", "service db", "service web", "service worker"]);
+    expect(p.containers).toEqual({ db: "id-db", web: "id-web", worker: "id-worker" });
+  });
+
+  it("recreates a service whose env changed, naming the field", () => {
+    const s = spec();
+    const p = planChange({
+      ...s,
+      services: { ...s.services, web: { ...s.services.web, env: { LOG_LEVEL: "debug" } } },
+    });
+    expect(p.actions).toEqual([
+      {
+        id: "container.recreate:web",
+        kind: "container.recreate",
+        resource: "service web",
+        target: "web",
+        reason: "env.LOG_LEVEL changed",
+        changes: [{ field: "env.LOG_LEVEL", before: "info", after: "debug", sensitive: false }],
+        after: [],
+        containerId: "id-web",
+      },
+    ]);
+    expect(p.unchanged).toEqual(["job migrate", "service db", "service worker"]);
+  });
+
+  it("names added and removed env variables", () => {
+    const s = spec();
+    const p = planChange({
+      ...s,
+      services: { ...s.services, web: { ...s.services.web, env: { WORKERS: 4 } } },
+    });
+    expect(byId(p, "container.recreate:web").changes).toEqual([
+      { field: "env.LOG_LEVEL", before: "info", after: undefined, sensitive: false },
+      { field: "env.WORKERS", before: undefined, after: "4", sensitive: false },
+    ]);
+  });
+
+  it("marks a changed secret as sensitive and never shows its values", () => {
+    const s = spec();
+    const p = planChange({
+      ...s,
+      services: {
+        ...s.services,
+        db: {
+          ...s.services.db,
+          env: { POSTGRES_PASSWORD: { value: "pg-secret-two", secret: true }, POSTGRES_DB: "shop" },
+        },
+      },
+    });
+    expect(byId(p, "container.recreate:db").changes).toEqual([
+      { field: "env.POSTGRES_PASSWORD", before: "(sensitive)", after: "(sensitive)", sensitive: true },
+    ]);
+    const text = JSON.stringify(p);
+    expect(text).not.toContain(DB_PASSWORD);
+    expect(text).not.toContain("pg-secret-two");
+  });
+
+  it("updates a changed restart policy in place", () => {
+    const s = spec();
+    const p = planChange({
+      ...s,
+      services: { ...s.services, web: { ...s.services.web, restart: "unless-stopped" } },
+    });
+    expect(p.actions).toEqual([
+      {
+        id: "container.update:web",
+        kind: "container.update",
+        resource: "service web",
+        target: "web",
+        reason: "restart policy changed (updated in place)",
+        changes: [{ field: "restart", before: "no", after: "unless-stopped", sensitive: false }],
+        after: [],
+        containerId: "id-web",
+      },
+    ]);
+  });
+
+  it("updates the restart policy and then starts a stopped container", () => {
+    const s = spec();
+    const stack = resolve(s);
+    const p = plan(
+      resolve({ ...s, services: { ...s.services, web: { ...s.services.web, restart: "always" } } }),
+      appliedEngine(stack, {
+        containers: appliedEngine(stack).containers.map((c) =>
+          c.node === "web" ? { ...c, state: "exited" } : c,
+        ),
+      }),
+    );
+    expect(ids(p)).toEqual(["container.update:web", "container.start:web"]);
+    expect(byId(p, "container.start:web").after).toEqual(["container.update:web"]);
+  });
+
+  it("starts a stopped container", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.containers = observed.containers.map((c) => (c.node === "web" ? { ...c, state: "exited" } : c));
+    const p = plan(stack, observed);
+    expect(p.actions).toEqual([
+      {
+        id: "container.start:web",
+        kind: "container.start",
+        resource: "service web",
+        target: "web",
+        reason: "it is exited",
+        changes: [],
+        after: [],
+        containerId: "id-web",
+      },
+    ]);
+  });
+
+  it("recreates a container changed outside shctl, naming the drift", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.containers = observed.containers.map((c) =>
+      c.node === "web"
+        ? {
+            ...c,
+            env: [...IMAGE_ENV, "LOG_LEVEL=trace", "HACK=1"],
+            cmd: ["sleep", "infinity"],
+            imageId: "sha256:x",
+          }
+        : c,
+    );
+    const p = plan(stack, observed);
+    expect(ids(p)).toEqual(["container.recreate:web"]);
+    expect(byId(p, "container.recreate:web")).toMatchObject({
+      reason: "changed outside shctl",
+      changes: [
+        { field: "env.LOG_LEVEL", before: "trace", after: "info", sensitive: false },
+        { field: "env.HACK", before: "1", after: undefined, sensitive: false },
+        { field: "image", before: "sha256:x", after: IMAGE_IDS.app, sensitive: false },
+        {
+          field: "command",
+          before: '["sleep","infinity"]',
+          after: '["gunicorn","shop.wsgi"]',
+          sensitive: false,
+        },
+      ],
+    });
+  });
+
+  it("hides a secret that drifted outside shctl", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.containers = observed.containers.map((c) =>
+      c.node === "db" ? { ...c, env: c.env.map((e) => e.replace(DB_PASSWORD, "typed-by-hand")) } : c,
+    );
+    const p = plan(stack, observed);
+    expect(byId(p, "container.recreate:db").changes).toEqual([
+      { field: "env.POSTGRES_PASSWORD", before: "(sensitive)", after: "(sensitive)", sensitive: true },
+    ]);
+    expect(JSON.stringify(p)).not.toContain("typed-by-hand");
+  });
+
+  it("compares containers of another hash recipe field by field instead of by hash", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.containers = observed.containers.map((c) => ({
+      ...c,
+      recipe: HASH_RECIPE - 1,
+      hash: "old-recipe",
+    }));
+    expect(plan(stack, observed).actions).toEqual([]);
+
+    const s = spec();
+    const changed = resolve({
+      ...s,
+      services: { ...s.services, web: { ...s.services.web, env: { LOG_LEVEL: "x" } } },
+    });
+    expect(ids(plan(changed, observed))).toEqual(["container.recreate:web"]);
+  });
+
+  it("leaves a restarting container alone", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.containers = observed.containers.map((c) =>
+      c.node === "db" ? { ...c, state: "restarting" } : c,
+    );
+    expect(plan(stack, observed).actions).toEqual([]);
+  });
+
+  it("removes a container of a service no longer in the stack, and left-over job and helper containers", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.containers.push(
+      { ...appliedContainer(stack, "web"), id: "id-old", name: "shop-old", node: "old" },
+      {
+        ...appliedContainer(stack, "web"),
+        id: "id-job",
+        name: "shop-job-migrate",
+        node: "migrate",
+        kind: "job",
+      },
+      { ...appliedContainer(stack, "web"), id: "id-dup", name: "shop-web-copy", node: "web" },
+    );
+    const p = plan(stack, observed);
+    expect(p.actions.map((a) => [a.id, a.reason, a.containerId])).toEqual([
+      ["container.remove:shop-old", '"old" is no longer in the stack', "id-old"],
+      ["container.remove:shop-job-migrate", "a job container left from an earlier run", "id-job"],
+      ["container.remove:shop-web-copy", "a duplicate of the service's container", "id-dup"],
+    ]);
+    expect(byId(p, "container.remove:shop-old").resource).toBe("service old");
+    expect(p.containers.web).toBe("id-web");
+  });
+
+  it("removes a network no longer in the stack after the container removals", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.containers.push({
+      ...appliedContainer(stack, "web"),
+      id: "id-old",
+      name: "shop-old",
+      node: "old",
+    });
+    observed.networks.push({ id: "net-legacy", name: "shop_legacy", node: "legacy", hash: "whatever" });
+    const p = plan(stack, observed);
+    expect(ids(p)).toEqual(["container.remove:shop-old", "network.remove:shop_legacy"]);
+    expect(byId(p, "network.remove:shop_legacy")).toMatchObject({
+      resource: "network legacy",
+      reason: "no longer in the stack",
+      networkId: "net-legacy",
+      after: ["container.remove:shop-old"],
+    });
+  });
+
+  it("recreates a network whose settings changed, and the containers on it", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.networks = observed.networks.map((n) => ({ ...n, hash: "old-settings" }));
+    const p = plan(stack, observed);
+    expect(ids(p)).toEqual([
+      "network.remove:default",
+      "network.create:default",
+      "container.recreate:db",
+      "container.recreate:web",
+      "container.recreate:worker",
+    ]);
+    expect(byId(p, "network.create:default").after).toEqual(["network.remove:default"]);
+    expect(byId(p, "container.recreate:db")).toMatchObject({
+      reason: "network default is recreated",
+      after: ["network.create:default"],
+    });
+  });
+
+  // BUG (reported): network.remove waits only for container.remove actions, but the containers of
+  // the stack are still attached to the old network until they are recreated, and their recreate
+  // waits for network.create, which waits for network.remove. The engine refuses to remove a
+  // network with endpoints (403), so a change of driver/internal/labels cannot be applied.
+  it.fails("removes a changed network only after the containers attached to it are gone", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.networks = observed.networks.map((n) => ({ ...n, hash: "old-settings" }));
+    const p = plan(stack, observed);
+    for (const svc of ["db", "web", "worker"]) {
+      expect(waitsFor(p, "network.remove:default", `container.recreate:${svc}`), svc).toBe(true);
+    }
+  });
+
+  // BUG (reported): same for a network dropped from the stack while a kept service was on it: the
+  // service is recreated (its networks changed), but network.remove does not wait for that.
+  it.fails("removes a dropped network only after the services on it are recreated", () => {
+    const s = spec();
+    const before = resolve({ ...s, networks: { front: {}, legacy: {} } });
+    const after = resolve({ ...s, networks: { front: {} } });
+    const p = plan(after, appliedEngine(before));
+    expect(ids(p)).toContain("container.recreate:web");
+    expect(waitsFor(p, "network.remove:shop_legacy", "container.recreate:web")).toBe(true);
+  });
+
+  it("reports a network name held by a network shctl did not create", () => {
+    const p = plan(resolve(spec()), emptyEngine({ foreignNetworks: ["shop_default"] }));
+    expect(p.conflicts).toEqual([
+      {
+        resource: "network default",
+        message: "a network named shop_default exists but was not created by shctl for stack shop",
+        hint: expect.stringContaining("docker network rm shop_default"),
+      },
+    ]);
+    expect(ids(p)).not.toContain("network.create:default");
+  });
+});
+
+describe("jobs", () => {
+  it("does not re-run a job whose recorded key matches", () => {
+    const p = planChange(spec());
+    expect(ids(p)).not.toContain("job.run:migrate");
+    expect(p.unchanged).toContain("job migrate");
+  });
+
+  it("re-runs a job marked `always`, with the key it last completed with", () => {
+    const s = spec();
+    const always = { ...s, jobs: { migrate: { ...s.jobs.migrate, always: true } } };
+    const recorded = appliedEngine(resolve(s)).jobs.migrate?.key;
+    const p = plan(resolve(always), appliedEngine(resolve(s)));
+    expect(ids(p)).toEqual(["job.run:migrate"]);
+    expect(byId(p, "job.run:migrate")).toMatchObject({
+      reason: "runs on every apply",
+      recordedKey: recorded,
+    });
+    expect(byId(p, "job.run:migrate").jobKey).toBe(recorded);
+  });
+
+  it("re-runs a job whose spec changed", () => {
+    const s = spec();
+    const changed = {
+      ...s,
+      jobs: { migrate: { ...s.jobs.migrate, command: "manage migrate --noinput" } },
+    };
+    const p = planChange(changed);
+    expect(ids(p)).toEqual(["job.run:migrate"]);
+    const a = byId(p, "job.run:migrate");
+    expect(a.reason).toBe("its spec, image or inputs changed");
+    expect(a.jobKey).not.toBe(a.recordedKey);
+  });
+
+  it("reports a job container name held by a foreign container", () => {
+    const p = plan(
+      resolve(spec()),
+      emptyEngine({ foreignContainers: [{ id: "f1", name: "shop-job-migrate" }] }),
+    );
+    expect(p.conflicts.map((c) => c.resource)).toEqual(["job migrate"]);
+    expect(ids(p)).not.toContain("job.run:migrate");
+  });
+});
+
+describe("images", () => {
+  it("rebuilds an image whose context changed and replaces what runs it", () => {
+    const stack = resolve(spec());
+    const p = plan(stack, appliedEngine(stack, { contextHashes: { app: "ctx-app-2" } }));
+    expect(ids(p)).toEqual([
+      "image.build:app",
+      "job.run:migrate",
+      "container.recreate:web",
+      "container.recreate:worker",
+    ]);
+    expect(byId(p, "image.build:app")).toMatchObject({
+      reason: "its build context changed",
+      contextHash: "ctx-app-2",
+    });
+    expect(byId(p, "job.run:migrate")).toMatchObject({
+      reason: "its image is built or pulled in this apply",
+      after: ["image.build:app"],
+    });
+    expect(byId(p, "container.recreate:web").after).toEqual(["image.build:app", "job.run:migrate"]);
+    expect(byId(p, "container.recreate:worker").after).toEqual(["image.build:app"]);
+    expect(p.unchanged).toEqual(["service db"]);
+  });
+
+  it("rebuilds an image whose base image is pulled in this apply", () => {
+    const s = spec();
+    const withBase: StackInput = {
+      ...s,
+      images: {
+        base: { ref: "python:3.12" },
+        app: { ref: "shop-app:latest", build: { context: "app" }, needs: ["base"] },
+      },
+    };
+    const p = plan(resolve(withBase), emptyEngine());
+    expect(ids(p).slice(0, 4)).toEqual([
+      "network.create:default",
+      "image.pull:base",
+      "image.build:app",
+      "image.pull:postgres:16",
+    ]);
+    expect(byId(p, "image.build:app").after).toEqual(["image.pull:base"]);
+  });
+
+  it("pulls a missing image and recreates its service", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    delete observed.images["postgres:16"];
+    const p = plan(stack, observed);
+    expect(ids(p)).toEqual(["image.pull:postgres:16", "container.recreate:db", "container.restart:worker"]);
+    expect(byId(p, "container.recreate:db").after).toEqual(["image.pull:postgres:16"]);
+  });
+
+  // BUG (reported): while the image is still to be built or pulled, the desired snapshot names the
+  // placeholder "(built or pulled during apply)" as the image, so the recreate carries an `image`
+  // FieldChange. execute.ts skips such a recreate when the image comes out the same only if
+  // `changes` is empty, so that skip never happens for services.
+  it.fails("recreates for a pending image with no field changes and the pending-image reason", () => {
+    const stack = resolve(spec());
+    const p = plan(stack, appliedEngine(stack, { contextHashes: { app: "ctx-app-2" } }));
+    expect(byId(p, "container.recreate:web")).toMatchObject({
+      reason: "its image is built or pulled in this apply",
+      changes: [],
+    });
+  });
+});
+
+describe("conflicts and restarts", () => {
+  it("reports a foreign container holding a service's name and does not create it", () => {
+    const p = plan(resolve(spec()), emptyEngine({ foreignContainers: [{ id: "f1", name: "shop-web" }] }));
+    expect(p.conflicts).toEqual([
+      {
+        resource: "service web",
+        message:
+          "a container named shop-web exists but was not created by shctl (it has no stack labels), so shctl will not touch it",
+        hint: "remove or rename it (docker rm -f shop-web), then apply again",
+      },
+    ]);
+    expect(ids(p)).not.toContain("container.create:web");
+    expect(ids(p)).toContain("container.create:worker");
+  });
+
+  it("restarts a dependent with `restart: true` when its dependency is recreated", () => {
+    const s = spec();
+    const p = planChange({
+      ...s,
+      services: {
+        ...s.services,
+        db: { ...s.services.db, env: { ...s.services.db.env, POSTGRES_DB: "shop2" } },
+      },
+    });
+    expect(ids(p)).toEqual(["container.recreate:db", "container.restart:worker"]);
+    expect(byId(p, "container.restart:worker")).toMatchObject({
+      resource: "service worker",
+      reason: "db is replaced",
+      containerId: "id-worker",
+      after: ["container.recreate:db"],
+    });
+    // web depends on db without `restart`, so it keeps running.
+    expect(p.unchanged).toEqual(["job migrate", "service web"]);
+  });
+
+  it("does not restart a dependent that is not running", () => {
+    const s = spec();
+    const applied = resolve(s);
+    const observed = appliedEngine(applied);
+    observed.containers = observed.containers.map((c) =>
+      c.node === "worker" ? { ...c, state: "exited" } : c,
+    );
+    const changed = resolve({
+      ...s,
+      services: {
+        ...s.services,
+        db: { ...s.services.db, env: { POSTGRES_PASSWORD: "x", POSTGRES_DB: "y" } },
+      },
+    });
+    const p = plan(changed, observed);
+    expect(ids(p)).toEqual(["container.recreate:db", "container.start:worker"]);
+  });
+});
+
+describe("plan as data", () => {
+  const stack = resolve(spec());
+  function busyEngine(): ObservedState {
+    const observed = appliedEngine(stack, { contextHashes: { app: "ctx-app-2" } });
+    observed.containers = observed.containers.map((c) => (c.node === "db" ? { ...c, state: "exited" } : c));
+    observed.containers.push(
+      { ...appliedContainer(stack, "web"), id: "id-a", name: "shop-aaa", node: "aaa" },
+      { ...appliedContainer(stack, "web"), id: "id-b", name: "shop-bbb", node: "bbb" },
+      { ...appliedContainer(stack, "web"), id: "id-h", name: "shop-helper", node: "helper", kind: "helper" },
+    );
+    observed.networks.push({ id: "net-x", name: "shop_x", node: "x", hash: "h" });
+    return observed;
+  }
+
+  it("is JSON-serializable", () => {
+    const p = plan(stack, busyEngine());
+    expect(JSON.parse(JSON.stringify(p))).toEqual(p);
+  });
+
+  it("is the same for the same input", () => {
+    expect(plan(stack, busyEngine())).toEqual(plan(stack, busyEngine()));
+  });
+
+  function shuffledEngines(): ObservedState[] {
+    const sorted = busyEngine();
+    const c = sorted.containers;
+    return [
+      [...c].reverse(),
+      [...c].sort((a, b) => a.id.localeCompare(b.id)).reverse(),
+      [c[3], c[0], c[5], ...c],
+    ].map((order) => ({ ...sorted, containers: [...new Set(order)] as ObservedContainer[] }));
+  }
+
+  /** The plan with actions and their `after` lists sorted: what it does, regardless of listing order. */
+  const normalized = (p: Plan) => ({
+    ...p,
+    actions: p.actions
+      .map((a) => ({ ...a, after: [...a.after].sort() }))
+      .sort((a, b) => a.id.localeCompare(b.id)),
+  });
+
+  it("has the same actions and edges for any order of observed containers", () => {
+    const expected = normalized(plan(stack, busyEngine()));
+    for (const observed of shuffledEngines()) expect(normalized(plan(stack, observed))).toEqual(expected);
+  });
+
+  // BUG (reported, minor): container.remove actions (and the `after` list of network.remove) follow
+  // the order of `observed.containers`. observe() sorts containers by name, so real plans are
+  // stable, but plan() itself is not order-independent as its "plans are stable" comment suggests.
+  it.fails("lists actions in the same order for any order of observed containers", () => {
+    const expected = plan(stack, busyEngine());
+    for (const observed of shuffledEngines()) expect(plan(stack, observed)).toEqual(expected);
+  });
+
+  it("orders nodes by dependency, ties by name", () => {
+    expect(nodesInOrder(stack).map((n) => n.name)).toEqual(["db", "migrate", "web", "worker"]);
+  });
+});

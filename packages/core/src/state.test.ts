@@ -1,0 +1,205 @@
+import { spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import os, { hostname } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { LockedError } from "./errors.js";
+import { acquireLock, type LockInfo, readState, recordJob, stateDir } from "./state.js";
+
+let dataRoot: string;
+beforeEach(async () => {
+  dataRoot = await mkdtemp(path.join(os.tmpdir(), "shctl-state-"));
+});
+afterEach(async () => {
+  await rm(dataRoot, { recursive: true, force: true });
+});
+
+const lockFile = () => path.join(stateDir(dataRoot), "lock");
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ["-e", ""]);
+  if (child.pid === undefined) throw new Error("could not spawn a child process");
+  return child.pid;
+}
+
+async function writeLock(info: LockInfo) {
+  await mkdir(stateDir(dataRoot), { recursive: true });
+  await writeFile(lockFile(), JSON.stringify(info));
+}
+
+async function lockedError(p: Promise<unknown>): Promise<LockedError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(LockedError);
+  return err as LockedError;
+}
+
+describe("acquireLock", () => {
+  it("creates the lock file with who holds it, and release removes it", async () => {
+    const lock = await acquireLock(dataRoot, "apply");
+    expect(lock.path).toBe(lockFile());
+    const info = JSON.parse(await readFile(lock.path, "utf8")) as LockInfo;
+    expect(info).toMatchObject({ pid: process.pid, host: hostname(), command: "apply" });
+    expect(new Date(info.startedAt).toString()).not.toBe("Invalid Date");
+
+    await lock.release();
+    expect(await exists(lock.path)).toBe(false);
+    // Releasing twice is harmless.
+    await lock.release();
+  });
+
+  it("leaves no temp files behind", async () => {
+    const lock = await acquireLock(dataRoot, "apply");
+    await lock.release();
+    const { readdir } = await import("node:fs/promises");
+    expect(await readdir(stateDir(dataRoot))).toEqual([]);
+  });
+
+  it("fails at once while another holder is alive, naming its pid and command", async () => {
+    const lock = await acquireLock(dataRoot, "apply --profile core");
+    const started = Date.now();
+    const err = await lockedError(acquireLock(dataRoot, "teardown"));
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(err.exitCode).toBe(1);
+    expect(err.message).toContain(`pid ${process.pid}`);
+    expect(err.message).toContain("`apply --profile core`");
+    expect(err.message).toContain(hostname());
+    expect(err.details).toEqual([`lock file: ${lockFile()}`]);
+    expect(err.hint).toMatch(/--wait/);
+    await lock.release();
+    // Free again.
+    const again = await acquireLock(dataRoot, "teardown");
+    await again.release();
+  });
+
+  it("fails with the holder's pid for a live process other than this one", async () => {
+    await writeLock({
+      pid: process.ppid,
+      host: hostname(),
+      command: "apply",
+      startedAt: "2024-01-01T00:00:00Z",
+    });
+    const err = await lockedError(acquireLock(dataRoot, "apply"));
+    expect(err.message).toContain(`pid ${process.ppid}`);
+    expect(err.message).toContain("since 2024-01-01T00:00:00Z");
+  });
+
+  it("waits up to waitMs for the holder to release", async () => {
+    const first = await acquireLock(dataRoot, "apply");
+    const started = Date.now();
+    setTimeout(() => void first.release(), 400);
+    const second = await acquireLock(dataRoot, "apply", { waitMs: 5_000 });
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(350);
+    expect(waited).toBeLessThan(3_000);
+    const info = JSON.parse(await readFile(second.path, "utf8")) as LockInfo;
+    expect(info.command).toBe("apply");
+    await second.release();
+  });
+
+  it("gives up after waitMs when the holder keeps the lock", async () => {
+    const first = await acquireLock(dataRoot, "apply");
+    const started = Date.now();
+    const err = await lockedError(acquireLock(dataRoot, "apply", { waitMs: 600 }));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    expect(err.message).toContain(`pid ${process.pid}`);
+    await first.release();
+  });
+
+  it("takes over a lock left by a dead process on this host and reports it", async () => {
+    const stale: LockInfo = {
+      pid: deadPid(),
+      host: hostname(),
+      command: "apply",
+      startedAt: "2024-01-01T00:00:00.000Z",
+    };
+    await writeLock(stale);
+    const onStale = vi.fn();
+    const lock = await acquireLock(dataRoot, "apply", { onStale });
+    expect(onStale).toHaveBeenCalledTimes(1);
+    expect(onStale).toHaveBeenCalledWith(stale);
+    const info = JSON.parse(await readFile(lock.path, "utf8")) as LockInfo;
+    expect(info.pid).toBe(process.pid);
+    await lock.release();
+    expect(await exists(lockFile())).toBe(false);
+  });
+
+  it("takes over an unreadable lock file without calling onStale", async () => {
+    await mkdir(stateDir(dataRoot), { recursive: true });
+    await writeFile(lockFile(), "not json");
+    const onStale = vi.fn();
+    const lock = await acquireLock(dataRoot, "apply", { onStale });
+    expect(onStale).not.toHaveBeenCalled();
+    expect((JSON.parse(await readFile(lock.path, "utf8")) as LockInfo).pid).toBe(process.pid);
+    await lock.release();
+  });
+
+  it("does not take over a lock from another host, even with a dead pid", async () => {
+    await writeLock({ pid: deadPid(), host: `${hostname()}-other`, command: "apply", startedAt: "x" });
+    const onStale = vi.fn();
+    const err = await lockedError(acquireLock(dataRoot, "apply", { onStale }));
+    expect(err.message).toContain(`on ${hostname()}-other`);
+    expect(onStale).not.toHaveBeenCalled();
+  });
+
+  it("release leaves a lock that another process has taken since", async () => {
+    const lock = await acquireLock(dataRoot, "apply");
+    const other: LockInfo = { pid: process.ppid, host: hostname(), command: "apply", startedAt: "x" };
+    await writeFile(lockFile(), JSON.stringify(other));
+    await lock.release();
+    expect(JSON.parse(await readFile(lockFile(), "utf8"))).toEqual(other);
+  });
+});
+
+describe("job state", () => {
+  it("reads an empty state when there is no file", async () => {
+    expect(await readState(dataRoot)).toEqual({ jobs: {} });
+    expect(await readState(path.join(dataRoot, "does", "not", "exist"))).toEqual({ jobs: {} });
+  });
+
+  it("reads an empty state from a corrupt file", async () => {
+    await mkdir(stateDir(dataRoot), { recursive: true });
+    await writeFile(path.join(stateDir(dataRoot), "state.json"), "{ half a fi");
+    expect(await readState(dataRoot)).toEqual({ jobs: {} });
+  });
+
+  it("round-trips recorded jobs, replacing a job's earlier key", async () => {
+    const before = Date.now();
+    await recordJob(dataRoot, "migrate", "key-1");
+    await recordJob(dataRoot, "seed", "key-2");
+    await recordJob(dataRoot, "migrate", "key-3");
+    const state = await readState(dataRoot);
+    expect(Object.keys(state.jobs).sort()).toEqual(["migrate", "seed"]);
+    expect(state.jobs.migrate?.key).toBe("key-3");
+    expect(state.jobs.seed?.key).toBe("key-2");
+    const at = Date.parse(state.jobs.migrate?.completedAt ?? "");
+    expect(at).toBeGreaterThanOrEqual(before - 1_000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 1_000);
+  });
+
+  it("writes readable JSON and leaves no temp file", async () => {
+    await recordJob(dataRoot, "migrate", "k");
+    const { readdir } = await import("node:fs/promises");
+    expect(await readdir(stateDir(dataRoot))).toEqual(["state.json"]);
+    const text = await readFile(path.join(stateDir(dataRoot), "state.json"), "utf8");
+    expect(text.endsWith("}\n")).toBe(true);
+    expect(JSON.parse(text)).toMatchObject({ jobs: { migrate: { key: "k" } } });
+  });
+
+  // BUG (reported): execute runs independent jobs concurrently (p-limit 8), and recordJob is a
+  // read-modify-write through one temp file per process (`state.json.<pid>.tmp`). Two jobs that
+  // finish together lose one record (or the second rename fails with ENOENT).
+  it.fails("keeps both records when two jobs finish at the same time", async () => {
+    await Promise.all([recordJob(dataRoot, "a", "key-a"), recordJob(dataRoot, "b", "key-b")]);
+    const state = await readState(dataRoot);
+    expect(Object.keys(state.jobs).sort()).toEqual(["a", "b"]);
+  });
+});

@@ -1,0 +1,615 @@
+// Benchmark: shctl against the real Docker Engine, next to the raw Engine API bound and (when
+// Debian's docker-compose v1 is on PATH) docker-compose. It prints figures and asserts nothing.
+//
+//   npm run bench                                   # BENCH_SIZES=10,40 BENCH_RUNS=3
+//   BENCH_SIZES=10 BENCH_RUNS=1 node scripts/bench.mjs
+//   BENCH_CLI=path/to/main.js …                    # another CLI build for the no-op process
+//
+// Each stack: N services of the fixture tools image (`sleep infinity` under tini), one network, a
+// bind mount each under a temp data root, a 1 s healthcheck each. Everything it creates carries the
+// label io.shctl.bench=<run id> and is removed at the end, also after an error or Ctrl-C.
+
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { apply, connectEngine, LABEL, loadStack, teardown } from "@sh/core";
+import Docker from "dockerode";
+import { stringify } from "yaml";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const CLI = path.resolve(process.env.BENCH_CLI ?? path.join(REPO, "packages/cli/dist/main.js"));
+const CLI_SHOWN = CLI.startsWith(`${REPO}${path.sep}`) ? path.relative(REPO, CLI) : CLI;
+const TOOLS_CONTEXT = path.join(REPO, "test/fixtures/tools");
+const BASE_IMAGE = process.env.SHCTL_TEST_BASE_IMAGE ?? "shctl-test/base:bookworm";
+const TOOLS_REF = "shctl-test/tools:latest";
+
+const SIZES = (process.env.BENCH_SIZES ?? "10,40")
+  .split(",")
+  .map((s) => Number.parseInt(s.trim(), 10))
+  .filter((n) => Number.isInteger(n) && n > 0);
+const RUNS = Math.max(1, Number.parseInt(process.env.BENCH_RUNS ?? "3", 10) || 3);
+const RUN_ID = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+const BENCH_LABEL = "io.shctl.bench";
+const HEALTH_TIMEOUT_MS = 120_000;
+const POLL_MS = 100;
+
+const engine = connectEngine();
+const docker = new Docker();
+
+// Everything to remove at the end.
+const created = { stacks: new Set(), composeProjects: new Set(), dirs: new Set() };
+
+// ---- small helpers -----------------------------------------------------------------------
+
+const now = () => performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const svcName = (i) => `s${String(i).padStart(2, "0")}`;
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function fmtMs(ms) {
+  if (!Number.isFinite(ms)) return "n/a";
+  return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+function fmtRatio(a, b) {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "n/a";
+}
+
+function pad(s, n) {
+  return String(s).padEnd(n);
+}
+
+function padL(s, n) {
+  return String(s).padStart(n);
+}
+
+/** Runs a process to its end; resolves with its wall time (spawn → close), exit code and output. */
+function timeProcess(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd ?? REPO,
+      env: { ...process.env, CI: "true", NO_COLOR: "1", ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ ms: now() - t0, code, stdout, stderr }));
+  });
+}
+
+function firstLine(text) {
+  return (
+    text
+      .split("\n")
+      .map((l) => l.trim())
+      .find(Boolean) ?? ""
+  );
+}
+
+/** Polls inspect on every container until all report healthy; returns the time that happened. */
+async function waitAllHealthy(ids) {
+  const deadline = now() + HEALTH_TIMEOUT_MS;
+  for (;;) {
+    const states = await Promise.all(ids.map((id) => docker.getContainer(id).inspect()));
+    if (states.every((s) => s.State.Health?.Status === "healthy")) return now();
+    const dead = states.find((s) => s.State.Status === "exited" || s.State.Status === "dead");
+    if (dead) throw new Error(`${dead.Name} exited with code ${dead.State.ExitCode}`);
+    if (now() > deadline) throw new Error(`not all healthy after ${HEALTH_TIMEOUT_MS / 1000} s`);
+    await sleep(POLL_MS);
+  }
+}
+
+function callsOf(c) {
+  return { read: c.read, mutating: c.mutating, byOperation: { ...c.byOperation } };
+}
+
+// ---- the stack, as shctl input, YAML and compose file ------------------------------------
+
+function stackInput(name, n, { changed = false } = {}) {
+  const services = {};
+  for (let i = 1; i <= n; i++) {
+    const s = svcName(i);
+    services[s] = {
+      image: "tools",
+      command: ["sleep", "infinity"],
+      env: { BENCH_V: changed && i === 1 ? "1" : "0" },
+      mounts: [{ source: s, target: "/data" }],
+      healthcheck: { test: ["CMD", "true"], interval: "1s" },
+      labels: { [BENCH_LABEL]: RUN_ID },
+    };
+  }
+  return {
+    name,
+    dataRoot: "./data",
+    networks: { net: { labels: { [BENCH_LABEL]: RUN_ID } } },
+    images: { tools: { ref: TOOLS_REF, build: { context: TOOLS_CONTEXT, args: { BASE: BASE_IMAGE } } } },
+    services,
+  };
+}
+
+function composeFile(n) {
+  const services = {};
+  for (let i = 1; i <= n; i++) {
+    const s = svcName(i);
+    services[s] = {
+      image: TOOLS_REF,
+      command: ["sleep", "infinity"],
+      environment: { BENCH_V: "0" },
+      volumes: [`./data/${s}:/data`],
+      // The same values shctl sends (its defaults: timeout 30s, retries 3).
+      healthcheck: { test: ["CMD", "true"], interval: "1s", timeout: "30s", retries: 3 },
+      networks: ["net"],
+      labels: { [BENCH_LABEL]: RUN_ID },
+    };
+  }
+  return { version: "2.4", services, networks: { net: { labels: { [BENCH_LABEL]: RUN_ID } } } };
+}
+
+async function tempDir(tag) {
+  const dir = await mkdtemp(path.join(tmpdir(), `shctl-bench-${tag}-`));
+  created.dirs.add(dir);
+  return dir;
+}
+
+// ---- phases --------------------------------------------------------------------------------
+
+/** Times of the events of one apply/teardown, relative to its start. */
+function eventClock(t0) {
+  const marks = { plan: Number.NaN, lastRunning: Number.NaN, lastHealthy: Number.NaN, lastDone: 0 };
+  const onEvent = (e) => {
+    const t = now() - t0;
+    if (e.type === "plan") marks.plan = t;
+    else if (e.type === "phase" && e.resource.startsWith("service ")) {
+      if (e.phase === "running") marks.lastRunning = t;
+      else if (e.phase === "healthy") marks.lastHealthy = t;
+      else if (e.phase === "done") marks.lastDone = t;
+    }
+  };
+  return { marks, onEvent };
+}
+
+async function shctlRun(n, projectDir, stack, changedStack, out) {
+  // Cold apply, until all healthy.
+  engine.resetCalls();
+  let t0 = now();
+  let clock = eventClock(t0);
+  const cold = await apply(stack, engine, { onEvent: clock.onEvent });
+  out.cold.push(now() - t0);
+  out.coldCalls = callsOf(engine.calls);
+  out.coldActions = cold.plan.actions.length;
+  out.coldMarks.push(clock.marks);
+
+  // Baselines while the N containers run: a bare Node process, and one that lists and inspects them.
+  out.nodeEmpty.push((await timeProcess(process.execPath, ["-e", ""])).ms);
+  const listScript = [
+    'const Docker = require("dockerode");',
+    "const d = new Docker();",
+    "d.listContainers({ all: true, filters: { label: [process.argv[1]] } })",
+    "  .then((l) => Promise.all(l.map((c) => d.getContainer(c.Id).inspect())))",
+    "  .then((r) => console.log(r.length));",
+  ].join("\n");
+  const raw = await timeProcess(process.execPath, ["-e", listScript, `${LABEL.stack}=${stack.name}`]);
+  if (raw.code !== 0 || Number(raw.stdout.trim()) !== n)
+    throw new Error(`list+inspect process: exit ${raw.code}, printed ${firstLine(raw.stdout + raw.stderr)}`);
+  out.rawListInspect.push(raw.ms);
+
+  // The floor under the CLI: a bare Node process that imports @sh/core and applies the YAML.
+  const bareScript = [
+    'import { apply, connectEngine, loadStack } from "@sh/core";',
+    "const r = await apply(await loadStack(process.argv[1]), connectEngine());",
+    "console.log(r.plan.actions.length);",
+  ].join("\n");
+  const bare = await timeProcess(process.execPath, [
+    "--input-type=module",
+    "-e",
+    bareScript,
+    path.join(projectDir, "stack.yaml"),
+  ]);
+  if (bare.code !== 0 || bare.stdout.trim() !== "0")
+    throw new Error(`bare no-op process: exit ${bare.code}, printed ${firstLine(bare.stdout + bare.stderr)}`);
+  out.noopBare.push(bare.ms);
+
+  // No-op apply as a whole process: the CLI.
+  if (existsSync(CLI)) {
+    const r = await timeProcess(process.execPath, [CLI, "apply", "-f", "stack.yaml"], { cwd: projectDir });
+    if (r.code === 0) out.noopCli.push(r.ms);
+    else out.cliError ??= `exit ${r.code}: ${firstLine(r.stderr) || firstLine(r.stdout)}`;
+  } else out.cliError ??= `${CLI_SHOWN} is not built`;
+
+  // No-op apply through the library, to count its calls.
+  engine.resetCalls();
+  t0 = now();
+  const noop = await apply(stack, engine);
+  out.noopLib.push(now() - t0);
+  out.noopCalls = callsOf(engine.calls);
+  out.noopActions = noop.plan.actions.length;
+
+  // One change: one service's env, so one container is recreated (and waited for).
+  engine.resetCalls();
+  t0 = now();
+  const change = await apply(changedStack, engine);
+  out.change.push(now() - t0);
+  out.changeCalls = callsOf(engine.calls);
+  out.changeActions = change.plan.actions.length;
+
+  // Teardown.
+  engine.resetCalls();
+  t0 = now();
+  clock = eventClock(t0);
+  await teardown(stack, engine, { onEvent: clock.onEvent });
+  out.teardown.push(now() - t0);
+  out.teardownCalls = callsOf(engine.calls);
+  out.teardownMarks.push(clock.marks);
+
+  await rm(stack.dataRoot, { recursive: true, force: true });
+}
+
+async function rawRun(n, dir, tag, out) {
+  const netName = `${tag}_net`;
+  const labels = { [BENCH_LABEL]: RUN_ID, "io.shctl.bench.raw": tag };
+  const t0 = now();
+  const net = await docker.createNetwork({
+    Name: netName,
+    Driver: "bridge",
+    CheckDuplicate: true,
+    Labels: labels,
+  });
+  const names = Array.from({ length: n }, (_, i) => svcName(i + 1));
+  await Promise.all(names.map((s) => mkdir(path.join(dir, "data", s), { recursive: true })));
+  const containers = await Promise.all(
+    names.map((s) =>
+      docker.createContainer({
+        name: `${tag}-${s}`,
+        Image: TOOLS_REF,
+        Cmd: ["sleep", "infinity"],
+        Env: ["BENCH_V=0"],
+        Labels: labels,
+        Healthcheck: { Test: ["CMD", "true"], Interval: 1e9, Timeout: 30e9, Retries: 3, StartPeriod: 0 },
+        StopTimeout: 10,
+        HostConfig: {
+          Binds: [`${path.join(dir, "data", s)}:/data:rw`],
+          RestartPolicy: { Name: "no" },
+          NetworkMode: netName,
+        },
+        NetworkingConfig: { EndpointsConfig: { [netName]: { Aliases: [s] } } },
+      }),
+    ),
+  );
+  const createdAt = now() - t0;
+  await Promise.all(containers.map((c) => c.start()));
+  const startedAt = now() - t0;
+  const healthyAt = (await waitAllHealthy(containers.map((c) => c.id))) - t0;
+  out.rawUp.push(healthyAt);
+  out.rawMarks.push({ createdAt, startedAt, healthyAt });
+
+  const t1 = now();
+  await Promise.all(containers.map((c) => c.remove({ force: true })));
+  const removedAt = now() - t1;
+  await net.remove();
+  out.rawDown.push(now() - t1);
+  out.rawDownMarks.push({ removedAt });
+  await rm(path.join(dir, "data"), { recursive: true, force: true });
+}
+
+async function composeRun(n, dir, project, out) {
+  const args = ["-p", project, "-f", path.join(dir, "docker-compose.yml")];
+  const byProject = { all: true, filters: { label: [`com.docker.compose.project=${project}`] } };
+
+  const t0 = now();
+  const up = await timeProcess("docker-compose", [...args, "up", "-d"], { cwd: dir });
+  if (up.code !== 0) throw new Error(`docker-compose up -d: exit ${up.code}: ${firstLine(up.stderr)}`);
+  const upReturned = now() - t0;
+  const list = await docker.listContainers(byProject);
+  if (list.length !== n) throw new Error(`docker-compose up -d made ${list.length} containers, not ${n}`);
+  const healthyAt = (await waitAllHealthy(list.map((c) => c.Id))) - t0;
+  out.composeCold.push(healthyAt);
+  out.composeMarks.push({ upReturned, healthyAt });
+
+  const noop = await timeProcess("docker-compose", [...args, "up", "-d"], { cwd: dir });
+  if (noop.code !== 0) throw new Error(`docker-compose up -d (no-op): exit ${noop.code}`);
+  out.composeNoop.push(noop.ms);
+
+  const down = await timeProcess("docker-compose", [...args, "down"], { cwd: dir });
+  if (down.code !== 0) throw new Error(`docker-compose down: exit ${down.code}: ${firstLine(down.stderr)}`);
+  out.composeDown.push(down.ms);
+  await rm(path.join(dir, "data"), { recursive: true, force: true });
+}
+
+// ---- one size ------------------------------------------------------------------------------
+
+async function benchSize(n, withCompose) {
+  const out = {
+    n,
+    cold: [],
+    coldMarks: [],
+    noopCli: [],
+    noopBare: [],
+    noopLib: [],
+    change: [],
+    teardown: [],
+    teardownMarks: [],
+    rawUp: [],
+    rawDown: [],
+    rawDownMarks: [],
+    rawMarks: [],
+    rawListInspect: [],
+    nodeEmpty: [],
+    composeCold: [],
+    composeNoop: [],
+    composeDown: [],
+    composeMarks: [],
+    cliError: undefined,
+  };
+
+  const name = `bench-n${n}-${RUN_ID}`;
+  created.stacks.add(name);
+  const projectDir = await tempDir(`n${n}`);
+  const input = stackInput(name, n);
+  // The CLI reads the YAML; the library loads the same file, so both apply the same content.
+  await writeFile(path.join(projectDir, "stack.yaml"), stringify(input));
+  const stack = await loadStack(path.join(projectDir, "stack.yaml"));
+  const changedStack = await loadStack(stackInput(name, n, { changed: true }), { projectDir });
+
+  const rawTag = `bench-raw-n${n}-${RUN_ID}`;
+  const rawDir = await tempDir(`raw-n${n}`);
+
+  const project = `bench-compose-n${n}-${RUN_ID}`;
+  const composeDir = await tempDir(`compose-n${n}`);
+  if (withCompose) {
+    created.composeProjects.add(project);
+    await writeFile(path.join(composeDir, "docker-compose.yml"), stringify(composeFile(n)));
+  }
+
+  for (let r = 1; r <= RUNS; r++) {
+    process.stderr.write(`  N=${n} run ${r}/${RUNS}: shctl`);
+    await shctlRun(n, projectDir, stack, changedStack, out);
+    process.stderr.write(", raw");
+    await rawRun(n, rawDir, rawTag, out);
+    if (withCompose) {
+      process.stderr.write(", compose");
+      await composeRun(n, composeDir, project, out);
+    }
+    process.stderr.write("\n");
+  }
+  return out;
+}
+
+// ---- report --------------------------------------------------------------------------------
+
+function row(label, xs, calls) {
+  const m = median(xs);
+  const range = xs.length > 1 ? `${fmtMs(Math.min(...xs))}–${fmtMs(Math.max(...xs))}` : "";
+  const c = calls ? `${calls.read} / ${calls.mutating}` : "";
+  return `  ${pad(label, 46)}${padL(fmtMs(m), 9)}  ${pad(range, 20)}${c}`;
+}
+
+function ops(calls) {
+  return Object.entries(calls.byOperation)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+}
+
+function medianMark(marks, key) {
+  return median(marks.map((m) => m[key]).filter(Number.isFinite));
+}
+
+function report(o, withCompose) {
+  const lines = [];
+  lines.push("");
+  lines.push(`N = ${o.n} services · ${RUNS} run(s) · median, min–max`);
+  lines.push(`  ${pad("phase", 46)}${padL("median", 9)}  ${pad("min–max", 20)}API calls read / mutating`);
+  lines.push(`  ${"-".repeat(104)}`);
+  lines.push(row(`shctl cold apply, until healthy (${o.coldActions} actions)`, o.cold, o.coldCalls));
+  lines.push(
+    o.noopCli.length > 0
+      ? row("shctl no-op apply, CLI process", o.noopCli)
+      : `  ${pad("shctl no-op apply, CLI process", 46)}${padL("n/a", 9)}  (${o.cliError})`,
+  );
+  lines.push(row("shctl no-op apply, bare process (node + core)", o.noopBare));
+  lines.push(row(`shctl no-op apply, library (${o.noopActions} actions)`, o.noopLib, o.noopCalls));
+  lines.push(row(`shctl one-change apply, library (${o.changeActions} actions)`, o.change, o.changeCalls));
+  lines.push(row("shctl teardown, library", o.teardown, o.teardownCalls));
+  lines.push(row("raw API: create+start all in parallel, healthy", o.rawUp));
+  lines.push(row("raw API: remove all in parallel (force)", o.rawDown));
+  lines.push(row("raw process: node -e list+inspect by label", o.rawListInspect));
+  lines.push(row("node process: node -e '' (startup only)", o.nodeEmpty));
+  if (withCompose) {
+    lines.push(row("docker-compose up -d cold, until healthy", o.composeCold));
+    lines.push(row("docker-compose up -d no-op", o.composeNoop));
+    lines.push(row("docker-compose down", o.composeDown));
+  }
+  lines.push("");
+  lines.push("  where the time goes (medians, from the start of each phase):");
+  lines.push(
+    `    shctl cold apply: planned ${fmtMs(medianMark(o.coldMarks, "plan"))}, ` +
+      `last service running ${fmtMs(medianMark(o.coldMarks, "lastRunning"))}, ` +
+      `last healthy ${fmtMs(medianMark(o.coldMarks, "lastHealthy"))}`,
+  );
+  lines.push(
+    `    raw API up:       all created ${fmtMs(medianMark(o.rawMarks, "createdAt"))}, ` +
+      `all started ${fmtMs(medianMark(o.rawMarks, "startedAt"))}, ` +
+      `all healthy ${fmtMs(medianMark(o.rawMarks, "healthyAt"))}`,
+  );
+  lines.push(
+    `    shctl teardown:   last container removed ${fmtMs(medianMark(o.teardownMarks, "lastDone"))}, ` +
+      `network removed ${fmtMs(median(o.teardown))}`,
+  );
+  lines.push(
+    `    raw API down:     all containers removed ${fmtMs(medianMark(o.rawDownMarks, "removedAt"))}, ` +
+      `network removed ${fmtMs(median(o.rawDown))}`,
+  );
+  if (withCompose)
+    lines.push(
+      `    compose up -d:    process returned ${fmtMs(medianMark(o.composeMarks, "upReturned"))}, ` +
+        `all healthy ${fmtMs(medianMark(o.composeMarks, "healthyAt"))}`,
+    );
+  lines.push("");
+  lines.push("  Engine API calls by operation (last run):");
+  lines.push(`    cold apply:       ${ops(o.coldCalls)}`);
+  lines.push(`    no-op apply:      ${ops(o.noopCalls)}`);
+  lines.push(`    one-change apply: ${ops(o.changeCalls)}`);
+  lines.push(`    teardown:         ${ops(o.teardownCalls)}`);
+  if (withCompose) {
+    lines.push("");
+    lines.push(
+      `  shctl / compose: cold ${fmtRatio(median(o.cold), median(o.composeCold))}, ` +
+        `no-op ${fmtRatio(median(o.noopCli), median(o.composeNoop))} (CLI process vs process), ` +
+        `teardown ${fmtRatio(median(o.teardown), median(o.composeDown))}`,
+    );
+  }
+  console.log(lines.join("\n"));
+}
+
+function targets(results) {
+  const lines = ["", "Targets from the design (printed only)"];
+  const mark = (ok) => (ok === undefined ? "?" : ok ? "✓" : "✗");
+  for (const o of results) {
+    const noop = median(o.noopCli);
+    const rawLi = median(o.rawListInspect);
+    const noopOk = Number.isFinite(noop) ? noop <= 1.2 * rawLi : undefined;
+    lines.push(
+      `  ${mark(noopOk)} N=${o.n}: no-op apply ≤ 1.2× raw list+inspect process: ` +
+        `${fmtMs(noop)} vs ${fmtMs(rawLi)} (${fmtRatio(noop, rawLi)})` +
+        (noopOk === undefined
+          ? ` — CLI not measured (${o.cliError}); bare node+core process: ${fmtMs(median(o.noopBare))} ` +
+            `(${fmtRatio(median(o.noopBare), rawLi)})`
+          : ""),
+    );
+    const cold = median(o.cold);
+    const rawUp = median(o.rawUp);
+    lines.push(
+      `  ${mark(cold <= 1.1 * rawUp)} N=${o.n}: cold apply ≤ 1.1× raw parallel bound: ` +
+        `${fmtMs(cold)} vs ${fmtMs(rawUp)} (${fmtRatio(cold, rawUp)})`,
+    );
+    const down = median(o.teardown);
+    const rawDown = median(o.rawDown);
+    lines.push(
+      `  ${mark(down <= rawDown)} N=${o.n}: teardown ≤ raw parallel remove: ` +
+        `${fmtMs(down)} vs ${fmtMs(rawDown)} (${fmtRatio(down, rawDown)})`,
+    );
+    const b = o.noopCalls.byOperation;
+    const kinds = ["container.list", "network.list", "image.list"];
+    const oneEach = kinds.every((k) => b[k] === 1);
+    lines.push(
+      `  ${mark(oneEach && o.noopCalls.mutating === 0)} N=${o.n}: no-op makes one list call per resource kind ` +
+        `(${kinds.map((k) => `${k} ${b[k] ?? 0}`).join(", ")}; mutating ${o.noopCalls.mutating})`,
+    );
+  }
+  console.log(lines.join("\n"));
+}
+
+// ---- setup, cleanup, main --------------------------------------------------------------------
+
+function composeAvailable() {
+  const r = spawnSync("docker-compose", ["version", "--short"], { encoding: "utf8", timeout: 30_000 });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** Builds the tools image through shctl if it is missing or stale, so no timed phase builds it. */
+async function warmUp() {
+  const name = `bench-warm-${RUN_ID}`;
+  created.stacks.add(name);
+  const dir = await tempDir("warm");
+  const stack = await loadStack(stackInput(name, 1), { projectDir: dir });
+  const t0 = now();
+  const res = await apply(stack, engine);
+  const built = res.plan.actions.some((a) => a.kind === "image.build");
+  await teardown(stack, engine);
+  return { ms: now() - t0, built };
+}
+
+let cleaning;
+let interrupted = false;
+function cleanupAll() {
+  cleaning ??= (async () => {
+    const problems = [];
+    const containerFilters = [
+      `${BENCH_LABEL}=${RUN_ID}`,
+      ...[...created.stacks].map((s) => `${LABEL.stack}=${s}`),
+      ...[...created.composeProjects].map((p) => `com.docker.compose.project=${p}`),
+    ];
+    for (const f of containerFilters) {
+      try {
+        const list = await docker.listContainers({ all: true, filters: { label: [f] } });
+        await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+      } catch (err) {
+        problems.push(`containers ${f}: ${err.message}`);
+      }
+    }
+    const networkFilters = [
+      `${BENCH_LABEL}=${RUN_ID}`,
+      ...[...created.stacks].map((s) => `${LABEL.stack}=${s}`),
+    ];
+    for (const f of networkFilters) {
+      try {
+        const list = await docker.listNetworks({ filters: { label: [f] } });
+        for (const n of list) await docker.getNetwork(n.Id).remove();
+      } catch (err) {
+        problems.push(`networks ${f}: ${err.message}`);
+      }
+    }
+    for (const d of created.dirs) await rm(d, { recursive: true, force: true }).catch(() => undefined);
+    if (problems.length > 0) console.error(`cleanup: ${problems.join("; ")}`);
+  })();
+  return cleaning;
+}
+
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.once(sig, () => {
+    interrupted = true;
+    console.error(`\n${sig}: removing what the benchmark created…`);
+    cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+async function main() {
+  if (SIZES.length === 0) throw new Error("BENCH_SIZES names no size (e.g. BENCH_SIZES=10,40)");
+  const v = await engine.version();
+  const compose = composeAvailable();
+  console.log(`shctl benchmark · run ${RUN_ID}`);
+  console.log(
+    `  engine ${v.version} (API ${v.apiVersion}) at ${process.env.DOCKER_HOST ?? "/var/run/docker.sock"} · node ${process.version} · ` +
+      `sizes ${SIZES.join(", ")} · ${RUNS} run(s) each`,
+  );
+  console.log(
+    `  docker-compose: ${compose ? `${compose} (compared)` : "not on PATH (skipped; Debian: apt-get install docker-compose)"}`,
+  );
+  console.log(`  CLI: ${existsSync(CLI) ? CLI_SHOWN : `${CLI_SHOWN} not built (no-op CLI phase skipped)`}`);
+  const warm = await warmUp();
+  console.log(`  warm-up (1 service${warm.built ? ", image built" : ""}): ${fmtMs(warm.ms)}`);
+
+  const results = [];
+  for (const n of SIZES) {
+    const o = await benchSize(n, !!compose);
+    report(o, !!compose);
+    results.push(o);
+  }
+  targets(results);
+}
+
+try {
+  await main();
+} catch (err) {
+  if (!interrupted) console.error(`bench failed: ${err?.stack ?? err}`);
+  process.exitCode = 1;
+} finally {
+  await cleanupAll();
+}
