@@ -134,9 +134,10 @@ class DockerEngine implements EngineClient {
       port?: number;
       protocol?: string;
     };
-    this.where = m.socketPath
-      ? `unix://${m.socketPath}`
-      : `${m.protocol ?? "http"}://${m.host}:${m.port ?? ""}`;
+    // docker-modem's default socketPath is a function that probes candidates: name the usual one.
+    const socket =
+      typeof m.socketPath === "string" ? m.socketPath : m.socketPath ? "/var/run/docker.sock" : undefined;
+    this.where = socket ? `unix://${socket}` : `${m.protocol ?? "http"}://${m.host}:${m.port ?? ""}`;
   }
 
   resetCalls(): void {
@@ -285,7 +286,10 @@ class DockerEngine implements EngineClient {
 
   waitContainer(id: string, signal?: AbortSignal) {
     return this.call("container.wait", false, async () => {
-      const res = (await this.docker.getContainer(id).wait(signal ? { abortSignal: signal } : {})) as {
+      // "next-exit": a wait issued before start would otherwise return at once with code 0.
+      const res = (await this.docker
+        .getContainer(id)
+        .wait({ condition: "next-exit", ...(signal ? { abortSignal: signal } : {}) })) as {
         StatusCode: number;
       };
       return res.StatusCode;

@@ -450,7 +450,7 @@ class Execution {
     const imageId = await this.imageIdentity(s.image);
     const ref = this.stack.images[s.image]?.ref ?? s.image;
     const snap = serviceSnapshot(s, imageId, ref, await inputDigests(s.inputs));
-    if (a.kind === "container.recreate" && a.containerId && a.changes.length === 0) {
+    if (a.kind === "container.recreate" && a.containerId && a.changes.every((c) => c.field === "image")) {
       // Recreated only because the image was about to change: skip if it came out the same.
       const current = await this.engine.inspectContainer(a.containerId);
       if (current && current.labels[LABEL.hash] === snapshotHash(snap) && current.imageId === imageId) {
@@ -671,6 +671,7 @@ class Execution {
     if (s.readiness.length > 0) {
       for (const probe of s.readiness) await this.waitProbe(s, id, probe, deadline, t0);
     } else if (s.healthcheck) await this.waitHealthy(s, id, deadline, t0);
+    if (this.internal.signal.aborted) return; // interrupted: not known to be healthy
     this.phase(resource, "healthy", undefined, t0);
   }
 
@@ -716,12 +717,14 @@ class Execution {
         }
         // An unhealthy report is not final while the deadline allows: slow cold starts recover.
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(left, 5000));
-          wake = () => {
+          const done = () => {
             clearTimeout(timer);
+            this.internal.signal.removeEventListener("abort", done);
             resolve();
           };
-          this.internal.signal.addEventListener("abort", () => wake(), { once: true });
+          const timer = setTimeout(done, Math.min(left, 5000));
+          wake = done;
+          this.internal.signal.addEventListener("abort", done, { once: true });
         });
         if (this.internal.signal.aborted) {
           if (this.failure !== undefined) return;

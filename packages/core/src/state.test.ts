@@ -197,7 +197,7 @@ describe("job state", () => {
   // BUG (reported): execute runs independent jobs concurrently (p-limit 8), and recordJob is a
   // read-modify-write through one temp file per process (`state.json.<pid>.tmp`). Two jobs that
   // finish together lose one record (or the second rename fails with ENOENT).
-  it.fails("keeps both records when two jobs finish at the same time", async () => {
+  it("keeps both records when two jobs finish at the same time", async () => {
     await Promise.all([recordJob(dataRoot, "a", "key-a"), recordJob(dataRoot, "b", "key-b")]);
     const state = await readState(dataRoot);
     expect(Object.keys(state.jobs).sort()).toEqual(["a", "b"]);

@@ -29,7 +29,16 @@ export async function readState(dataRoot: string): Promise<StackState> {
 }
 
 /** Records a completed job; written to a temp file and renamed, so a crash never leaves half a file. */
-export async function recordJob(dataRoot: string, job: string, key: string): Promise<void> {
+let recording: Promise<void> = Promise.resolve();
+
+export function recordJob(dataRoot: string, job: string, key: string): Promise<void> {
+  // Jobs finish in parallel: one read-modify-write at a time, or a record could be lost.
+  const next = recording.then(() => writeJobRecord(dataRoot, job, key));
+  recording = next.catch(() => undefined);
+  return next;
+}
+
+async function writeJobRecord(dataRoot: string, job: string, key: string): Promise<void> {
   const state = await readState(dataRoot);
   state.jobs[job] = { key, completedAt: new Date().toISOString() };
   const dir = stateDir(dataRoot);
@@ -118,7 +127,7 @@ export async function acquireLock(
           `the stack is locked by \`${holder.command}\` (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})`,
           {
             details: [`lock file: ${file}`],
-            hint: "wait for that run to finish (or pass --wait DURATION); if that process died on another host, delete the lock file",
+            hint: "wait for that run to finish (or pass --wait-lock DURATION); if that process died on another host, delete the lock file",
           },
         );
       }
