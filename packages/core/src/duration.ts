@@ -17,9 +17,10 @@ export function parseDuration(text: string): number | undefined {
 
 /** Formats milliseconds the way a person reads them: 850ms, 4.2s, 3m05s. */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.floor((ms % 60_000) / 1000);
+  if (Math.round(ms) < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
+  const total = Math.max(60, Math.floor(ms / 1000));
+  const m = Math.floor(total / 60);
+  const s = total % 60;
   return `${m}m${String(s).padStart(2, "0")}s`;
 }

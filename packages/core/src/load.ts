@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
+import { isMap, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { parseDuration } from "./duration.js";
 import { SpecError, type SpecIssue } from "./errors.js";
@@ -95,12 +95,12 @@ async function readStackFile(
         const pos = e.linePos?.[0];
         return {
           path: [],
-          message: `YAML ${pos ? `line ${pos.line}, column ${pos.col}` : ""}: ${e.message.split("\n")[0]}`,
+          message: `YAML ${pos ? `line ${pos.line}, column ${pos.col}` : ""}: ${(e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "")}`,
         };
       }),
     );
   }
-  if (!isMap(doc.contents) && !isSeq(doc.contents) && doc.contents !== null) {
+  if (!isMap(doc.contents)) {
     throw new SpecError(label, [{ path: [], message: "expected a mapping with `name`, `services`, …" }]);
   }
   return doc.toJS();
@@ -167,7 +167,7 @@ function ms(text: string): number {
 
 function inside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]): ResolvedStack {

@@ -75,9 +75,25 @@ export const Healthcheck = z.strictObject({
   startPeriod: Duration.default("0s"),
 });
 
+const PORT_SHAPE =
+  /^(?:(?:(\d{1,3}(?:\.\d{1,3}){3})|\[[0-9a-fA-F:]+\]):)?(\d{1,5}):(\d{1,5})(?:\/(?:tcp|udp))?$/;
+const inPortRange = (n: string | undefined) => n !== undefined && Number(n) >= 1 && Number(n) <= 65535;
+
 export const PortSpec = z.union([
-  z.string().regex(/^(?:(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?\d{1,5}:\d{1,5}(?:\/(?:tcp|udp))?$/, {
-    message: 'expected "HOST:CONTAINER", "IP:HOST:CONTAINER" or with "/udp", e.g. "9006:80"',
+  z.string().superRefine((p, ctx) => {
+    const m = PORT_SHAPE.exec(p);
+    if (!m) {
+      ctx.addIssue({
+        code: "custom",
+        message: 'expected "HOST:CONTAINER", "IP:HOST:CONTAINER" or with "/udp", e.g. "9006:80"',
+      });
+    } else if (
+      !inPortRange(m[2]) ||
+      !inPortRange(m[3]) ||
+      (m[1] ?? "").split(".").some((x) => Number(x) > 255)
+    ) {
+      ctx.addIssue({ code: "custom", message: "ports must be 1-65535 and an IPv4 address's parts 0-255" });
+    }
   }),
   z.strictObject({
     host: z.number().int().min(1).max(65535),
