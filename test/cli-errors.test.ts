@@ -1,0 +1,69 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanup, runCli, tempProject } from "./helpers.js";
+
+/* Invalid stacks exit 2 with each problem's path, before any engine call. */
+
+let dir: string;
+beforeAll(async () => {
+  dir = await tempProject("shctl-invalid-");
+});
+afterAll(async () => {
+  await cleanup(undefined, dir);
+});
+
+const cases: [string, string, string[]][] = [
+  ["yaml-syntax", "name: x\nservices:\n  web:\n    image: a\n   bad: [\n", ["line"]],
+  ["unknown-field", "name: x\nservices:\n  web:\n    imagee: a\n", ["services.web", "imagee"]],
+  [
+    "bad-duration",
+    "name: x\nservices:\n  web:\n    image: a\n    healthcheck: { test: [CMD, 'true'], interval: soon }\n",
+    ["services.web.healthcheck.interval", 'expected a duration like "30s"'],
+  ],
+  [
+    "cycle",
+    "name: x\nservices:\n  a: { image: i, dependsOn: [b] }\n  b: { image: i, dependsOn: [a] }\n",
+    ["dependency cycle", "a → b → a"],
+  ],
+  [
+    "missing-dep",
+    "name: x\nservices:\n  a: { image: i, dependsOn: [db] }\n",
+    ["services.a.dependsOn.db", 'no service or job named "db"'],
+  ],
+  [
+    "port-conflict",
+    "name: x\nservices:\n  a: { image: i, ports: ['8080:80'] }\n  b: { image: i, ports: ['8080:81'] }\n",
+    ["services.b.ports[0]", "8080"],
+  ],
+  [
+    "mount-escape",
+    "name: x\nservices:\n  a: { image: i, mounts: [{ source: ../../etc, target: /etc/x }] }\n",
+    ["services.a.mounts[0].source", "leaves the data root"],
+  ],
+];
+
+describe("invalid stacks", () => {
+  it.each(cases)("%s exits 2 naming the problem", async (file, body, expected) => {
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, `${file}.yaml`), body);
+    // An unreachable engine proves no engine call is made before validation.
+    const r = await runCli(["diff", "-f", `${file}.yaml`], {
+      cwd: dir,
+      env: { DOCKER_HOST: "tcp://127.0.0.1:9" },
+    });
+    const out = `${r.stdout}${r.stderr}`;
+    expect(r.code, out).toBe(2);
+    for (const e of expected) expect(out).toContain(e);
+  });
+
+  it("an unreachable engine is one clear error, exit 1", async () => {
+    await writeFile(path.join(dir, "ok.yaml"), "name: x\nservices:\n  a: { image: i }\n");
+    const r = await runCli(["diff", "-f", "ok.yaml"], {
+      cwd: dir,
+      env: { DOCKER_HOST: "tcp://127.0.0.1:9" },
+    });
+    expect(r.code).toBe(1);
+    expect(`${r.stdout}${r.stderr}`).toContain("cannot reach the Docker Engine at");
+  });
+});
