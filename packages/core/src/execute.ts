@@ -344,7 +344,8 @@ class Execution {
           args: img.build.args,
           target: img.build.target,
           labels: {
-            [LABEL.stack]: this.stack.name,
+            // Not LABEL.stack: image labels are inherited by every container made from the image.
+            [LABEL.builtBy]: this.stack.name,
             [LABEL.context]: effectiveContextHash(
               a.contextHash ?? "",
               await Promise.all(img.needs.map((n) => this.imageIdentity(n))),

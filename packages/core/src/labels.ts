@@ -14,6 +14,8 @@ export const LABEL = {
   /** Comma-separated dependency names, so teardown can stop in reverse order without the spec. */
   dependsOn: "io.shctl.depends-on",
   helper: "io.shctl.helper",
+  /** On built images: the stack that built it (never `stack`, which containers would inherit). */
+  builtBy: "io.shctl.built-by",
 } as const;
 
 export function stackFilter(stack: string): { label: string[] } {

@@ -1,0 +1,107 @@
+import { apply, ConflictError, diff, LABEL, type ResolvedStack } from "@sh/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanup, containersOf, engine, load, stackName, tempProject, toolsImage } from "./helpers.js";
+
+/* Out-of-band drift is seen and repaired; orphans go; what shctl does not own is never touched. */
+
+const name = stackName("drift");
+let projectDir: string;
+let stack: ResolvedStack | undefined;
+const foreign: string[] = [];
+
+const svc = (env: Record<string, string> = {}) => ({
+  image: "tools",
+  command: ["sleep", "infinity"],
+  env,
+  stopGracePeriod: "1s",
+});
+const spec = (withB = true) => ({
+  name,
+  dataRoot: "./data",
+  images: { tools: toolsImage() },
+  services: { a: svc({ LEVEL: "one" }), ...(withB ? { b: svc() } : {}) },
+});
+
+beforeAll(async () => {
+  projectDir = await tempProject();
+  stack = await load(spec(), projectDir);
+  await apply(stack, engine);
+});
+afterAll(async () => {
+  for (const id of foreign) await engine.removeContainer(id);
+  await cleanup(stack, projectDir);
+});
+
+const ids = async () => (await diff(stack as ResolvedStack, engine)).actions.map((a) => a.id);
+
+describe("drift and orphans", () => {
+  it("a container stopped by hand is started again", async () => {
+    await engine.stopContainer((await containersOf(name)).a?.id as string, 1);
+    expect(await ids()).toEqual(["container.start:a"]);
+    await apply(stack as ResolvedStack, engine);
+    expect((await containersOf(name)).a?.state).toBe("running");
+  });
+
+  it("a container removed by hand is created again", async () => {
+    await engine.removeContainer((await containersOf(name)).b?.id as string);
+    expect(await ids()).toEqual(["container.create:b"]);
+    await apply(stack as ResolvedStack, engine);
+    expect((await containersOf(name)).b?.state).toBe("running");
+  });
+
+  it("a container recreated by hand with other env is seen and put back", async () => {
+    const old = await engine.inspectContainer((await containersOf(name)).a?.id as string);
+    await engine.removeContainer(old?.id as string);
+    const id = await engine.createContainer({
+      name: old?.name,
+      Image: "shctl-test/tools:latest",
+      Cmd: ["sleep", "infinity"],
+      Env: ["LEVEL=two"],
+      Labels: old?.labels,
+    });
+    await engine.startContainer(id);
+    const plan = await diff(stack as ResolvedStack, engine);
+    expect(plan.actions.map((a) => a.id)).toEqual(["container.recreate:a"]);
+    expect(plan.actions[0]?.reason).toBe("changed outside shctl");
+    expect(plan.actions[0]?.changes).toContainEqual({
+      field: "env.LEVEL",
+      before: "two",
+      after: "one",
+      sensitive: false,
+    });
+    await apply(stack as ResolvedStack, engine);
+    const now = await engine.inspectContainer((await containersOf(name)).a?.id as string);
+    expect(now?.env).toContain("LEVEL=one");
+  });
+
+  it("a service removed from the spec is removed; containers without the stack's labels are left alone", async () => {
+    const bystander = await engine.createContainer({
+      name: `${name}-other`,
+      Image: "shctl-test/tools:latest",
+      Cmd: ["true"],
+    });
+    foreign.push(bystander);
+    stack = await load(spec(false), projectDir);
+    expect(await ids()).toEqual([`container.remove:${name}-b`]);
+    await apply(stack, engine);
+    expect(Object.keys(await containersOf(name))).toEqual(["a"]);
+    expect(await engine.inspectContainer(bystander)).toBeDefined();
+  });
+
+  it("a name held by a container shctl does not own is a conflict, and that container is not touched", async () => {
+    stack = await load(spec(true), projectDir);
+    const squatter = await engine.createContainer({
+      name: `${name}-b`,
+      Image: "shctl-test/tools:latest",
+      Cmd: ["true"],
+    });
+    foreign.push(squatter);
+    const plan = await diff(stack, engine);
+    expect(plan.conflicts.map((c) => c.resource)).toEqual(["service b"]);
+    await expect(apply(stack, engine)).rejects.toBeInstanceOf(ConflictError);
+    const still = await engine.inspectContainer(squatter);
+    expect(still?.id).toBe(squatter);
+    expect(still?.labels[LABEL.stack]).toBeUndefined();
+    // Images shctl builds do not pass the stack label on to containers made from them.
+  });
+});
