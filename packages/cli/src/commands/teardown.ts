@@ -13,6 +13,9 @@ export async function run(o: TeardownCommandOptions, ui: Ui): Promise<number> {
   const stack = await resolveStack(o);
   const engine = connectEngine();
   const where = displayPath(stack.dataRoot);
+  // An unsafe data root is refused (UnsafeDataRootError) before anything is touched: before the
+  // question, and before the lock, whose directory would otherwise be made inside it.
+  const dataRoot = o.data ? await checkDataRoot(stack) : undefined;
 
   if (o.data && !o.yes) {
     if (!ui.canPrompt) {
@@ -21,8 +24,8 @@ export async function run(o: TeardownCommandOptions, ui: Ui): Promise<number> {
         { hint: "pass --yes to confirm: shctl teardown --data --yes" },
       );
     }
-    // Refuses an unsafe data root before asking (UnsafeDataRootError); nothing to ask about if it is gone.
-    if ((await checkDataRoot(stack)) === "ok") {
+    // Nothing to ask about if it is gone.
+    if (dataRoot === "ok") {
       ui.err(
         `This removes the containers and networks of stack ${stack.name} and deletes ${stack.dataRoot} ` +
           "with everything its services stored. It cannot be undone.",
