@@ -400,10 +400,41 @@ describe("splitCommand", () => {
     expect(splitCommand(undefined)).toBeUndefined();
   });
 
-  // BUG (reported): a quote inside a word does not group, unlike in a shell:
-  // `--opt="a b"` gives ['--opt="a', 'b"'] instead of ['--opt=a b'].
-  it.fails("keeps a quoted part inside a word together", () => {
+  it("keeps a quoted part inside a word together", () => {
     expect(splitCommand(`run --opt="a b"`)).toEqual(["run", "--opt=a b"]);
+  });
+
+  // What `sh -c 'printf "[%s]" WORDS'` prints for each of these, word by word.
+  it.each([
+    [`a'b c'd`, ["ab cd"]],
+    [`--x='it''s'`, ["--x=its"]],
+    [`a"b"'c'd`, ["abcd"]],
+    [`"" ''`, ["", ""]],
+    [String.raw`a\ b c`, ["a b", "c"]],
+    [String.raw`\"quoted\" \'`, ['"quoted"', "'"]],
+    [String.raw`'a\b' 'x\'`, [String.raw`a\b`, "x\\"]],
+    [String.raw`"a\b" "\$x" "\\" "\"" "\'"`, [String.raw`a\b`, "$x", "\\", '"', "\\'"]],
+    ["one\\\ntwo three", ["onetwo", "three"]],
+    ["tab\tand", ["tab", "and"]],
+    ["ends-with\\", ["ends-with\\"]],
+  ])("%j → %j like a POSIX shell", (cmd, words) => {
+    expect(splitCommand(cmd)).toEqual(words);
+  });
+
+  it("does not expand anything, and separates words at a newline (a shell would end the command)", () => {
+    expect(splitCommand(`"$HOME" '~' * $(id)`)).toEqual(["$HOME", "~", "*", "$(id)"]);
+    expect(splitCommand("tab\tand\nnewline")).toEqual(["tab", "and", "newline"]);
+  });
+
+  it("throws a SpecError for an unterminated quote", () => {
+    for (const [cmd, kind] of [
+      [`echo "oops`, "double"],
+      [`echo 'oops`, "single"],
+      [`echo "it's`, "double"],
+    ] as const) {
+      const err = specError(() => splitCommand(cmd));
+      expect(err.issues[0]?.message).toContain(`unterminated ${kind} quote`);
+    }
   });
 });
 
@@ -455,11 +486,55 @@ describe("validateStack: invalid stacks", () => {
     expect(issues).toEqual([{ path: ["services", "web"], message: 'unknown field "imag"' }]);
   });
 
-  // BUG (reported, readability): a bad service name fails the record-key schema and zod's
-  // "Invalid key in record" is shown instead of the ResourceName message.
-  it.fails("explains a service name that is not allowed", () => {
+  it("explains a service name that is not allowed", () => {
     const issues = issuesOf(withServices({ Web: { image: "x" } }));
-    expect(issues).toEqual([{ path: ["services", "Web"], message: expect.stringContaining("lowercase") }]);
+    expect(issues).toEqual([
+      {
+        path: ["services", "Web"],
+        message:
+          "\"Web\" is not an allowed name: use lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
+      },
+    ]);
+  });
+
+  it("explains each name that is not allowed, wherever names are keys", () => {
+    const issues = issuesOf({
+      name: "shop",
+      networks: { "front end": {} },
+      images: { _app: { ref: "app:1" } },
+      services: { web: { image: "x", dependsOn: { Db: {} } } },
+      jobs: { "Migrate!": { image: "x" } },
+    });
+    expect(issues.map((i) => [i.path.join("."), i.message.split(":")[0]])).toEqual([
+      ["networks.front end", '"front end" is not an allowed name'],
+      ["images._app", '"_app" is not an allowed name'],
+      ["services.web.dependsOn.Db", '"Db" is not an allowed name'],
+      ["jobs.Migrate!", '"Migrate!" is not an allowed name'],
+    ]);
+  });
+
+  it("reports an unterminated quote in a command at its path", () => {
+    const issues = issuesOf(
+      withServices({
+        web: {
+          image: "x",
+          command: `sh -c "echo hi`,
+          readiness: [{ exec: "test -f '/ready" }],
+        },
+      }),
+    );
+    expect(issues).toEqual([
+      {
+        path: ["services", "web", "command"],
+        message: expect.stringMatching(
+          /^unterminated double quote .*character 7.*write the command as a list/,
+        ),
+      },
+      {
+        path: ["services", "web", "readiness", 0, "exec"],
+        message: expect.stringMatching(/^unterminated single quote/),
+      },
+    ]);
   });
 
   it("names several unknown fields at once", () => {

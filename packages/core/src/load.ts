@@ -125,39 +125,125 @@ export function validateStack(raw: unknown, ctx: ValidateContext): ResolvedStack
 }
 
 function zodIssues(error: z.ZodError): SpecIssue[] {
-  return error.issues.map((i) => {
-    const p = i.path.map((s) => (typeof s === "symbol" ? String(s) : s));
-    if (i.code === "unrecognized_keys") {
-      return {
-        path: p,
-        message: `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`,
-      };
-    }
-    if (i.code === "invalid_union") {
-      // Report the branch that got furthest, which is the one the author meant.
-      const best = [...i.errors].sort((a, b) => depth(b) - depth(a))[0];
-      const inner = best?.[0];
-      if (inner)
-        return {
-          path: [...p, ...inner.path.map((s) => (typeof s === "symbol" ? String(s) : s))],
-          message: inner.message,
-        };
-    }
-    return { path: p, message: i.message };
-  });
+  return error.issues.map((i) => zodIssue(i, []));
+}
+
+function zodIssue(i: z.core.$ZodIssue, prefix: (string | number)[]): SpecIssue {
+  const p = [...prefix, ...i.path.map((s) => (typeof s === "symbol" ? String(s) : s))];
+  if (i.code === "unrecognized_keys") {
+    return {
+      path: p,
+      message: `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`,
+    };
+  }
+  if (i.code === "invalid_key") {
+    // A record key (a service, job, network or image name) failed its rule: say which rule.
+    const inner = i.issues[0]?.message;
+    return {
+      path: p,
+      message: `${JSON.stringify(String(p[p.length - 1]))} is not an allowed name${inner ? `: ${inner}` : ""}`,
+    };
+  }
+  if (i.code === "invalid_union") {
+    // Report the branch that got furthest, which is the one the author meant.
+    const best = [...i.errors].sort((a, b) => depth(b) - depth(a))[0];
+    const inner = best?.[0];
+    if (inner) return zodIssue(inner, p);
+  }
+  return { path: p, message: i.message };
 }
 
 function depth(issues: z.core.$ZodIssue[]): number {
   return Math.max(0, ...issues.map((x) => x.path.length + (x.code === "invalid_type" ? 0 : 1)));
 }
 
-/** Splits a command string into words; single and double quotes keep words together. */
+/**
+ * Splits a command string into words the way a POSIX shell does for a simple command, without any
+ * expansion ($HOME, globs and ~ stay as written):
+ * - unquoted blanks separate words;
+ * - '…' keeps everything inside as it is;
+ * - "…" keeps blanks, and a backslash in it escapes only $ ` " \ and a newline (elsewhere it stays);
+ * - outside quotes a backslash keeps the next character as it is (a backslash-newline joins lines);
+ * - quoted and unquoted parts that touch form one word: `--opt="a b"` is the single word --opt=a b.
+ * A list is returned untouched. An unterminated quote throws a SpecError.
+ */
 export function splitCommand(cmd: string | string[] | undefined): string[] | undefined {
   if (cmd === undefined || Array.isArray(cmd)) return cmd;
+  const r = splitWords(cmd);
+  if (typeof r === "string") throw new SpecError("command", [{ path: [], message: r }]);
+  return r;
+}
+
+/** The words of a command, or (with an issue at `where`) the whole text as one word when it cannot be split. */
+function commandWords(
+  where: (string | number)[],
+  cmd: string | string[] | undefined,
+  issues: SpecIssue[],
+): string[] | undefined {
+  if (cmd === undefined || Array.isArray(cmd)) return cmd;
+  const r = splitWords(cmd);
+  if (typeof r !== "string") return r;
+  issues.push({ path: where, message: `${r}; close the quote, or write the command as a list of words` });
+  return [cmd];
+}
+
+/** The words of `text`, or why it cannot be split (an unterminated quote). */
+function splitWords(text: string): string[] | string {
   const words: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
-  for (const m of cmd.matchAll(re))
-    words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : (m[2] ?? m[3] ?? ""));
+  let word = "";
+  /** Whether a word has started: quotes alone ("") make an empty word. */
+  let inWord = false;
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i] as string;
+    if (ch === " " || ch === "\t" || ch === "\n") {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+      i++;
+    } else if (ch === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end < 0) return `unterminated single quote (the ' at character ${i + 1} is never closed)`;
+      word += text.slice(i + 1, end);
+      inWord = true;
+      i = end + 1;
+    } else if (ch === '"') {
+      let j = i + 1;
+      for (;;) {
+        if (j >= text.length)
+          return `unterminated double quote (the " at character ${i + 1} is never closed)`;
+        const c = text[j] as string;
+        if (c === '"') break;
+        if (c === "\\" && j + 1 < text.length && '$`"\\\n'.includes(text[j + 1] as string)) {
+          if (text[j + 1] !== "\n") word += text[j + 1];
+          j += 2;
+        } else {
+          word += c;
+          j++;
+        }
+      }
+      inWord = true;
+      i = j + 1;
+    } else if (ch === "\\") {
+      if (i + 1 >= text.length) {
+        // A backslash at the very end has nothing to escape: shells keep it.
+        word += ch;
+        inWord = true;
+        i++;
+      } else if (text[i + 1] === "\n") {
+        i += 2; // line continuation
+      } else {
+        word += text[i + 1];
+        inWord = true;
+        i += 2;
+      }
+    } else {
+      word += ch;
+      inWord = true;
+      i++;
+    }
+  }
+  if (inWord) words.push(word);
   return words;
 }
 
@@ -311,8 +397,8 @@ function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]
     aliases: string[],
   ): ContainerSpec => ({
     image: imageKey(s.image as string),
-    command: splitCommand(s.command),
-    entrypoint: splitCommand(s.entrypoint),
+    command: commandWords([...where, "command"], s.command, issues),
+    entrypoint: commandWords([...where, "entrypoint"], s.entrypoint, issues),
     env: env([...where, "env"], s.env),
     user: s.user,
     workingDir: s.workingDir,
@@ -380,7 +466,7 @@ function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]
       hostname: s.hostname,
       ports: s.ports.map((p) => port(p, spec.bindAddress)),
       healthcheck: s.healthcheck ? healthcheck(s.healthcheck) : undefined,
-      readiness: s.readiness.map((p, i) => probe(p, i)),
+      readiness: s.readiness.map((p, i) => probe(p, i, [...where, "readiness", i], issues)),
       readyTimeoutMs: ms(s.readyTimeout),
       restart: s.restart,
       ulimits: Object.entries(s.ulimits)
@@ -466,7 +552,12 @@ function healthcheck(h: NonNullable<ServiceSpec["healthcheck"]>): ResolvedHealth
   };
 }
 
-function probe(p: ServiceSpec["readiness"][number], i: number): ResolvedProbe {
+function probe(
+  p: ServiceSpec["readiness"][number],
+  i: number,
+  where: (string | number)[],
+  issues: SpecIssue[],
+): ResolvedProbe {
   const intervalMs = ms(p.interval);
   if ("tcp" in p) return { type: "tcp", port: p.tcp.port, intervalMs, label: `tcp :${p.tcp.port}` };
   if ("http" in p) {
@@ -480,7 +571,7 @@ function probe(p: ServiceSpec["readiness"][number], i: number): ResolvedProbe {
     };
   }
   if ("exec" in p) {
-    const command = splitCommand(p.exec) as string[];
+    const command = commandWords([...where, "exec"], p.exec, issues) as string[];
     return { type: "exec", command, intervalMs, label: `exec ${command.join(" ")}` };
   }
   return {
