@@ -152,6 +152,15 @@ function waitsFor(p: Plan, a: string, b: string): boolean {
   };
   return walk(a);
 }
+/** Every action is listed after the actions it waits for (so there is no cycle), and waits only for actions of the plan. */
+function expectListedInOrder(p: Plan) {
+  const seen = new Set<string>();
+  for (const a of p.actions) {
+    for (const dep of a.after) expect(seen.has(dep), `${a.id} waits for ${dep}`).toBe(true);
+    seen.add(a.id);
+  }
+  expect(new Set(ids(p)).size).toBe(p.actions.length);
+}
 /** The plan of `changed` against an engine where `applied` (default: the base spec) was applied. */
 function planChange(
   changed: StackInput,
@@ -228,12 +237,7 @@ describe("plan against an empty engine", () => {
   });
 
   it("lists every action after the actions it waits for, and names only actions of the plan", () => {
-    const seen = new Set<string>();
-    for (const a of p.actions) {
-      for (const dep of a.after) expect(seen.has(dep), `${a.id} waits for ${dep}`).toBe(true);
-      seen.add(a.id);
-    }
-    expect(new Set(ids(p)).size).toBe(p.actions.length);
+    expectListedInOrder(p);
   });
 
   it("pulls from the registry mirror when one is set", () => {
@@ -469,9 +473,10 @@ describe("plan against an applied stack", () => {
       { ...appliedContainer(stack, "web"), id: "id-dup", name: "shop-web-copy", node: "web" },
     );
     const p = plan(stack, observed);
+    // By container name, whatever order the engine listed them in.
     expect(p.actions.map((a) => [a.id, a.reason, a.containerId])).toEqual([
-      ["container.remove:shop-old", '"old" is no longer in the stack', "id-old"],
       ["container.remove:shop-job-migrate", "a job container left from an earlier run", "id-job"],
+      ["container.remove:shop-old", '"old" is no longer in the stack', "id-old"],
       ["container.remove:shop-web-copy", "a duplicate of the service's container", "id-dup"],
     ]);
     expect(byId(p, "container.remove:shop-old").resource).toBe("service old");
@@ -503,37 +508,98 @@ describe("plan against an applied stack", () => {
     const observed = appliedEngine(stack);
     observed.networks = observed.networks.map((n) => ({ ...n, hash: "old-settings" }));
     const p = plan(stack, observed);
+    // The old containers go first (dependents before what they depend on), then the network is
+    // recreated, then the containers are created again on it.
     expect(ids(p)).toEqual([
+      "container.remove:shop-worker",
+      "container.remove:shop-web",
+      "container.remove:shop-db",
       "network.remove:default",
       "network.create:default",
       "container.recreate:db",
       "container.recreate:web",
       "container.recreate:worker",
     ]);
+    expect(byId(p, "container.remove:shop-db")).toMatchObject({
+      resource: "service db",
+      reason: "network default is recreated: the container is created again on it",
+      containerId: "id-db",
+      after: ["container.remove:shop-web", "container.remove:shop-worker"],
+    });
+    expect(byId(p, "container.remove:shop-worker").after).toEqual([]);
     expect(byId(p, "network.create:default").after).toEqual(["network.remove:default"]);
     expect(byId(p, "container.recreate:db")).toMatchObject({
       reason: "network default is recreated",
-      after: ["network.create:default"],
+      after: ["network.create:default", "container.remove:shop-db"],
     });
+    // The old container is gone by then: the recreate only creates.
+    expect(byId(p, "container.recreate:db")).not.toHaveProperty("containerId");
+    expect(p.containers).toEqual({ db: "id-db", web: "id-web", worker: "id-worker" });
+    expectListedInOrder(p);
   });
 
-  // BUG (reported): network.remove waits only for container.remove actions, but the containers of
-  // the stack are still attached to the old network until they are recreated, and their recreate
-  // waits for network.create, which waits for network.remove. The engine refuses to remove a
-  // network with endpoints (403), so a change of driver/internal/labels cannot be applied.
-  it.fails("removes a changed network only after the containers attached to it are gone", () => {
+  // Was a bug: network.remove waited only for removals of left-over containers, but the stack's
+  // containers stayed attached to the old network until their recreate, which waited for
+  // network.create, which waited for network.remove. The engine refuses to remove a network with
+  // endpoints (403), so a change of driver/internal/labels could not be applied. A single recreate
+  // cannot both precede the network's removal and follow its creation, so the old container is
+  // removed on its own first, and the recreate creates the new one.
+  it("removes a changed network only after the containers attached to it are gone", () => {
     const stack = resolve(spec());
     const observed = appliedEngine(stack);
     observed.networks = observed.networks.map((n) => ({ ...n, hash: "old-settings" }));
     const p = plan(stack, observed);
     for (const svc of ["db", "web", "worker"]) {
-      expect(waitsFor(p, "network.remove:default", `container.recreate:${svc}`), svc).toBe(true);
+      const removal = p.actions.find((a) => a.kind === "container.remove" && a.containerId === `id-${svc}`);
+      expect(removal, svc).toBeDefined();
+      expect(waitsFor(p, "network.remove:default", removal?.id as string), svc).toBe(true);
+      expect(waitsFor(p, `container.recreate:${svc}`, "network.create:default"), svc).toBe(true);
+      expect(waitsFor(p, `container.recreate:${svc}`, removal?.id as string), svc).toBe(true);
     }
+    // Nothing the new network waits for waits for a new container (no cycle).
+    expect(byId(p, "network.remove:default").after.sort()).toEqual([
+      "container.remove:shop-db",
+      "container.remove:shop-web",
+      "container.remove:shop-worker",
+    ]);
+    expectListedInOrder(p);
   });
 
-  // BUG (reported): same for a network dropped from the stack while a kept service was on it: the
-  // service is recreated (its networks changed), but network.remove does not wait for that.
-  it.fails("removes a dropped network only after the services on it are recreated", () => {
+  it("takes down only the containers attached to the recreated network, once their new image is built", () => {
+    const s = spec();
+    const before = resolve({
+      ...s,
+      networks: { front: {}, back: {} },
+      services: { ...s.services, db: { ...s.services.db, networks: ["back"] } },
+    });
+    const after = resolve({
+      ...s,
+      networks: { front: { internal: true }, back: {} },
+      services: { ...s.services, db: { ...s.services.db, networks: ["back"] } },
+    });
+    const p = plan(after, appliedEngine(before, { contextHashes: { app: "ctx-app-2" } }));
+    expect(ids(p).filter((id) => id.startsWith("container.remove"))).toEqual([
+      "container.remove:shop-worker",
+      "container.remove:shop-web",
+    ]);
+    // The old web keeps running while the new image is built: a failed build leaves it alone.
+    expect(byId(p, "container.remove:shop-web").after).toEqual(["image.build:app"]);
+    expect(byId(p, "network.remove:front").after).toEqual([
+      "container.remove:shop-web",
+      "container.remove:shop-worker",
+    ]);
+    // db is on the other network only: it stays as it is, and its container with it.
+    expect(p.unchanged).toContain("service db");
+    expect(byId(p, "container.recreate:web")).toMatchObject({
+      reason: "its image is built or pulled in this apply",
+    });
+    expect(byId(p, "container.recreate:web").after).toContain("network.create:front");
+    expectListedInOrder(p);
+  });
+
+  // Was a bug: same for a network dropped from the stack while a kept service was on it: the
+  // service is recreated (its networks changed), but network.remove did not wait for that.
+  it("removes a dropped network only after the services on it are recreated", () => {
     const s = spec();
     const before = resolve({ ...s, networks: { front: {}, legacy: {} } });
     const after = resolve({ ...s, networks: { front: {} } });
@@ -649,11 +715,10 @@ describe("images", () => {
     expect(byId(p, "container.recreate:db").after).toEqual(["image.pull:postgres:16"]);
   });
 
-  // BUG (reported): while the image is still to be built or pulled, the desired snapshot names the
-  // placeholder "(built or pulled during apply)" as the image, so the recreate carries an `image`
-  // FieldChange. execute.ts skips such a recreate when the image comes out the same only if
-  // `changes` is empty, so that skip never happens for services.
-  it.fails("recreates for a pending image with no field changes and the pending-image reason", () => {
+  // Was a bug: while the image was still to be built or pulled, the desired snapshot named the
+  // placeholder "(built or pulled during apply)" as the image, so the recreate carried an `image`
+  // FieldChange and the reason "image changed" instead of saying why.
+  it("recreates for a pending image with no field changes and the pending-image reason", () => {
     const stack = resolve(spec());
     const p = plan(stack, appliedEngine(stack, { contextHashes: { app: "ctx-app-2" } }));
     expect(byId(p, "container.recreate:web")).toMatchObject({
@@ -717,6 +782,168 @@ describe("conflicts and restarts", () => {
   });
 });
 
+describe("ordering", () => {
+  // Was a bug: a new container waited only for the removal of a left-over container of its own
+  // name, so a renamed service could start while the old one still held its host port (the start
+  // fails) or ran on the same data directory.
+  it("starts a renamed service only after the container it replaces is removed", () => {
+    const s = spec();
+    const { web, ...others } = s.services;
+    const p = planChange({ ...s, services: { ...others, front: web } });
+    expect(ids(p)).toEqual(["container.remove:shop-web", "container.create:front"]);
+    expect(byId(p, "container.create:front").after).toEqual(["container.remove:shop-web"]);
+    expectListedInOrder(p);
+  });
+
+  it("runs a job and starts a stopped service only after left-over containers are removed", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack);
+    observed.containers = observed.containers.map((c) => (c.node === "web" ? { ...c, state: "exited" } : c));
+    observed.containers.push({
+      ...appliedContainer(stack, "web"),
+      id: "id-old",
+      name: "shop-old",
+      node: "old",
+    });
+    delete observed.jobs.migrate;
+    const p = plan(stack, observed);
+    expect(byId(p, "job.run:migrate").after).toEqual(["container.remove:shop-old"]);
+    expect(byId(p, "container.start:web").after).toEqual(["job.run:migrate", "container.remove:shop-old"]);
+    expectListedInOrder(p);
+  });
+
+  // Was a bug: only a replaced or restarted service counted as a reason to restart a dependent with
+  // `restart: true`; a job it depends on could run again (and change what it reads) unnoticed.
+  it("restarts a dependent with `restart: true` when a job it depends on runs again", () => {
+    const s = spec();
+    const base = {
+      ...s,
+      services: {
+        ...s.services,
+        web: {
+          ...s.services.web,
+          dependsOn: {
+            db: { condition: "healthy" as const },
+            migrate: { condition: "completed" as const, restart: true },
+          },
+        },
+      },
+    };
+    const p = planChange(
+      { ...base, jobs: { migrate: { ...s.jobs.migrate, command: "manage migrate --noinput" } } },
+      base,
+    );
+    expect(ids(p)).toEqual(["job.run:migrate", "container.restart:web"]);
+    expect(byId(p, "container.restart:web")).toMatchObject({
+      reason: "migrate runs again",
+      containerId: "id-web",
+      after: ["job.run:migrate"],
+    });
+  });
+
+  // Was a bug: restarts were planned after every other action, so what depends on a restarted
+  // service did not wait for its restart, and the plan listed it before the restart.
+  it("plans a restart before what depends on the restarted service", () => {
+    const s = spec();
+    const base: StackInput = {
+      ...s,
+      jobs: {
+        ...s.jobs,
+        report: { image: "app", always: true, dependsOn: { worker: { condition: "started" } } },
+      },
+    };
+    const p = planChange(
+      {
+        ...base,
+        services: {
+          ...s.services,
+          db: { ...s.services.db, env: { ...s.services.db.env, POSTGRES_DB: "shop2" } },
+        },
+      },
+      base,
+    );
+    expect(ids(p)).toEqual(["container.recreate:db", "container.restart:worker", "job.run:report"]);
+    expect(byId(p, "job.run:report").after).toEqual(["container.restart:worker"]);
+    expectListedInOrder(p);
+  });
+
+  // Was a bug: a service whose restart policy was updated in place was not restarted when a
+  // dependency it restarts with was replaced.
+  it("updates a restart policy in place and still restarts for a replaced dependency", () => {
+    const s = spec();
+    const p = planChange({
+      ...s,
+      services: {
+        ...s.services,
+        db: { ...s.services.db, env: { ...s.services.db.env, POSTGRES_DB: "shop2" } },
+        worker: { ...s.services.worker, restart: "always" },
+      },
+    });
+    expect(ids(p)).toEqual(["container.recreate:db", "container.update:worker", "container.restart:worker"]);
+    expect(byId(p, "container.update:worker").after).toEqual(["container.recreate:db"]);
+    expect(byId(p, "container.restart:worker").after).toEqual([
+      "container.update:worker",
+      "container.recreate:db",
+    ]);
+    expect(p.unchanged).toEqual(["job migrate", "service web"]);
+  });
+
+  // Was a bug: after an in-place update and a start, dependents waited for the update only.
+  it("makes dependents wait for the start that follows an in-place update", () => {
+    const s = spec();
+    const base = { ...s, services: { ...s.services, proxy: { image: "nginx:1", dependsOn: ["web"] } } };
+    const applied = resolve(s);
+    const observed = appliedEngine(applied);
+    observed.containers = observed.containers.map((c) => (c.node === "web" ? { ...c, state: "exited" } : c));
+    observed.images["nginx:1"] = { id: "sha256:nginx", labels: {}, env: [] };
+    const p = plan(
+      resolve({ ...base, services: { ...base.services, web: { ...s.services.web, restart: "always" } } }),
+      observed,
+    );
+    expect(ids(p)).toEqual(["container.update:web", "container.start:web", "container.create:proxy"]);
+    expect(byId(p, "container.create:proxy").after).toEqual(["container.start:web"]);
+  });
+
+  it("names real field changes, not the pending image, when a rebuilt service also changed", () => {
+    const s = spec();
+    const stack = resolve({
+      ...s,
+      services: { ...s.services, web: { ...s.services.web, env: { LOG_LEVEL: "debug" } } },
+    });
+    const p = plan(stack, appliedEngine(resolve(s), { contextHashes: { app: "ctx-app-2" } }));
+    expect(byId(p, "container.recreate:web")).toMatchObject({
+      reason: "env.LOG_LEVEL changed",
+      changes: [{ field: "env.LOG_LEVEL", before: "info", after: "debug", sensitive: false }],
+    });
+    // A new image reference is a real change, even while its ID is not known yet.
+    const renamed = plan(
+      resolve({ ...s, images: { app: { ref: "shop-app:v2", build: { context: "app" } } } }),
+      // The reference is part of the build recipe: the context hash changes with it.
+      appliedEngine(resolve(s), { contextHashes: { app: "ctx-app-2" } }),
+    );
+    expect(byId(renamed, "container.recreate:web").changes).toEqual([
+      {
+        field: "image",
+        before: "shop-app:latest@sha256:app-1",
+        after: "shop-app:v2@(built or pulled during apply)",
+        sensitive: false,
+      },
+    ]);
+  });
+
+  it("still sees a change made by hand while the image is rebuilt", () => {
+    const stack = resolve(spec());
+    const observed = appliedEngine(stack, { contextHashes: { app: "ctx-app-2" } });
+    observed.containers = observed.containers.map((c) =>
+      c.node === "web" ? { ...c, env: [...IMAGE_ENV, "LOG_LEVEL=trace"] } : c,
+    );
+    expect(byId(plan(stack, observed), "container.recreate:web")).toMatchObject({
+      reason: "changed outside shctl",
+      changes: [{ field: "env.LOG_LEVEL", before: "trace", after: "info", sensitive: false }],
+    });
+  });
+});
+
 describe("plan as data", () => {
   const stack = resolve(spec());
   function busyEngine(): ObservedState {
@@ -763,10 +990,9 @@ describe("plan as data", () => {
     for (const observed of shuffledEngines()) expect(normalized(plan(stack, observed))).toEqual(expected);
   });
 
-  // BUG (reported, minor): container.remove actions (and the `after` list of network.remove) follow
-  // the order of `observed.containers`. observe() sorts containers by name, so real plans are
-  // stable, but plan() itself is not order-independent as its "plans are stable" comment suggests.
-  it.fails("lists actions in the same order for any order of observed containers", () => {
+  // Was a bug (minor): container.remove actions (and the `after` list of network.remove) followed
+  // the order of `observed.containers`, so plan() itself was not order-independent.
+  it("lists actions in the same order for any order of observed containers", () => {
     const expected = plan(stack, busyEngine());
     for (const observed of shuffledEngines()) expect(plan(stack, observed)).toEqual(expected);
   });

@@ -9,7 +9,7 @@ import {
   snapshotHash,
 } from "./hash.js";
 import type { ResolvedService, ResolvedStack, StackNode } from "./model.js";
-import type { ObservedContainer, ObservedState } from "./observe.js";
+import type { ObservedContainer, ObservedNetwork, ObservedState } from "./observe.js";
 
 /*
  * plan(desired, observed) → Plan. Pure and synchronous: no engine, no disk, no clock. The plan is
@@ -88,21 +88,33 @@ const PENDING = "(built or pulled during apply)";
 export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
   const actions: Action[] = [];
   const conflicts: Conflict[] = [];
-  const byId = new Map<string, Action>();
   const add = (
     a: Omit<Action, "id" | "changes" | "after"> & Partial<Pick<Action, "changes" | "after">>,
   ): Action => {
     const action: Action = { id: `${a.kind}:${a.target}`, changes: [], after: [], ...a };
     actions.push(action);
-    byId.set(action.id, action);
     return action;
   };
+  const ids = (list: (Action | string | undefined)[]): string[] => [
+    ...new Set(list.map((x) => (typeof x === "string" ? x : x?.id)).filter((x): x is string => !!x)),
+  ];
 
-  // Containers that go away first (orphans, duplicates, stale jobs): networks and names depend on it.
-  const removals: Action[] = [];
+  // What the engine lists comes in the engine's order: sort it, so the same state always gives the
+  // same plan, action for action (plans can be compared as text).
+  const observedContainers = [...observed.containers].sort(
+    (a, b) => compare(a.name, b.name) || compare(a.id, b.id),
+  );
+  const observedNetworks = [...observed.networks].sort(
+    (a, b) => compare(a.name, b.name) || compare(a.id, b.id),
+  );
+  const nodes = nodesInOrder(stack);
+
+  // Containers left over (orphans, duplicates, stale jobs and helpers) go first: a new container
+  // may need their name, their host port or their data directory, and networks may be removed.
+  const leftovers: Action[] = [];
   const desiredNames = new Set([...Object.keys(stack.services), ...Object.keys(stack.jobs)]);
   const primary = new Map<string, ObservedContainer>();
-  for (const c of observed.containers) {
+  for (const c of observedContainers) {
     const isDesiredService = c.kind === "service" && stack.services[c.node] !== undefined;
     if (isDesiredService && !primary.has(c.node) && c.name === stack.services[c.node]?.containerName) {
       primary.set(c.node, c);
@@ -116,7 +128,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
           : desiredNames.has(c.node)
             ? "a duplicate of the service's container"
             : `"${c.node}" is no longer in the stack${stack.profile ? ` (profile ${stack.profile})` : ""}`;
-    removals.push(
+    leftovers.push(
       add({
         kind: "container.remove",
         resource: `${c.kind} ${c.node || c.name}`,
@@ -127,12 +139,12 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     );
   }
 
-  // Networks.
+  // Networks: missing ones are created now; those whose settings changed are recreated below, once
+  // every container attached to them is gone (the engine refuses to remove a network in use).
   const netAction = new Map<string, string>();
-  const recreatedNets = new Set<string>();
+  const recreatedNets = new Map<string, ObservedNetwork>();
   for (const n of Object.values(stack.networks)) {
-    const seen = observed.networks.find((o) => o.name === n.dockerName);
-    const hash = networkHash(n);
+    const seen = observedNetworks.find((o) => o.name === n.dockerName);
     if (!seen) {
       if (observed.foreignNetworks.includes(n.dockerName)) {
         conflicts.push({
@@ -146,27 +158,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
         n.name,
         add({ kind: "network.create", resource: `network ${n.name}`, target: n.name, reason: "missing" }).id,
       );
-    } else if (seen.hash !== hash) {
-      recreatedNets.add(n.name);
-      const rm = add({
-        kind: "network.remove",
-        resource: `network ${n.name}`,
-        target: n.name,
-        reason: "its settings changed (driver, internal or labels): recreated",
-        networkId: seen.id,
-        after: removals.map((r) => r.id),
-      });
-      netAction.set(
-        n.name,
-        add({
-          kind: "network.create",
-          resource: `network ${n.name}`,
-          target: n.name,
-          reason: "its settings changed",
-          after: [rm.id],
-        }).id,
-      );
-    }
+    } else if (seen.hash !== networkHash(n)) recreatedNets.set(n.name, seen);
   }
 
   // Images: identity is the local image ID when present (and, for builds, built from this context).
@@ -208,7 +200,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
                 ? `${img.needs.join(", ")} is built or pulled first`
                 : "its build context changed",
             contextHash: observed.contextHashes[key] ?? "",
-            after: img.needs.map((n) => imageAction.get(n) ?? "").filter(Boolean),
+            after: ids(img.needs.map((n) => imageAction.get(n))),
           }).id,
         );
       }
@@ -234,7 +226,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
 
   // Directories for bind mounts, created once with their declared owner.
   const dirAction = new Map<string, string>();
-  for (const node of nodesInOrder(stack)) {
+  for (const node of nodes) {
     const spec = node.kind === "service" ? node : node.container;
     for (const m of spec?.mounts ?? []) {
       if (m.type !== "bind" || m.kind !== "dir" || observed.dirs[m.hostPath] || dirAction.has(m.hostPath))
@@ -250,26 +242,89 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
       dirAction.set(m.hostPath, a.id);
     }
   }
+  /** What a node's container needs before it can be created: its image(s) and directories. */
+  const materials = (node: StackNode): (string | undefined)[] => {
+    const spec = node.kind === "service" ? node : node.container;
+    const out: (string | undefined)[] = [];
+    if (node.kind === "job") for (const u of node.uses) out.push(imageAction.get(u));
+    if (spec) {
+      out.push(imageAction.get(spec.image));
+      for (const m of spec.mounts) if (m.type === "bind") out.push(dirAction.get(m.hostPath));
+    }
+    return out;
+  };
 
-  // Services and jobs, in dependency order.
+  // Services whose container is attached to a network that is recreated: the old container is
+  // removed before the network (dependents first, and only once what the new container needs is
+  // ready), and the new one is created on the new network.
+  const takedown = new Map<string, Action>();
+  const attachedRecreated = new Map<string, string[]>();
+  for (const node of nodes) {
+    if (node.kind !== "service") continue;
+    const c = primary.get(node.name);
+    const nets = c ? attachedNetworks(c, node).filter((n) => recreatedNets.has(n)) : [];
+    if (nets.length > 0) attachedRecreated.set(node.name, nets);
+  }
+  for (const node of [...nodes].reverse()) {
+    const nets = attachedRecreated.get(node.name);
+    const c = primary.get(node.name);
+    if (!nets || !c || node.kind !== "service") continue;
+    const dependents = nodes.filter((d) => d.deps.some((x) => x.name === node.name));
+    takedown.set(
+      node.name,
+      add({
+        kind: "container.remove",
+        resource: `service ${node.name}`,
+        target: c.name,
+        reason: `network ${nets.join(", ")} is recreated: the container is created again on it`,
+        containerId: c.id,
+        after: ids([...materials(node), ...dependents.map((d) => takedown.get(d.name))]),
+      }),
+    );
+  }
+  for (const [name, seen] of recreatedNets) {
+    const users = [...attachedRecreated.entries()].filter(([, nets]) => nets.includes(name));
+    const rm = add({
+      kind: "network.remove",
+      resource: `network ${name}`,
+      target: name,
+      reason: "its settings changed (driver, internal or labels): recreated",
+      networkId: seen.id,
+      after: ids([...leftovers, ...users.map(([svc]) => takedown.get(svc))]),
+    });
+    netAction.set(
+      name,
+      add({
+        kind: "network.create",
+        resource: `network ${name}`,
+        target: name,
+        reason: "its settings changed",
+        after: [rm.id],
+      }).id,
+    );
+  }
+
+  // Services and jobs, in dependency order (so each one's dependencies are planned before it).
   const nodeAction = new Map<string, Action>();
   const unchanged: string[] = [];
   const prereqs = (node: StackNode): string[] => {
     const spec = node.kind === "service" ? node : node.container;
-    const ids: string[] = [];
-    if (node.kind === "job") for (const u of node.uses) ids.push(imageAction.get(u) ?? "");
-    if (spec) {
-      const img = imageAction.get(spec.image);
-      if (img) ids.push(img);
-      for (const m of spec.mounts) if (m.type === "bind") ids.push(dirAction.get(m.hostPath) ?? "");
-      for (const n of spec.networks) ids.push(netAction.get(n.name) ?? "");
-    }
-    for (const d of node.deps) ids.push(nodeAction.get(d.name)?.id ?? "");
-    for (const r of removals) if (r.target === node.containerName) ids.push(r.id);
-    return [...new Set(ids.filter(Boolean))];
+    return ids([
+      ...materials(node),
+      ...(spec?.networks ?? []).map((n) => netAction.get(n.name)),
+      ...node.deps.map((d) => nodeAction.get(d.name)),
+      ...leftovers,
+      takedown.get(node.name),
+    ]);
   };
+  /** A running service whose dependency is replaced, restarted or re-run restarts if it asked to. */
+  const restartTriggers = (node: ResolvedService) =>
+    node.deps.filter((d) => {
+      const a = nodeAction.get(d.name);
+      return d.restart && a !== undefined && RESTART_TRIGGERS.has(a.kind);
+    });
 
-  for (const node of nodesInOrder(stack)) {
+  for (const node of nodes) {
     if (node.kind === "job") {
       const spec = node.container;
       const ident = spec ? (identity.get(spec.image) ?? PENDING) : undefined;
@@ -309,6 +364,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     }
 
     const ident = identity.get(node.image) ?? PENDING;
+    const pending = ident === PENDING;
     const ref = stack.images[node.image]?.ref ?? node.image;
     const desired = serviceSnapshot(node, ident, ref, observed.inputs);
     const c = primary.get(node.name);
@@ -329,19 +385,31 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
       );
       continue;
     }
-    const changes = c.snapshot ? diffSnapshots(c.snapshot, desired) : [];
-    const hashChanged = c.recipe === HASH_RECIPE ? c.hash !== snapshotHash(desired) : changes.length > 0;
-    const netsRecreated = node.networks.filter((n) => recreatedNets.has(n.name)).map((n) => n.name);
-    const drift = hashChanged ? [] : driftOf(node, c, ident, observed.images[node.image]?.env ?? []);
-    if (hashChanged || netsRecreated.length > 0 || drift.length > 0 || ident === PENDING) {
-      const reason =
-        ident === PENDING && !hashChanged
-          ? "its image is built or pulled in this apply"
-          : netsRecreated.length > 0 && !hashChanged
-            ? `network ${netsRecreated.join(", ")} is recreated`
-            : drift.length > 0
-              ? "changed outside shctl"
-              : `${changes.map((ch) => ch.field).join(", ") || "spec"} changed`;
+    // While the image is still to be built or pulled its ID is unknown: that is the reason to
+    // recreate, not a field change (the executor skips the recreate if the image comes out the same).
+    const changes = (c.snapshot ? diffSnapshots(c.snapshot, desired) : []).filter(
+      (ch) => !(pending && ch.field === "image" && ch.before?.startsWith(`${ref}@`)),
+    );
+    const specChanged = pending
+      ? changes.length > 0
+      : c.recipe === HASH_RECIPE
+        ? c.hash !== snapshotHash(desired)
+        : changes.length > 0;
+    const netsRecreated = [
+      ...new Set([...node.networks.map((n) => n.name), ...(attachedRecreated.get(node.name) ?? [])]),
+    ].filter((n) => recreatedNets.has(n));
+    const drift = specChanged ? [] : driftOf(node, c, ident, observed.images[node.image]?.env ?? []);
+    const down = takedown.get(node.name);
+    if (specChanged || netsRecreated.length > 0 || drift.length > 0 || pending || down) {
+      const reason = specChanged
+        ? `${changes.map((ch) => ch.field).join(", ") || "spec"} changed`
+        : drift.length > 0
+          ? "changed outside shctl"
+          : pending
+            ? "its image is built or pulled in this apply"
+            : netsRecreated.length > 0
+              ? `network ${netsRecreated.join(", ")} is recreated`
+              : "spec changed";
       nodeAction.set(
         node.name,
         add({
@@ -350,14 +418,14 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
           target: node.name,
           reason,
           changes: drift.length > 0 ? drift : changes,
-          containerId: c.id,
+          // Removed already (before its network): only the new container is left to create.
+          ...(down ? {} : { containerId: c.id }),
           after: prereqs(node),
         }),
       );
       continue;
     }
-    const restartPolicy = node.restart;
-    if (c.restartPolicy !== restartPolicy) {
+    if (c.restartPolicy !== node.restart) {
       nodeAction.set(
         node.name,
         add({
@@ -365,23 +433,13 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
           resource: `service ${node.name}`,
           target: node.name,
           reason: "restart policy changed (updated in place)",
-          changes: [{ field: "restart", before: c.restartPolicy, after: restartPolicy, sensitive: false }],
+          changes: [{ field: "restart", before: c.restartPolicy, after: node.restart, sensitive: false }],
           containerId: c.id,
           after: prereqs(node),
         }),
       );
-      if (c.state !== "running") {
-        add({
-          kind: "container.start",
-          resource: `service ${node.name}`,
-          target: node.name,
-          reason: `it is ${c.state}`,
-          containerId: c.id,
-          after: [`container.update:${node.name}`],
-        });
-      }
-      continue;
     }
+    const updated = nodeAction.get(node.name);
     if (c.state !== "running" && c.state !== "restarting") {
       nodeAction.set(
         node.name,
@@ -391,45 +449,34 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
           target: node.name,
           reason: `it is ${c.state}`,
           containerId: c.id,
-          after: prereqs(node),
+          after: updated ? [updated.id] : prereqs(node),
         }),
       );
       continue;
     }
-    unchanged.push(`service ${node.name}`);
-  }
-
-  // Dependents that asked to be restarted when a dependency is replaced or restarted.
-  for (const node of nodesInOrder(stack)) {
-    if (node.kind !== "service" || nodeAction.has(node.name)) continue;
-    const c = primary.get(node.name);
-    if (c?.state !== "running") continue;
-    const triggers = node.deps.filter((d) => {
-      const a = nodeAction.get(d.name);
-      return (
-        d.restart &&
-        a &&
-        (a.kind === "container.recreate" || a.kind === "container.restart" || a.kind === "container.create")
+    const triggers = c.state === "running" ? restartTriggers(node) : [];
+    if (triggers.length > 0) {
+      nodeAction.set(
+        node.name,
+        add({
+          kind: "container.restart",
+          resource: `service ${node.name}`,
+          target: node.name,
+          reason: restartReason(triggers.map((t) => nodeAction.get(t.name) as Action)),
+          containerId: c.id,
+          after: ids([updated, ...node.deps.map((d) => nodeAction.get(d.name))]),
+        }),
       );
-    });
-    if (triggers.length === 0) continue;
-    const idx = unchanged.indexOf(`service ${node.name}`);
-    if (idx >= 0) unchanged.splice(idx, 1);
-    nodeAction.set(
-      node.name,
-      add({
-        kind: "container.restart",
-        resource: `service ${node.name}`,
-        target: node.name,
-        reason: `${triggers.map((t) => t.name).join(", ")} ${triggers.length > 1 ? "are" : "is"} replaced`,
-        containerId: c.id,
-        after: triggers.map((t) => nodeAction.get(t.name)?.id ?? "").filter(Boolean),
-      }),
-    );
+      continue;
+    }
+    if (!updated) unchanged.push(`service ${node.name}`);
   }
 
-  // Networks no longer in the stack go last, after every container removal.
-  for (const n of observed.networks) {
+  // Networks no longer in the stack go last, once every container that may be attached is gone.
+  const gone = actions.filter(
+    (a) => a.kind === "container.remove" || (a.kind === "container.recreate" && a.containerId),
+  );
+  for (const n of observedNetworks) {
     if (Object.values(stack.networks).some((d) => d.dockerName === n.name)) continue;
     add({
       kind: "network.remove",
@@ -437,7 +484,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
       target: n.name,
       reason: "no longer in the stack",
       networkId: n.id,
-      after: removals.map((r) => r.id),
+      after: ids(gone),
     });
   }
 
@@ -451,6 +498,39 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     unchanged: unchanged.sort(),
     containers: Object.fromEntries([...primary.entries()].map(([name, c]) => [name, c.id]).sort()),
   };
+}
+
+/** Kinds of a dependency's action that restart dependents with `restart: true`. */
+const RESTART_TRIGGERS = new Set<ActionKind>([
+  "container.create",
+  "container.recreate",
+  "container.restart",
+  "job.run",
+]);
+
+function restartReason(triggers: Action[]): string {
+  const replaced = triggers.filter((a) => a.kind !== "job.run").map((a) => a.target);
+  const rerun = triggers.filter((a) => a.kind === "job.run").map((a) => a.target);
+  const parts: string[] = [];
+  if (replaced.length > 0)
+    parts.push(`${replaced.join(", ")} ${replaced.length > 1 ? "are" : "is"} replaced`);
+  if (rerun.length > 0) parts.push(`${rerun.join(", ")} ${rerun.length > 1 ? "run" : "runs"} again`);
+  return parts.join("; ");
+}
+
+/** Code-unit order, independent of the locale. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The stack networks an existing service container is attached to: as its applied snapshot says,
+ * or, for a container without one, the networks the spec gives it.
+ */
+function attachedNetworks(c: ObservedContainer, s: ResolvedService): string[] {
+  const nets = c.snapshot?.networks;
+  if (nets !== null && typeof nets === "object" && !Array.isArray(nets)) return Object.keys(nets).sort();
+  return s.networks.map((n) => n.name);
 }
 
 function nameConflict(resource: string, name: string): Conflict {
