@@ -595,7 +595,7 @@ export function sentryStack(opts: SentryOptions, projectDir: string, profileArg?
     dataRoot: opts.dataRoot,
     bindAddress: opts.bindAddress,
     ...(opts.registryMirror ? { registryMirror: opts.registryMirror } : {}),
-    defaultProfile: "full",
+    defaultProfile: opts.profile,
     notes: [
       `Sentry: ${opts.publicUrl ?? `${opts.https.enabled ? "https" : "http"}://localhost:${opts.https.enabled ? opts.https.port : opts.httpPort}`}/`,
       opts.admin
