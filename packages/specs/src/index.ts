@@ -3,6 +3,7 @@ import { sentryStackFactory } from "./sentry/stack.js";
 
 export { exampleStack } from "./example.js";
 export { DEVIATIONS, type Deviation } from "./sentry/deviations.js";
+export { type FirstRunQuestion, firstRunQuestions } from "./sentry/first-run.js";
 export { LOCAL_IMAGES, SENTRY_VERSION, UPSTREAM_IMAGES } from "./sentry/images.js";
 export {
   ENV_OVERRIDES,

@@ -36,7 +36,12 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
       hint: "give one like 30s, 2m or 1m30s",
     });
   }
-  const stack = await resolveStack(o);
+  // On a terminal, the default stack may ask its first-run questions (Sentry: the first admin user).
+  const stack = await resolveStack(
+    o,
+    undefined,
+    !o.yes && !o.dryRun && !ui.json && ui.canPrompt ? ask : undefined,
+  );
   const engine = connectEngine();
 
   // On a terminal, ask before anything that exists is removed or replaced (unless --yes).

@@ -1,6 +1,13 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { isShctlError, loadStack, type ResolvedStack, SpecError, UsageError } from "@sh/core";
+import {
+  InterruptedError,
+  isShctlError,
+  loadStack,
+  type ResolvedStack,
+  SpecError,
+  UsageError,
+} from "@sh/core";
 import { JsonProgress, LiveProgress, PlainProgress, type Progress } from "../render/progress.js";
 import type { Ui } from "../ui.js";
 
@@ -9,11 +16,31 @@ export interface StackOptions {
   profile?: string;
 }
 
+/** Asks one question on the terminal; undefined when the user cancelled (Ctrl-C / Ctrl-D). */
+export type Asker = (question: string, opts: { secret: boolean }) => Promise<string | undefined>;
+
+/** A secret, typed twice until both agree and it is not empty; undefined when cancelled. */
+async function askConfirmed(prompt: string, ask: Asker): Promise<string | undefined> {
+  for (;;) {
+    const first = await ask(`${prompt}: `, { secret: true });
+    if (first === undefined) return undefined;
+    if (first === "") continue;
+    const again = await ask("Again, to confirm: ", { secret: true });
+    if (again === undefined) return undefined;
+    if (again === first) return first;
+    process.stderr.write("They differ; once more.\n");
+  }
+}
+
 /**
  * `-f FILE` → that stack file (YAML, JSON or a JS module exporting `stack`); without it, the
  * default stack of @sh/specs (Sentry), configured from the current directory.
  */
-export async function resolveStack(opts: StackOptions, missingHint?: string): Promise<ResolvedStack> {
+export async function resolveStack(
+  opts: StackOptions,
+  missingHint?: string,
+  ask?: Asker,
+): Promise<ResolvedStack> {
   if (opts.file !== undefined && !existsSync(opts.file)) {
     throw new UsageError(`no such stack file: ${opts.file}`, {
       hint: missingHint ?? "give the path of a stack file with -f, or leave -f out for the Sentry stack",
@@ -37,8 +64,31 @@ export async function resolveStack(opts: StackOptions, missingHint?: string): Pr
       ]);
     });
   }
-  const { defaultStack } = await import("@sh/specs");
-  return loadStack(defaultStack, { projectDir: process.cwd(), ...profile });
+  const { defaultStack, firstRunQuestions } = await import("@sh/specs");
+  const projectDir = process.cwd();
+  const env = ask ? await firstRunAnswers(await firstRunQuestions(projectDir), ask) : process.env;
+  return loadStack(defaultStack, { projectDir, env, ...profile });
+}
+
+/**
+ * The default stack's first-run questions (Sentry: its first admin user), asked on a terminal;
+ * the answers reach the stack as environment variables, never a file. An empty answer to the
+ * first question skips the rest.
+ */
+async function firstRunAnswers(
+  questions: { env: string; prompt: string; secret: boolean }[],
+  ask: Asker,
+): Promise<Record<string, string | undefined>> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const q of questions) {
+    const answer = q.secret
+      ? await askConfirmed(q.prompt, ask)
+      : await ask(`${q.prompt}: `, { secret: false });
+    if (answer === undefined) throw new InterruptedError("cancelled at a question; nothing was changed");
+    if (answer === "") return { ...process.env };
+    env[q.env] = answer;
+  }
+  return env;
 }
 
 /** The progress view for this output: JSON lines, a live view on a terminal, or plain lines. */
