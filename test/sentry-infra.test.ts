@@ -140,7 +140,7 @@ describe("the Sentry stack's infrastructure services on the real engine", () => 
     // test commands) must pass as well.
     for (const svc of HEALTHCHECKED) expect(stack?.services[svc]?.healthcheck, svc).toBeDefined();
     await Promise.all(HEALTHCHECKED.map((svc) => waitHealthy(svc)));
-  });
+  }, 360_000); // a cold engine builds seven images first (about a minute with a fast mirror)
 
   it("each service does its job as configured: routing, mail, settings", async () => {
     // nginx, with the generated config, sends Sentry's paths to web and ingestion to relay.
