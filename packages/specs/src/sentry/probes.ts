@@ -8,10 +8,18 @@ export function kafkaProbe() {
     custom: {
       name: "kafka metadata (kafkajs)",
       check: async (ctx: ProbeContext) => {
-        const admin = kafkaClient(await ctx.address(9092), "shctl-probe").admin();
+        const address = await ctx.address(9092);
+        const admin = kafkaClient(address, "shctl-probe").admin();
         try {
           await admin.connect();
           await admin.listTopics();
+        } catch (err) {
+          // kafkajs names the broker in some errors only; the last check output should always say where.
+          const message = (err as Error)?.message ?? String(err);
+          const where = `${address.host}:${address.port}`;
+          throw new Error(message.includes(where) ? message : `kafka at ${where}: ${message}`, {
+            cause: err,
+          });
         } finally {
           await admin.disconnect().catch(() => undefined);
         }
