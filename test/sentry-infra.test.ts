@@ -126,6 +126,9 @@ describe("the Sentry stack's infrastructure services on the real engine", () => 
     const r = await cli("apply");
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(`${r.stdout}${r.stderr}`).not.toContain(REDIS_PASSWORD);
+    // Probes are quiet: the libraries they use print nothing of their own (e.g. failed pings).
+    expect(r.stderr).toBe("");
+    expect(r.stdout).not.toMatch(/\bWARN\b|ECONNREFUSED/);
 
     // Built through shctl's build path (now or by an earlier run): each carries its context hash.
     for (const key of INFRA_KEYS) {

@@ -1,4 +1,4 @@
-import { createClient } from "@clickhouse/client";
+import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import type { ProbeContext } from "@sh/core";
 import { kafkaClient } from "./kafka.js";
 
@@ -36,7 +36,12 @@ export function clickhouseProbe() {
       name: "clickhouse ping (@clickhouse/client)",
       check: async (ctx: ProbeContext) => {
         const { host, port } = await ctx.address(8123);
-        const client = createClient({ url: `http://${host}:${port}`, request_timeout: 3000 });
+        // The failed pings of a cold start are the probe's business: the library must not print them.
+        const client = createClient({
+          url: `http://${host}:${port}`,
+          request_timeout: 3000,
+          log: { level: ClickHouseLogLevel.OFF },
+        });
         try {
           const res = await client.ping();
           if (!res.success) throw res.error;
