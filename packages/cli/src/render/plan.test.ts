@@ -162,6 +162,48 @@ describe("renderPlan", () => {
     expect(countPlan(plan)).toEqual({ create: 0, recreate: 1, update: 0, remove: 0, jobs: 0, unchanged: 0 });
   });
 
+  it("shows a service taken down for its network's recreate as one recreate line", () => {
+    const plan = planOf([
+      action({
+        kind: "container.remove",
+        resource: "service db",
+        target: "shop-db",
+        containerId: "id-db",
+        reason: "network back is recreated: the container is created again on it",
+      }),
+      action({
+        kind: "network.remove",
+        resource: "network back",
+        target: "back",
+        after: ["container.remove:shop-db"],
+      }),
+      action({
+        kind: "network.create",
+        resource: "network back",
+        target: "back",
+        reason: "its settings changed",
+      }),
+      action({
+        kind: "container.recreate",
+        resource: "service db",
+        target: "db",
+        reason: "network back is recreated",
+        after: ["network.create:back", "container.remove:shop-db"],
+      }),
+      action({
+        kind: "container.remove",
+        resource: "service old",
+        target: "shop-old",
+        reason: "no longer in the stack",
+      }),
+    ]);
+    const text = renderPlan(plan, plain);
+    expect(text.match(/service db/g)).toHaveLength(1);
+    expect(text).toContain("-/+ service db");
+    expect(text).toMatch(/^ {2}- service old +remove/m);
+    expect(countPlan(plan)).toEqual({ create: 0, recreate: 2, update: 0, remove: 1, jobs: 0, unchanged: 0 });
+  });
+
   it("lists conflicts with their hints, in red", () => {
     const plan = planOf([action({ kind: "container.create", resource: "service db", target: "db" })], {
       conflicts: [

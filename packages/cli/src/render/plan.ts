@@ -73,9 +73,15 @@ function entries(plan: Plan): Entry[] {
   for (const a of plan.actions) {
     if (a.kind === "network.remove" && creates.has(a.target)) paired.add(a.target);
   }
+  // A service taken down before its network is recreated is planned as remove + recreate: its
+  // recreate line says it all.
+  const recreated = new Set(
+    plan.actions.filter((a) => a.kind === "container.recreate").map((a) => a.resource),
+  );
   const out: Entry[] = [];
   for (const a of plan.actions) {
     if (a.kind === "network.create" && paired.has(a.target)) continue;
+    if (a.kind === "container.remove" && recreated.has(a.resource)) continue;
     if (a.kind === "network.remove" && paired.has(a.target)) {
       const create = creates.get(a.target) as Action;
       out.push({
