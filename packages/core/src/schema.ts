@@ -143,7 +143,7 @@ export const Dependency = z.strictObject({
   restart: z
     .boolean()
     .default(false)
-    .describe("Restart this service when the dependency is recreated or restarted"),
+    .describe("Restart this service when the dependency is recreated or restarted, or (a job) runs again"),
 });
 export const DependsOn = z.union([z.array(ResourceName), z.record(ResourceName, Dependency)]);
 
