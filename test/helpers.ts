@@ -124,3 +124,85 @@ export async function containersOf(stack: string): Promise<Record<string, { id: 
   }
   return out;
 }
+
+export interface RunningCli {
+  pid: number;
+  /** Everything printed so far, stdout and stderr interleaved as they came. */
+  output(): string;
+  /** Resolves with the output once `pattern` appears in it; rejects if the CLI exits first or after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends a signal to the CLI process. */
+  kill(signal?: NodeJS.Signals): void;
+  /** Whether the process has exited. */
+  exited(): boolean;
+  done: Promise<CliResult>;
+}
+
+/** Starts the real CLI like runCli, but hands it back while it runs: watch its output, signal it. */
+export function startCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; uid?: number; gid?: number } = {},
+): RunningCli {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? REPO,
+    env: { ...process.env, CI: "true", NO_COLOR: "1", ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+    ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+  });
+  let stdout = "";
+  let stderr = "";
+  let all = "";
+  let exited = false;
+  const watchers = new Set<() => void>();
+  const changed = () => {
+    for (const w of [...watchers]) w();
+  };
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString();
+    all += d.toString();
+    changed();
+  });
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+    all += d.toString();
+    changed();
+  });
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => {
+      exited = true;
+      changed();
+      resolve({ code, stdout, stderr });
+    });
+  });
+  return {
+    pid: child.pid as number,
+    output: () => all,
+    waitFor: (pattern, timeoutMs = 120_000) =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          watchers.delete(check);
+          reject(new Error(`no ${pattern} in the CLI's output within ${timeoutMs}ms:\n${all}`));
+        }, timeoutMs);
+        function check() {
+          if (pattern.test(all)) {
+            clearTimeout(timer);
+            watchers.delete(check);
+            resolve(all);
+          } else if (exited) {
+            clearTimeout(timer);
+            watchers.delete(check);
+            reject(new Error(`the CLI exited before ${pattern} appeared:\n${all}`));
+          }
+        }
+        watchers.add(check);
+        check();
+      }),
+    kill: (signal = "SIGINT") => {
+      child.kill(signal);
+    },
+    exited: () => exited,
+    done,
+  };
+}
