@@ -157,6 +157,29 @@ describe("acquireLock", () => {
     await lock.release();
     expect(JSON.parse(await readFile(lockFile(), "utf8"))).toEqual(other);
   });
+
+  it("is removed when the process exits holding it (process.exit skips the async release)", async () => {
+    const before = new Set(process.listeners("exit"));
+    const lock = await acquireLock(dataRoot, "apply");
+    const added = process.listeners("exit").filter((l) => !before.has(l));
+    expect(added).toHaveLength(1);
+    (added[0] as (code: number) => void)(130); // what the exit event runs
+    expect(await exists(lockFile())).toBe(false);
+    await lock.release();
+    expect(process.listeners("exit")).not.toContain(added[0]);
+  });
+
+  it("an exiting process leaves a lock that another process has taken since, and release unhooks", async () => {
+    const before = new Set(process.listeners("exit"));
+    const lock = await acquireLock(dataRoot, "apply");
+    const onExit = process.listeners("exit").find((l) => !before.has(l)) as (code: number) => void;
+    const other: LockInfo = { pid: process.ppid, host: hostname(), command: "apply", startedAt: "x" };
+    await writeFile(lockFile(), JSON.stringify(other));
+    onExit(0);
+    expect(JSON.parse(await readFile(lockFile(), "utf8"))).toEqual(other);
+    await lock.release();
+    expect(process.listeners("exit").filter((l) => !before.has(l))).toEqual([]);
+  });
 });
 
 describe("job state", () => {

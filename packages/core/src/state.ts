@@ -1,3 +1,4 @@
+import { readFileSync, rmSync } from "node:fs";
 import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
@@ -91,9 +92,21 @@ export async function acquireLock(
     for (;;) {
       try {
         await link(tmp, file);
+        // A process that exits while holding the lock (e.g. a second Ctrl-C calls process.exit)
+        // never reaches an async release: remove the lock on the way out, so it is not left stale.
+        const onExit = () => {
+          try {
+            const now = JSON.parse(readFileSync(file, "utf8")) as Partial<LockInfo>;
+            if (now.pid === me.pid && now.host === me.host) rmSync(file, { force: true });
+          } catch {
+            // Gone or unreadable: nothing of ours to remove.
+          }
+        };
+        process.once("exit", onExit);
         return {
           path: file,
           release: async () => {
+            process.removeListener("exit", onExit);
             const now = await readLock(file);
             if (now?.pid === me.pid && now.host === me.host) await rm(file, { force: true });
           },
