@@ -162,6 +162,36 @@ describe("two applies on one stack", () => {
     expect(existsSync(lockFile())).toBe(false);
   });
 
+  it("Ctrl-C while waiting for the lock exits 130 at once, changing nothing", async () => {
+    const held = JSON.stringify({
+      pid: process.pid,
+      host: hostname(),
+      command: "shctl apply",
+      startedAt: new Date().toISOString(),
+    });
+    await writeFile(lockFile(), held);
+    const before = await engine.listContainers([`${LABEL.stack}=${name}`]);
+    const waiter = startCli(["apply", "-f", "stack.yaml", "--wait-lock", "10m"], { cwd: projectDir });
+    running.push(waiter);
+    await until("the waiter waits for the lock", async () =>
+      (await readdir(path.dirname(lockFile()))).some((f) => f.startsWith(`lock.${waiter.pid}.`)),
+    );
+    waiter.kill("SIGINT");
+    // At once: not after the ten minutes it would wait for the lock.
+    const r = await Promise.race([
+      waiter.done,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`Ctrl-C did not end the wait:\n${waiter.output()}`)), 30_000),
+      ),
+    ]);
+    expect(r.code, r.stdout + r.stderr).toBe(130);
+    expect(r.stderr).toContain("nothing was changed");
+    expect(await readFile(lockFile(), "utf8")).toBe(held); // the holder's lock is untouched
+    expect((await readdir(path.dirname(lockFile()))).filter((f) => f.startsWith("lock"))).toEqual(["lock"]);
+    expect(await engine.listContainers([`${LABEL.stack}=${name}`])).toEqual(before);
+    await rm(lockFile());
+  });
+
   it("a lock of a live process is not taken over, even when its file is old", async () => {
     // This test process is alive: its lock holds.
     await writeFile(

@@ -169,6 +169,21 @@ describe("acquireLock", () => {
     expect(process.listeners("exit")).not.toContain(added[0]);
   });
 
+  it("a process that exits while waiting for the lock leaves no temp file", async () => {
+    const held = await acquireLock(dataRoot, "apply");
+    const before = new Set(process.listeners("exit"));
+    const waiting = acquireLock(dataRoot, "apply", { waitMs: 10_000 }).catch((e: unknown) => e);
+    const { readdir } = await import("node:fs/promises");
+    const temps = async () => (await readdir(stateDir(dataRoot))).filter((f) => f !== "lock");
+    while ((await temps()).length === 0) await new Promise((r) => setTimeout(r, 20));
+    const onExit = process.listeners("exit").find((l) => !before.has(l)) as (code: number) => void;
+    onExit(130);
+    expect(await temps()).toEqual([]);
+    await held.release();
+    await waiting; // it fails now that its temp file is gone; in a real exit it never gets here
+    expect(process.listeners("exit").filter((l) => !before.has(l))).toEqual([]);
+  });
+
   it("an exiting process leaves a lock that another process has taken since, and release unhooks", async () => {
     const before = new Set(process.listeners("exit"));
     const lock = await acquireLock(dataRoot, "apply");

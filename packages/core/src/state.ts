@@ -87,6 +87,9 @@ export async function acquireLock(
   // The lock's content is written first and then hard-linked into place: the link either
   // fails (someone holds it) or makes a complete file appear at once.
   const tmp = `${file}.${process.pid}.${Date.now()}`;
+  // Exiting while waiting (e.g. Ctrl-C) skips the `finally` below: drop the temp file then too.
+  const dropTmp = () => rmSync(tmp, { force: true });
+  process.once("exit", dropTmp);
   await writeFile(tmp, JSON.stringify(me));
   try {
     for (;;) {
@@ -147,6 +150,7 @@ export async function acquireLock(
       await new Promise((r) => setTimeout(r, 250));
     }
   } finally {
+    process.removeListener("exit", dropTmp);
     await rm(tmp, { force: true });
   }
 }

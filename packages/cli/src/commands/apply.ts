@@ -101,6 +101,12 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
 
   const interrupt = onInterrupt(() => {
     controller.abort();
+    if (shown === undefined) {
+      // Before the plan, apply only waits for the lock or reads the engine: nothing has changed,
+      // and the lock wait would not see the abort, so stop now. Our lock (if any) goes on exit.
+      void stopBeforeAnyChange(ui);
+      return;
+    }
     if (progress) progress.note(ui.c.yellow(INTERRUPT_NOTICE));
     else warn(INTERRUPT_NOTICE);
   });
@@ -172,6 +178,17 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
   } finally {
     interrupt.dispose();
   }
+}
+
+async function stopBeforeAnyChange(ui: Ui): Promise<never> {
+  const { reportError } = await import("../report.js");
+  const code = await reportError(
+    new InterruptedError("interrupted before the plan: nothing was changed", {
+      hint: "run apply again when you want to",
+    }),
+    ui,
+  );
+  process.exit(code);
 }
 
 /** The same actions with the same changes (what the user confirmed is what runs). */
