@@ -21,9 +21,16 @@ import {
  * dir or behind a symbolic link without touching anything.
  */
 
-/** A plain user, and the group that may use the engine socket (so no permission has to change). */
+/**
+ * A plain user, run with the engine socket's group as its group: it can reach the engine without
+ * any permission changing (even a root:root socket is group-accessible with gid 0), yet cannot
+ * delete the files of other users.
+ */
 const USER = 1000;
-const SOCKET_GID = (await stat("/var/run/docker.sock").catch(() => undefined))?.gid ?? 0;
+const dockerHost = process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
+const SOCKET_GID = dockerHost.startsWith("unix://")
+  ? (await stat(dockerHost.slice("unix://".length))).gid
+  : 0;
 
 /** Runs the CLI as USER with the engine socket's group, in `cwd`. */
 function asUser(args: string[], cwd: string) {
@@ -76,7 +83,6 @@ describe("teardown keeps the data; --data removes it, files of other users inclu
   };
 
   beforeAll(async () => {
-    expect(SOCKET_GID).toBeGreaterThan(0); // the engine socket's group lets USER in without chmod
     projectDir = await tempProject("shctl-td-");
     await chown(projectDir, USER, SOCKET_GID);
     await writeStack(projectDir, spec, USER);
@@ -91,6 +97,7 @@ describe("teardown keeps the data; --data removes it, files of other users inclu
     expect(first.code, first.stdout + first.stderr).toBe(0);
     const before = await containersOf(name);
     expect(before.store?.state).toBe("running");
+    expect((await stat(path.join(projectDir, "data/.shctl"))).uid).toBe(USER); // it really ran as USER
     const boots = path.join(projectDir, "data/store/deep/inner/boots");
     expect(await readFile(boots, "utf8")).toBe("boot\n");
     expect(await readFile(path.join(projectDir, "data/seed/runs.log"), "utf8")).toBe("run\n");
