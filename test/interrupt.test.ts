@@ -65,7 +65,7 @@ function spec(name: string) {
       after: {
         image: "tools",
         command: ["sleep", "infinity"],
-        dependsOn: { work: { condition: "completed" }, slow: { condition: "healthy" } },
+        dependsOn: { work: { condition: "completed" as const }, slow: { condition: "healthy" as const } },
         stopGracePeriod: "1s",
       },
     },

@@ -76,7 +76,7 @@ describe("teardown keeps the data; --data removes it, files of other users inclu
         ],
         mounts: [{ source: "store", target: "/data", owner: "999:999", mode: "0700" }],
         healthcheck: { test: ["CMD", "test", "-s", "/data/deep/inner/boots"], interval: "1s" },
-        dependsOn: { seed: { condition: "completed" } },
+        dependsOn: { seed: { condition: "completed" as const } },
         stopGracePeriod: "1s",
       },
     },
