@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import os, { hostname } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { LockedError } from "./errors.js";
+import { InterruptedError, LockedError } from "./errors.js";
 import { acquireLock, type LockInfo, readState, recordJob, stateDir } from "./state.js";
 
 let dataRoot: string;
@@ -167,6 +167,25 @@ describe("acquireLock", () => {
     expect(await exists(lockFile())).toBe(false);
     await lock.release();
     expect(process.listeners("exit")).not.toContain(added[0]);
+  });
+
+  it("aborting the signal ends a wait for the lock with InterruptedError, leaving the holder's lock", async () => {
+    const held = await acquireLock(dataRoot, "apply");
+    const holder = await readFile(lockFile(), "utf8");
+    const controller = new AbortController();
+    const waiting = acquireLock(dataRoot, "teardown", { waitMs: 60_000, signal: controller.signal }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const { readdir } = await import("node:fs/promises");
+    while ((await readdir(stateDir(dataRoot))).length < 2) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    const err = await waiting;
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect((err as InterruptedError).exitCode).toBe(130);
+    expect(await readFile(lockFile(), "utf8")).toBe(holder);
+    expect(await readdir(stateDir(dataRoot))).toEqual(["lock"]);
+    await held.release();
   });
 
   it("a process that exits while waiting for the lock leaves no temp file", async () => {

@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
-import { LockedError } from "./errors.js";
+import { InterruptedError, LockedError } from "./errors.js";
 
 /*
  * shctl keeps two small files under `<dataRoot>/.shctl/`: `state.json` (which job keys have
@@ -77,7 +77,12 @@ function alive(pid: number): boolean {
 export async function acquireLock(
   dataRoot: string,
   command: string,
-  opts: { waitMs?: number; onStale?: (info: LockInfo) => void } = {},
+  opts: {
+    waitMs?: number;
+    onStale?: (info: LockInfo) => void;
+    /** Aborting ends a wait for the lock with InterruptedError. */
+    signal?: AbortSignal;
+  } = {},
 ): Promise<Lock> {
   const dir = stateDir(dataRoot);
   await mkdir(dir, { recursive: true });
@@ -147,7 +152,21 @@ export async function acquireLock(
           },
         );
       }
-      await new Promise((r) => setTimeout(r, 250));
+      if (opts.signal?.aborted) {
+        throw new InterruptedError("interrupted while waiting for the lock: nothing was changed", {
+          details: [`lock file: ${file}`],
+          hint: "run it again when you want to",
+        });
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          opts.signal?.removeEventListener("abort", done);
+          resolve();
+        };
+        const timer = setTimeout(done, 250);
+        opts.signal?.addEventListener("abort", done, { once: true });
+      });
     }
   } finally {
     process.removeListener("exit", dropTmp);
