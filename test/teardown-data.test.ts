@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { chown, lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { type EngineEvent, LABEL, type ResolvedStack } from "@sh/core";
+import { type EngineEvent, LABEL, type ResolvedStack, teardown, UnsafeDataRootError } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cleanup,
@@ -214,6 +214,10 @@ describe("teardown --data refuses an unsafe data root and touches nothing", () =
     expect(r.stderr).toContain("refusing to remove the data root");
     expect(r.stderr).toContain("symbolic link");
     expect((await lstat(path.join(projectDir, "data"))).isSymbolicLink()).toBe(true);
+    expect(await listing(outside)).toEqual(before);
+
+    // The library refuses the same way, before its lock writes anything there.
+    await expect(teardown(stack, engine, { data: true })).rejects.toBeInstanceOf(UnsafeDataRootError);
     expect(await listing(outside)).toEqual(before);
   });
 

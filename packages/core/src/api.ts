@@ -8,7 +8,7 @@ import { observe } from "./observe.js";
 import { type Plan, plan } from "./plan.js";
 import { redact } from "./redact.js";
 import { acquireLock } from "./state.js";
-import { type TeardownResult, teardownStack } from "./teardown.js";
+import { checkDataRoot, type TeardownResult, teardownStack } from "./teardown.js";
 
 /** Observes the engine and returns what `apply` would do; changes nothing. */
 export async function diff(stack: ResolvedStack, engine: EngineClient): Promise<Plan> {
@@ -46,6 +46,7 @@ export async function apply(
   }
   const lock = await acquireLock(stack.dataRoot, "shctl apply", {
     waitMs: opts.lockWaitMs ?? 0,
+    ...(opts.signal ? { signal: opts.signal } : {}),
     onStale: (info) =>
       emit({
         type: "warning",
@@ -79,6 +80,8 @@ export async function teardown(
   engine: EngineClient,
   opts: { data?: boolean; onEvent?: EventSink; lockWaitMs?: number } = {},
 ): Promise<TeardownResult> {
+  // Refuse an unsafe data root before the lock writes anything into it.
+  if (opts.data) await checkDataRoot(stack);
   const lock = await acquireLock(stack.dataRoot, `shctl teardown${opts.data ? " --data" : ""}`, {
     waitMs: opts.lockWaitMs ?? 0,
     ...(opts.onEvent
