@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { chmod, chown, mkdir, readFile, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -91,6 +92,8 @@ class Execution {
         this.nodeAction.set(a.target, a);
     }
     opts.signal?.addEventListener("abort", () => this.internal.abort(), { once: true });
+    // Every service waiting for health listens for the abort: as many listeners as services.
+    setMaxListeners(0, this.internal.signal);
   }
 
   private phase(resource: string, phase: Phase, message?: string, since?: number) {
@@ -170,7 +173,16 @@ class Execution {
   }
 
   private fail(a: Action | undefined, err: unknown) {
-    if (this.failure !== undefined) return;
+    if (this.failure !== undefined) {
+      // Steps in flight that fail after the first failure still show as failed, not as running.
+      if (a)
+        this.phase(
+          a.resource,
+          "failed",
+          isShctlError(err) ? err.message : String((err as Error)?.message ?? err),
+        );
+      return;
+    }
     if (a)
       this.phase(
         a.resource,
@@ -477,9 +489,7 @@ class Execution {
     } catch (err) {
       throw new StepFailedError(a.resource, "start", (err as Error).message, {
         cause: err,
-        hint: /port is already allocated|address already in use/i.test(String((err as Error).message))
-          ? "another process or container uses that host port: free it or change the port"
-          : `check \`shctl logs ${s.name}\``,
+        hint: startHint(String((err as Error).message), s.name),
       });
     }
     this.phase(a.resource, "running", undefined, t0);
@@ -871,4 +881,13 @@ export async function runHelper(
   } finally {
     await engine.removeContainer(id);
   }
+}
+
+/** What to do about a container that the engine would not start. */
+function startHint(message: string, service: string): string {
+  if (/port is already allocated|address already in use/i.test(message))
+    return "another process or container uses that host port: free it or change the port";
+  if (/setting rlimit/i.test(message))
+    return `the engine may not raise a limit above its own: lower services.${service}.ulimits, or raise the Docker daemon's (e.g. LimitNOFILE in its systemd unit, default-ulimits in daemon.json)`;
+  return `check \`shctl logs ${service}\``;
 }
