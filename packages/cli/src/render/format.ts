@@ -13,3 +13,13 @@ export function formatUptime(ms: number): string {
 export function timestamp(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
+
+/**
+ * The width of a name column: the longest name, but names longer than `cap` do not widen it
+ * (they overflow their own line instead of pushing every other line's columns far right).
+ */
+export function columnWidth(names: Iterable<string>, cap: number): number {
+  let width = 0;
+  for (const n of names) if (n.length <= cap && n.length > width) width = n.length;
+  return width;
+}

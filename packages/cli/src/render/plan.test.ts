@@ -231,6 +231,23 @@ describe("renderPlan", () => {
     expect(hasChanges(planOf([], { conflicts: plan.conflicts }))).toBe(true);
   });
 
+  it("keeps the verbs in one column when one name is too long to line up", () => {
+    const long = `service ${"x".repeat(60)}`;
+    const text = renderPlan(
+      planOf([
+        action({ kind: "network.create", resource: "network default", target: "default" }),
+        action({ kind: "container.create", resource: long, target: "x" }),
+        action({ kind: "container.create", resource: "service web", target: "web" }),
+      ]),
+      plain,
+    );
+    expect(text.split("\n").slice(0, 3)).toEqual([
+      "  + network default  create",
+      `  + ${long}  create`,
+      "  + service web      create",
+    ]);
+  });
+
   it("uses colour only when asked", () => {
     const plan = planOf([action({ kind: "container.create", resource: "service web", target: "web" })]);
     expect(renderPlan(plan, plain)).not.toContain("\u001b[");

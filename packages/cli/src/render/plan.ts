@@ -1,5 +1,6 @@
 import type { Action, ActionKind, FieldChange, Plan } from "@sh/core";
 import { type Colors, padEnd } from "./colors.js";
+import { columnWidth } from "./format.js";
 
 /*
  * The plan as people read it (like `terraform plan`): one line per action with a symbol, indented
@@ -167,7 +168,10 @@ export function renderPlan(plan: Plan, c: Colors): string {
     remove: c.red,
     job: c.cyan,
   };
-  const width = Math.min(48, Math.max(0, ...list.map((e) => e.resource.length)));
+  const width = columnWidth(
+    list.map((e) => e.resource),
+    48,
+  );
   for (const e of list) {
     const symbol = paint[e.category](SYMBOL[e.category].padStart(3));
     const detail = e.detail ? c.dim(` (${e.detail})`) : "";

@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { createColors, stripAnsi } from "./colors.js";
-import { formatPlainEvent, isMilestone, JsonProgress, LiveProgress, PlainProgress } from "./progress.js";
+import { columnWidth } from "./format.js";
+import {
+  formatPlainEvent,
+  isMilestone,
+  JsonProgress,
+  LiveProgress,
+  PlainProgress,
+  phaseMessage,
+} from "./progress.js";
 
 const plain = createColors(false);
 const at = new Date("2026-11-24T19:00:00.123Z");
@@ -168,7 +176,8 @@ describe("live progress", () => {
       "  ✔ job migrate  done         2.0s  completed",
       "  ✔ service web  running      2.1s",
       "  ⠹ service web  waiting      1.9s",
-      "  applying · 4.0s · 1 in progress, 2 finished",
+      // web is back in progress: it counts once, not as both finished and in progress.
+      "  applying · 4.0s · 1 in progress, 1 finished",
     ]);
     live.event({ type: "phase", resource: "service web", phase: "healthy", elapsedMs: 4200 });
     live.stop();
@@ -205,5 +214,72 @@ describe("live progress", () => {
     live.stop();
     expect(out.text()).toContain("\u001b[31m");
     expect(stripAnsi(out.text())).toContain("✖ service web  failed");
+  });
+});
+
+describe("messages and columns", () => {
+  it("does not repeat the resource a failure message starts with", () => {
+    expect(phaseMessage("job migrate", "job migrate: run failed: exited with code 3")).toBe(
+      "run failed: exited with code 3",
+    );
+    expect(phaseMessage("job migrate", "job migrate-2: failed")).toBe("job migrate-2: failed");
+    expect(phaseMessage("service web", undefined)).toBeUndefined();
+    expect(
+      formatPlainEvent(
+        {
+          type: "phase",
+          resource: "job migrate",
+          phase: "failed",
+          message: "job migrate: run failed: exited with code 3",
+        },
+        at,
+        plain,
+      ),
+    ).toBe("2026-11-24T19:00:00Z job migrate: failed — run failed: exited with code 3");
+  });
+
+  it("sizes a name column by the names that fit under the cap", () => {
+    expect(columnWidth(["service web", "network default"], 40)).toBe(15);
+    expect(columnWidth(["service web", `service ${"x".repeat(50)}`], 40)).toBe(11);
+    expect(columnWidth([], 40)).toBe(0);
+  });
+
+  it("keeps the live view's columns tight when one name is very long", () => {
+    const out = sink();
+    const long = `service ${"a-very-long-service-name-".repeat(2)}x`;
+    const live = new LiveProgress(Object.assign(out, { columns: 150, rows: 24 }), plain, "applying", () => 0);
+    live.expect(["network default", long, "service web"]);
+    live.event({ type: "phase", resource: "network default", phase: "done", elapsedMs: 67 });
+    live.event({ type: "phase", resource: "service web", phase: "running", elapsedMs: 491 });
+    live.event({ type: "phase", resource: long, phase: "running", elapsedMs: 487 });
+    live.stop();
+    expect(screen(out.text())).toEqual([
+      "  ✔ network default  done         67ms",
+      "  ✔ service web      running     491ms",
+      `  ✔ ${long}  running     487ms`,
+    ]);
+  });
+
+  it("shows a failure pushed in after the fact as failed, with the message once", () => {
+    const out = sink();
+    let now = 0;
+    const live = new LiveProgress(
+      Object.assign(out, { columns: 150, rows: 24 }),
+      plain,
+      "applying",
+      () => now,
+    );
+    live.event({ type: "phase", resource: "service db", phase: "waiting" });
+    now = 6000;
+    live.event({
+      type: "phase",
+      resource: "service db",
+      phase: "failed",
+      message: "service db: wait for health failed: not healthy after 6s",
+    });
+    live.stop();
+    expect(screen(out.text())).toEqual([
+      "  ✖ service db  failed       6.0s  wait for health failed: not healthy after 6s",
+    ]);
   });
 });

@@ -1,7 +1,7 @@
 import type { Phase, ProgressEvent } from "@sh/core";
 import { formatDuration } from "@sh/core";
 import { type Colors, fit, padEnd, padStart } from "./colors.js";
-import { timestamp } from "./format.js";
+import { columnWidth, timestamp } from "./format.js";
 
 /*
  * Progress of an apply or teardown, three ways: a live view redrawn in place on a terminal, plain
@@ -46,6 +46,15 @@ export function isNoise(line: string): boolean {
 }
 
 /**
+ * A phase's message without the resource it repeats: core's errors start with the resource
+ * ("job migrate: run failed: …"), and the line already names it.
+ */
+export function phaseMessage(resource: string, message: string | undefined): string | undefined {
+  if (message === undefined) return undefined;
+  return message.startsWith(`${resource}: `) ? message.slice(resource.length + 2) : message;
+}
+
+/**
  * One event as a plain line: `2026-11-24T19:00:00Z service web: healthy (4.2s)`; undefined for
  * output lines that are only progress bars.
  */
@@ -53,7 +62,8 @@ export function formatPlainEvent(e: StepEvent, at: Date, c: Colors): string | un
   const ts = c.dim(timestamp(at));
   switch (e.type) {
     case "phase": {
-      const message = e.message ? ` — ${e.message}` : "";
+      const text = phaseMessage(e.resource, e.message);
+      const message = text ? ` — ${text}` : "";
       const elapsed = e.elapsedMs !== undefined ? ` (${formatDuration(e.elapsedMs)})` : "";
       return `${ts} ${e.resource}: ${paintPhase(e.phase, c)(e.phase)}${message}${elapsed}`;
     }
@@ -103,6 +113,9 @@ export function isMilestone(resource: string, phase: Phase): boolean {
   return phase === "running" && !resource.startsWith("job ");
 }
 
+/** Names longer than this do not widen the live view's name column. */
+const NAME_CAP = 40;
+
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 export interface LiveStream extends Writer {
@@ -150,8 +163,10 @@ export class LiveProgress implements Progress {
   private pending: string[] = [];
   private drawn = 0;
   private frame = 0;
+  private readonly names = new Set<string>();
   private width = 0;
-  private finished = 0;
+  /** Resources done with for now (one may come back: a service waits for health after "running"). */
+  private readonly finished = new Set<string>();
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly t0: number;
@@ -168,7 +183,8 @@ export class LiveProgress implements Progress {
 
   /** Sizes the name column for these resources up front, so lines line up from the first one. */
   expect(resources: string[]): this {
-    this.width = Math.min(40, Math.max(this.width, ...resources.map((r) => r.length)));
+    for (const r of resources) this.names.add(r);
+    this.width = columnWidth(this.names, NAME_CAP);
     return this;
   }
 
@@ -187,7 +203,10 @@ export class LiveProgress implements Progress {
       this.pending.push(`  ${this.c.yellow("!")} ${e.resource ? `${e.resource}: ` : ""}${e.message}`);
       return;
     }
-    this.width = Math.min(40, Math.max(this.width, e.resource.length));
+    if (!this.names.has(e.resource)) {
+      this.names.add(e.resource);
+      this.width = columnWidth(this.names, NAME_CAP);
+    }
     if (e.type === "output") {
       const row = this.active.get(e.resource);
       if (row && e.line.trim()) row.output = e.line.trim();
@@ -197,21 +216,30 @@ export class LiveProgress implements Progress {
     const now = this.now();
     if (isMilestone(e.resource, e.phase)) {
       this.active.delete(e.resource);
-      this.finished++;
+      this.finished.add(e.resource);
       const elapsed = e.elapsedMs ?? (row ? now - row.since : undefined);
       this.pending.push(
-        stateLine(iconOf(e.phase, this.c), e.resource, e.phase, elapsed, e.message, this.width, this.c),
+        stateLine(
+          iconOf(e.phase, this.c),
+          e.resource,
+          e.phase,
+          elapsed,
+          phaseMessage(e.resource, e.message),
+          this.width,
+          this.c,
+        ),
       );
       return;
     }
+    this.finished.delete(e.resource);
     if (row) {
       row.phase = e.phase;
-      row.message = e.message;
+      row.message = phaseMessage(e.resource, e.message);
     } else {
       this.active.set(e.resource, {
         resource: e.resource,
         phase: e.phase,
-        message: e.message,
+        message: phaseMessage(e.resource, e.message),
         output: undefined,
         since: now,
       });
@@ -279,7 +307,7 @@ export class LiveProgress implements Progress {
     lines.push(
       fit(
         this.c.dim(
-          `  ${this.label} · ${formatDuration(now - this.t0)} · ${rows.length} in progress, ${this.finished} finished`,
+          `  ${this.label} · ${formatDuration(now - this.t0)} · ${rows.length} in progress, ${this.finished.size} finished`,
         ),
         cols,
       ),
