@@ -8,11 +8,13 @@ import {
   type Plan,
   type ProgressEvent,
   parseDuration,
+  StepFailedError,
   UsageError,
 } from "@sh/core";
 import { ask } from "../prompt.js";
 import { countPlan, hasChanges, isDestructive, renderPlan } from "../render/plan.js";
 import type { Progress } from "../render/progress.js";
+import { notStarted, stoppedSummary } from "../render/summary.js";
 import { onInterrupt } from "../signals.js";
 import type { GlobalOptions, Ui } from "../ui.js";
 import { createProgress, displayPath, resolveStack, type StackOptions } from "./common.js";
@@ -66,12 +68,19 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
   let shown: Plan | undefined;
   let planChanged = false;
   let progress: Progress | undefined;
+  /** Resources that reached a phase, and those that reached "failed". */
+  const seen = new Set<string>();
+  const failed = new Set<string>();
   const warn = (message: string) => {
     if (progress) progress.note(ui.c.yellow(`warning: ${message}`));
     else if (ui.json) ui.emit({ type: "warning", message });
     else ui.err(`${ui.ce.yellow("warning:")} ${message}`);
   };
   const onEvent = (e: ProgressEvent) => {
+    if (e.type === "phase") {
+      seen.add(e.resource);
+      if (e.phase === "failed") failed.add(e.resource);
+    }
     if (e.type !== "plan") {
       if (progress) progress.event(e);
       else if (ui.json) ui.emit(e);
@@ -162,6 +171,18 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
     if (stack.notes.length > 0) ui.out(`\n${stack.notes.join("\n")}`);
     return 0;
   } catch (err) {
+    if (progress && !ui.json && !planChanged) {
+      // A step that failed outside its action (waiting for health) has no "failed" event of its
+      // own: show it as failed, not as still waiting.
+      if (err instanceof StepFailedError && !failed.has(err.resource)) {
+        progress.event({ type: "phase", resource: err.resource, phase: "failed", message: err.message });
+        seen.add(err.resource);
+      }
+      progress.stop();
+      const how = err instanceof InterruptedError ? "interrupted" : "failed";
+      ui.out("");
+      ui.out(stoppedSummary(how, Date.now() - t0, shown ? notStarted(shown, seen) : [], ui.c));
+    }
     progress?.stop();
     if (planChanged && err instanceof InterruptedError) {
       throw new ConflictError("the plan changed after it was confirmed, so nothing was changed", {
