@@ -1,4 +1,5 @@
-import { connectEngine, logs } from "@sh/core";
+import { connectEngine, LABEL, logs, StepFailedError, UsageError } from "@sh/core";
+import { unknownNameHint } from "../render/suggest.js";
 import { onInterrupt } from "../signals.js";
 import type { GlobalOptions } from "../ui.js";
 import { resolveStack, type StackOptions } from "./common.js";
@@ -14,6 +15,23 @@ export async function run(service: string, o: LogsCommandOptions): Promise<numbe
     "-f names the stack file in every shctl command; to follow the log, use -F or --follow",
   );
   const engine = connectEngine();
+  const found = await engine.listContainers([`${LABEL.stack}=${stack.name}`, `${LABEL.name}=${service}`]);
+  if (found.length === 0) {
+    const names = [...Object.keys(stack.services), ...Object.keys(stack.jobs)];
+    if (!names.includes(service)) {
+      // Most likely a typo: a usage error naming what exists, the closest first.
+      throw new UsageError(`stack ${stack.name} has no service or job named "${service}"`, {
+        hint: unknownNameHint(service, names, "services and jobs"),
+      });
+    }
+    if (!stack.services[service]) {
+      throw new StepFailedError(`job ${service}`, "logs", "it has no container now", {
+        hint:
+          "a job's container is removed when the job ends, so its log can be read only while it runs; " +
+          "when a job fails, apply prints its last log lines",
+      });
+    }
+  }
   const controller = new AbortController();
   let interrupted = false;
   const interrupt = onInterrupt(() => {
