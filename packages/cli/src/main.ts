@@ -41,6 +41,13 @@ const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`)
 
 let ui = createUi({});
 
+/**
+ * With --json anywhere on the line, even a usage error is a JSON error object on stdout (scripts
+ * parse stdout line by line); commander's own text for it is kept here instead of printed.
+ */
+const jsonRequested = process.argv.slice(2).includes("--json");
+let usageText = "";
+
 /** Runs a command module's `run` with the merged options; sets the exit code it returns. */
 async function runCommand(
   load: () => Promise<{ run: (...args: never[]) => Promise<number> }>,
@@ -63,6 +70,12 @@ function buildProgram(): Command {
     .showSuggestionAfterError()
     .showHelpAfterError("(add --help for usage and examples)")
     .exitOverride()
+    .configureOutput({
+      writeErr: (text) => {
+        if (jsonRequested) usageText += text;
+        else process.stderr.write(text);
+      },
+    })
     .addHelpText(
       "after",
       `
@@ -215,6 +228,10 @@ async function main(): Promise<void> {
       // --help and --version exit 0; everything else commander rejects is invalid usage (it printed why).
       const ok = err.code === "commander.helpDisplayed" || err.code === "commander.version";
       process.exitCode = ok ? 0 : 2;
+      if (!ok && jsonRequested) {
+        const { usageErrorJson } = await import("./render/error.js");
+        createUi({ json: true }).emit(usageErrorJson(usageText || err.message));
+      }
       return;
     }
     process.exitCode = await import("./report.js").then((m) => m.reportError(err, ui));

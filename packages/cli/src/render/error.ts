@@ -49,3 +49,23 @@ export function renderInternalError(err: unknown, c: Colors): string {
     "This is a bug in shctl: please report it with the lines above.",
   ].join("\n");
 }
+
+/**
+ * Commander's text for a usage error ("error: unknown option '--x'\n(Did you mean --y?)\n(add
+ * --help …)") as the JSON error object: the first line is the message, suggestions are details.
+ */
+export function usageErrorJson(text: string): Record<string, unknown> {
+  const lines = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+  const message = (lines[0] ?? "invalid usage").replace(/^error:\s*/, "");
+  const details = lines.slice(1).filter((l) => !/^\(add --help/.test(l));
+  return errorJson({
+    name: "UsageError",
+    message,
+    details: details.map((d) => d.replace(/^\((.*)\)$/, "$1")),
+    hint: "run the command with --help for its options and examples",
+    exitCode: 2,
+  });
+}
