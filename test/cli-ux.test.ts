@@ -1,0 +1,184 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { ResolvedStack } from "@sh/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cleanup, load, runCli, stackName, tempProject, toolsImage } from "./helpers.js";
+
+/*
+ * The CLI as people (and scripts) use it: every line of --json output is JSON, even for a usage
+ * error; a typo in a service name gets a suggestion; a failed apply ends with what it did not
+ * start and shows the failed resource as failed; a secret never shows.
+ */
+
+const SECRET = "ux-secret-9f3a1c";
+
+let dir: string;
+const stacks: ResolvedStack[] = [];
+
+/** Writes the stack as stack.yaml (JSON is YAML) and keeps it for cleanup. */
+async function stackFile(input: Record<string, unknown>): Promise<string> {
+  const file = path.join(dir, `${input.name as string}.yaml`);
+  await writeFile(file, JSON.stringify(input, null, 2));
+  stacks.push(await load(input as never, dir));
+  return file;
+}
+
+function jsonLines(stdout: string): Record<string, unknown>[] {
+  const lines = stdout.split("\n").filter((l) => l !== "");
+  return lines.map((l) => {
+    try {
+      return JSON.parse(l) as Record<string, unknown>;
+    } catch {
+      throw new Error(`not a JSON line: ${l}\n--- all of stdout:\n${stdout}`);
+    }
+  });
+}
+
+beforeAll(async () => {
+  dir = await tempProject("shctl-ux-");
+});
+afterAll(async () => {
+  for (const s of stacks) await cleanup(s, undefined);
+  await cleanup(undefined, dir);
+});
+
+describe("usage errors", () => {
+  it("with --json, an unknown option or command is one JSON error line on stdout, exit 2", async () => {
+    const bogus = await runCli(["apply", "--json", "--bogus"]);
+    expect(bogus.code).toBe(2);
+    expect(jsonLines(bogus.stdout)).toEqual([
+      expect.objectContaining({
+        type: "error",
+        error: "UsageError",
+        message: "unknown option '--bogus'",
+        exitCode: 2,
+      }),
+    ]);
+
+    const typo = await runCli(["aply", "--json"]);
+    expect(typo.code).toBe(2);
+    const [err] = jsonLines(typo.stdout);
+    expect(err).toMatchObject({ type: "error", message: "unknown command 'aply'" });
+    expect(err?.details).toEqual(["Did you mean apply?"]);
+  });
+
+  it("without --json, the same error is text on stderr with the suggestion, and stdout stays empty", async () => {
+    const r = await runCli(["aply"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("unknown command 'aply'");
+    expect(r.stderr).toContain("Did you mean apply?");
+  });
+});
+
+describe("logs", () => {
+  let file: string;
+  beforeAll(async () => {
+    file = await stackFile({
+      name: stackName("ux-logs"),
+      images: { tools: toolsImage() },
+      jobs: { seed: { image: "tools", command: ["sh", "-c", "echo seeded"] } },
+      services: {
+        web: {
+          image: "tools",
+          command: ["sh", "-c", 'echo "web up with $TOKEN"; sleep infinity'],
+          env: { TOKEN: { value: SECRET, secret: true } },
+          stopGracePeriod: "1s",
+        },
+      },
+    });
+    const r = await runCli(["apply", "-f", file]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  it("a mistyped name exits 2 and suggests the closest service", async () => {
+    const r = await runCli(["logs", "-f", file, "wbe"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no service or job named "wbe"');
+    expect(r.stderr).toContain("did you mean web?");
+  });
+
+  it("a name far from every other lists what the stack has", async () => {
+    const r = await runCli(["logs", "-f", file, "kafka"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("seed, web");
+  });
+
+  it("a job that has ended says why it has no log to show", async () => {
+    const r = await runCli(["logs", "-f", file, "seed"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("job seed");
+    expect(r.stderr).toContain("removed when the job ends");
+  });
+
+  it("a service's log shows its lines with the secret redacted", async () => {
+    const r = await runCli(["logs", "-f", file, "web", "--tail", "5"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("web up with (sensitive)");
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
+  });
+});
+
+describe("an apply that fails", () => {
+  let file: string;
+  beforeAll(async () => {
+    file = await stackFile({
+      name: stackName("ux-fail"),
+      images: { tools: toolsImage() },
+      jobs: {
+        migrate: {
+          image: "tools",
+          command: ["sh", "-c", 'echo "migrating with $TOKEN"; exit 3'],
+          env: { TOKEN: { value: SECRET, secret: true } },
+        },
+      },
+      services: {
+        app: {
+          image: "tools",
+          command: ["sleep", "infinity"],
+          dependsOn: { migrate: { condition: "completed" } },
+          stopGracePeriod: "1s",
+        },
+      },
+    });
+  });
+
+  it("ends with what it did not start, and the failed job's line says why once", async () => {
+    const r = await runCli(["apply", "-f", file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/job migrate: failed — run failed: exited with code 3/);
+    expect(r.stdout).toMatch(/Apply failed after [\d.]+m?s; not started: service app\./);
+    expect(r.stderr).toContain("migrating with (sensitive)");
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
+  });
+
+  it("with --json, every line is JSON, the last one the error, and the secret is in none", async () => {
+    const r = await runCli(["apply", "-f", file, "--json"]);
+    expect(r.code).toBe(1);
+    const lines = jsonLines(r.stdout);
+    expect(lines.at(-1)).toMatchObject({ type: "error", error: "JobFailedError", exitCode: 1 });
+    expect(lines.some((l) => l.type === "plan")).toBe(true);
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
+    expect(r.stdout).not.toContain("Apply failed");
+  });
+});
+
+it("a service that never becomes healthy shows as failed, not as still waiting", async () => {
+  const file = await stackFile({
+    name: stackName("ux-sick"),
+    images: { tools: toolsImage() },
+    services: {
+      sick: {
+        image: "tools",
+        command: ["sleep", "infinity"],
+        healthcheck: { test: ["CMD", "false"], interval: "1s", retries: 100 },
+        readyTimeout: "3s",
+        stopGracePeriod: "1s",
+      },
+    },
+  });
+  const r = await runCli(["apply", "-f", file]);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toMatch(/service sick: failed — wait for health failed: not healthy after \d+s/);
+  expect(r.stdout).toMatch(/Apply failed after [\d.]+m?s\./);
+});
