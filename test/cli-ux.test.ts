@@ -71,6 +71,32 @@ describe("usage errors", () => {
   });
 });
 
+describe("stack file and profile mistakes", () => {
+  it("-f naming a directory is a usage error, as JSON with --json", async () => {
+    const r = await runCli(["diff", "-f", dir, "--json"]);
+    expect(r.code).toBe(2);
+    expect(jsonLines(r.stdout)).toEqual([
+      expect.objectContaining({ type: "error", error: "UsageError", message: `-f ${dir} is a directory` }),
+    ]);
+  });
+
+  it("an unknown --profile names the flag and the stack's profiles", async () => {
+    const file = path.join(dir, "profiled.yaml");
+    await writeFile(
+      file,
+      JSON.stringify({
+        name: stackName("ux-prof"),
+        profiles: ["core", "full"],
+        services: { web: { image: "x", profiles: ["full"] } },
+      }),
+    );
+    const r = await runCli(["diff", "-f", file, "--profile", "ful"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--profile ful: unknown profile "ful"; this stack has: core, full');
+    expect(r.stderr).not.toContain("fix the fields named above");
+  });
+});
+
 describe("logs", () => {
   let file: string;
   beforeAll(async () => {

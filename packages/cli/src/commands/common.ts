@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import {
   InterruptedError,
@@ -46,7 +46,39 @@ export async function resolveStack(
       hint: missingHint ?? "give the path of a stack file with -f, or leave -f out for the Sentry stack",
     });
   }
+  if (opts.file !== undefined && statSync(opts.file).isDirectory()) {
+    throw new UsageError(`-f ${opts.file} is a directory`, {
+      hint: "give the stack file itself, e.g. -f stack.yaml",
+    });
+  }
   const profile = opts.profile !== undefined ? { profile: opts.profile } : {};
+  try {
+    return await loadWithProfile(opts, profile, ask);
+  } catch (err) {
+    throw profileAsUsage(err, opts.profile);
+  }
+}
+
+/**
+ * An unknown --profile is a mistake on the command line, not in the stack file: a usage error
+ * (still exit 2) that points at the flag.
+ */
+export function profileAsUsage(err: unknown, profile: string | undefined): unknown {
+  if (profile === undefined || !(err instanceof SpecError)) return err;
+  const [only, ...rest] = err.issues;
+  if (!only || rest.length > 0 || only.path.join(".") !== "profile") return err;
+  return new UsageError(`--profile ${profile}: ${only.message}`, {
+    hint: only.message.includes("this stack has")
+      ? "name one of the stack's profiles, or leave --profile out for its default"
+      : "this stack has no profiles: leave --profile out",
+  });
+}
+
+async function loadWithProfile(
+  opts: StackOptions,
+  profile: { profile?: string },
+  ask: Asker | undefined,
+): Promise<ResolvedStack> {
   if (opts.file !== undefined) {
     const file = opts.file;
     return loadStack(file, profile).catch((err: unknown) => {
