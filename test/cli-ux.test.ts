@@ -94,6 +94,10 @@ describe("stack file and profile mistakes", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--profile ful: unknown profile "ful"; this stack has: core, full');
     expect(r.stderr).not.toContain("fix the fields named above");
+
+    const typo = await runCli(["diff", "-f", path.join(dir, "profiled.yml")]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain(`did you mean ${file}?`);
   });
 });
 

@@ -1,6 +1,9 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { SpecError, UsageError } from "@sh/core";
 import { describe, expect, it } from "vitest";
-import { displayPath, profileAsUsage } from "./common.js";
+import { displayPath, nearbyFile, profileAsUsage } from "./common.js";
 
 describe("an unknown --profile", () => {
   it("is a usage error about the flag, not a problem in the stack file", () => {
@@ -44,5 +47,22 @@ describe("displayPath", () => {
     expect(displayPath("/srv/app/data", "/srv/app")).toBe("./data");
     expect(displayPath("/srv/app", "/srv/app")).toBe(".");
     expect(displayPath("/var/lib/x", "/srv/app")).toBe("/var/lib/x");
+  });
+});
+
+describe("a stack file that does not exist", () => {
+  it("points at a file next to it with a close name", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "shctl-near-"));
+    try {
+      await writeFile(path.join(dir, "stack.yaml"), "name: x\n");
+      await writeFile(path.join(dir, "notes.txt"), "");
+      expect(nearbyFile(path.join(dir, "stack.yml"))).toBe(path.join(dir, "stack.yaml"));
+      expect(nearbyFile(path.join(dir, "stak.yaml"))).toBe(path.join(dir, "stack.yaml"));
+      expect(nearbyFile(path.join(dir, "other.yaml"))).toBeUndefined();
+      expect(nearbyFile(path.join(dir, "note.txt"))).toBeUndefined();
+      expect(nearbyFile(path.join(dir, "missing-dir", "stack.yml"))).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import {
   InterruptedError,
@@ -9,6 +9,7 @@ import {
   UsageError,
 } from "@sh/core";
 import { JsonProgress, LiveProgress, PlainProgress, type Progress } from "../render/progress.js";
+import { closest } from "../render/suggest.js";
 import type { Ui } from "../ui.js";
 
 export interface StackOptions {
@@ -42,8 +43,11 @@ export async function resolveStack(
   ask?: Asker,
 ): Promise<ResolvedStack> {
   if (opts.file !== undefined && !existsSync(opts.file)) {
+    const near = nearbyFile(opts.file);
     throw new UsageError(`no such stack file: ${opts.file}`, {
-      hint: missingHint ?? "give the path of a stack file with -f, or leave -f out for the Sentry stack",
+      hint: near
+        ? `did you mean ${near}?`
+        : (missingHint ?? "give the path of a stack file with -f, or leave -f out for the Sentry stack"),
     });
   }
   if (opts.file !== undefined && statSync(opts.file).isDirectory()) {
@@ -57,6 +61,19 @@ export async function resolveStack(
   } catch (err) {
     throw profileAsUsage(err, opts.profile);
   }
+}
+
+/** A file next to a missing one whose name is close to it (stack.yml → stack.yaml), if any. */
+export function nearbyFile(file: string): string | undefined {
+  const dir = path.dirname(file);
+  let entries: string[];
+  try {
+    entries = readdirSync(dir).filter((n) => /\.(ya?ml|json|m?js)$/i.test(n));
+  } catch {
+    return undefined;
+  }
+  const [best] = closest(path.basename(file), entries);
+  return best === undefined ? undefined : dir === "." && !file.startsWith("./") ? best : path.join(dir, best);
 }
 
 /**
