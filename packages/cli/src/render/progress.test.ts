@@ -218,6 +218,22 @@ describe("live progress", () => {
 });
 
 describe("messages and columns", () => {
+  it("cuts a finished resource's long message to one screen line", () => {
+    const out = sink();
+    const live = new LiveProgress(Object.assign(out, { columns: 60, rows: 24 }), plain, "applying", () => 0);
+    live.event({
+      type: "phase",
+      resource: "service web",
+      phase: "failed",
+      message: `service web: start failed: ${"driver failed programming external connectivity ".repeat(3)}`,
+    });
+    live.stop();
+    const [line, ...rest] = screen(out.text());
+    expect(rest).toEqual([]);
+    expect(line).toMatch(/^ {2}✖ service web {2}failed +start failed: driver .*…$/);
+    expect(line?.length).toBe(59);
+  });
+
   it("does not repeat the resource a failure message starts with", () => {
     expect(phaseMessage("job migrate", "job migrate: run failed: exited with code 3")).toBe(
       "run failed: exited with code 3",

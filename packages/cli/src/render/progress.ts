@@ -218,15 +218,19 @@ export class LiveProgress implements Progress {
       this.active.delete(e.resource);
       this.finished.add(e.resource);
       const elapsed = e.elapsedMs ?? (row ? now - row.since : undefined);
+      // One screen line each, like the area: a long failure is printed in full by the error below.
       this.pending.push(
-        stateLine(
-          iconOf(e.phase, this.c),
-          e.resource,
-          e.phase,
-          elapsed,
-          phaseMessage(e.resource, e.message),
-          this.width,
-          this.c,
+        fit(
+          stateLine(
+            iconOf(e.phase, this.c),
+            e.resource,
+            e.phase,
+            elapsed,
+            phaseMessage(e.resource, e.message),
+            this.width,
+            this.c,
+          ),
+          this.cols(),
         ),
       );
       return;
@@ -275,7 +279,7 @@ export class LiveProgress implements Progress {
 
   /** The text of one redraw (exposed for tests); `render` writes it. */
   frameText(): string {
-    const cols = Math.max(20, (this.out.columns || 80) - 1);
+    const cols = this.cols();
     let s = this.drawn > 0 ? `\u001b[${this.drawn}A\r\u001b[J` : "";
     for (const l of this.pending) s += `${l}\n`;
     this.pending = [];
@@ -284,6 +288,10 @@ export class LiveProgress implements Progress {
     this.drawn = lines.length;
     this.frame++;
     return s;
+  }
+
+  private cols(): number {
+    return Math.max(20, (this.out.columns || 80) - 1);
   }
 
   private render(): void {
