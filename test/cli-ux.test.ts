@@ -1,8 +1,9 @@
+import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ResolvedStack } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanup, load, runCli, stackName, tempProject, toolsImage } from "./helpers.js";
+import { CLI, cleanup, load, runCli, stackName, tempProject, toolsImage } from "./helpers.js";
 
 /*
  * The CLI as people (and scripts) use it: every line of --json output is JSON, even for a usage
@@ -31,6 +32,33 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
     } catch {
       throw new Error(`not a JSON line: ${l}\n--- all of stdout:\n${stdout}`);
     }
+  });
+}
+
+/**
+ * Runs the CLI on a real pseudo-terminal (under `script`), as a person at a terminal would: stdout
+ * and stderr are the terminal, so the live view runs. Colours off to keep the text simple.
+ */
+function runOnTty(args: string[]): Promise<{ code: number | null; output: string }> {
+  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
+  return new Promise((resolve, reject) => {
+    const child = spawn("script", ["-qfec", command, "/dev/null"], {
+      cwd: dir,
+      env: { ...process.env, CI: "", TERM: "xterm", NO_COLOR: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      child.stdin.destroy();
+      resolve({ code, output });
+    });
   });
 }
 
@@ -99,6 +127,17 @@ describe("stack file and profile mistakes", () => {
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain(`did you mean ${file}?`);
   });
+});
+
+it("teardown --data --json on a terminal asks nothing: it needs --yes, said as JSON", async () => {
+  const file = path.join(dir, "td.yaml");
+  await writeFile(file, JSON.stringify({ name: stackName("ux-td"), services: { web: { image: "x" } } }));
+  const r = await runOnTty(["teardown", "-f", file, "--data", "--json"]);
+  expect(r.code).toBe(2);
+  expect(r.output).not.toContain("Type the stack name");
+  expect(jsonLines(r.output.replace(/\r/g, ""))).toEqual([
+    expect.objectContaining({ type: "error", error: "UsageError", hint: expect.stringContaining("--yes") }),
+  ]);
 });
 
 describe("logs", () => {
@@ -180,6 +219,15 @@ describe("an apply that fails", () => {
     expect(r.stdout).toMatch(/Apply failed after [\d.]+m?s; not started: service app\./);
     expect(r.stderr).toContain("migrating with (sensitive)");
     expect(r.stdout + r.stderr).not.toContain(SECRET);
+  });
+
+  it("on a terminal, the live view marks the job failed and ends with the summary, cursor shown again", async () => {
+    const r = await runOnTty(["apply", "-f", file]);
+    expect(r.code).toBe(1);
+    expect(r.output).toMatch(/✖ job migrate +failed +[\d.]+m?s +run failed: exited with code 3/);
+    expect(r.output).toMatch(/Apply failed after [\d.]+m?s; not started: service app\./);
+    expect(r.output).toContain("\u001b[?25h");
+    expect(r.output).not.toContain(SECRET);
   });
 
   it("with --json, every line is JSON, the last one the error, and the secret is in none", async () => {

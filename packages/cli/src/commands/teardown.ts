@@ -18,10 +18,11 @@ export async function run(o: TeardownCommandOptions, ui: Ui): Promise<number> {
   const dataRoot = o.data ? await checkDataRoot(stack) : undefined;
 
   if (o.data && !o.yes) {
-    if (!ui.canPrompt) {
+    // With --json a script reads stdout: it gets no question (as apply asks none), it must say --yes.
+    if (!ui.canPrompt || ui.json) {
       throw new UsageError(
-        `teardown --data deletes the data root ${stack.dataRoot} with everything in it, and there is no terminal to confirm on`,
-        { hint: "pass --yes to confirm: shctl teardown --data --yes" },
+        `teardown --data deletes the data root ${stack.dataRoot} with everything in it, and ${ui.json ? "--json asks no questions" : "there is no terminal to confirm on"}`,
+        { hint: `pass --yes to confirm: shctl teardown --data --yes${ui.json ? " --json" : ""}` },
       );
     }
     // Nothing to ask about if it is gone.
