@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ResolvedStack } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, cleanup, load, runCli, stackName, tempProject, toolsImage } from "./helpers.js";
+import { CLI, cleanup, engine, load, runCli, stackName, tempProject, toolsImage } from "./helpers.js";
 
 /*
  * The CLI as people (and scripts) use it: every line of --json output is JSON, even for a usage
@@ -15,6 +15,8 @@ const SECRET = "ux-secret-9f3a1c";
 
 let dir: string;
 const stacks: ResolvedStack[] = [];
+/** Containers made outside shctl (no stack labels), removed after the tests. */
+const foreign: string[] = [];
 
 /** Writes the stack as stack.yaml (JSON is YAML) and keeps it for cleanup. */
 async function stackFile(input: Record<string, unknown>): Promise<string> {
@@ -66,6 +68,7 @@ beforeAll(async () => {
   dir = await tempProject("shctl-ux-");
 });
 afterAll(async () => {
+  for (const id of foreign) await engine.removeContainer(id).catch(() => {});
   for (const s of stacks) await cleanup(s, undefined);
   await cleanup(undefined, dir);
 });
@@ -259,4 +262,30 @@ it("a service that never becomes healthy shows as failed, not as still waiting",
   expect(r.code).toBe(1);
   expect(r.stdout).toMatch(/service sick: failed — wait for health failed: not healthy after \d+s/);
   expect(r.stdout).toMatch(/Apply failed after [\d.]+m?s\./);
+});
+
+it("apply --dry-run with a conflict exits 1 as apply would, and says nothing was changed", async () => {
+  const name = stackName("ux-dry");
+  const file = await stackFile({
+    name,
+    images: { tools: toolsImage() },
+    services: { web: { image: "tools", command: ["sleep", "infinity"] } },
+  });
+  foreign.push(
+    await engine.createContainer({ name: `${name}-web`, Image: "shctl-test/tools:latest", Cmd: ["true"] }),
+  );
+  const r = await runCli(["apply", "-f", file, "--dry-run"]);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toContain("1 conflict: apply changes nothing until it is resolved");
+  expect(r.stdout).toContain("Dry run: nothing was changed.");
+  expect(r.stderr).toContain("1 conflict would stop this apply");
+
+  const j = await runCli(["apply", "-f", file, "--dry-run", "--json"]);
+  expect(j.code).toBe(1);
+  const lines = jsonLines(j.stdout);
+  expect(lines.map((l) => l.type)).toEqual(["plan", "error"]);
+  expect(lines[1]).toMatchObject({
+    error: "ConflictError",
+    hint: expect.stringContaining(`docker rm -f ${name}-web`),
+  });
 });

@@ -131,6 +131,17 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
     });
     progress?.stop();
     if (o.dryRun || !r.result) {
+      const n = r.plan.conflicts.length;
+      if (n > 0) {
+        // A dry run says what apply would do: here, stop at the conflicts (exit 1, as apply would).
+        if (!ui.json) ui.out(`\n${ui.c.dim("Dry run: nothing was changed.")}`);
+        throw new ConflictError(`${n} conflict${n === 1 ? "" : "s"} would stop this apply`, {
+          details: ui.json ? r.plan.conflicts.map((k) => `${k.resource}: ${k.message}`) : [],
+          hint: ui.json
+            ? r.plan.conflicts.map((k) => k.hint).join("; ")
+            : "resolve the conflicts listed above, then run apply again",
+        });
+      }
       if (ui.json) {
         ui.emit({
           type: "result",
