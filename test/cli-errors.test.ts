@@ -41,6 +41,11 @@ const cases: [string, string, string[]][] = [
     "name: x\nservices:\n  a: { image: i, mounts: [{ source: ../../etc, target: /etc/x }] }\n",
     ["services.a.mounts[0].source", "leaves the data root"],
   ],
+  [
+    "missing-context",
+    "name: x\nimages:\n  app: { ref: app:1, build: { context: ./nowhere } }\nservices:\n  a: { image: app }\n",
+    ["images.app.build.context", "no such directory"],
+  ],
 ];
 
 describe("invalid stacks", () => {

@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import dockerignoreModule from "@balena/dockerignore";
 import type { EngineClient } from "./engine.js";
+import { SpecError, type SpecIssue } from "./errors.js";
 import { buildRecipe, canonicalJson, sha256 } from "./hash.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
@@ -66,6 +67,8 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
     for (const u of j.uses) usedImages.add(u);
   }
   const refs = [...usedImages].map((k) => stack.images[k]?.ref ?? k);
+  // A few stats, before any engine call: a stack problem is reported as one (exit 2).
+  await checkBuildContexts(stack);
 
   const [summaries, networks, imageList, disk] = await Promise.all([
     engine.listContainers([label]),
@@ -190,6 +193,36 @@ async function observeDisk(stack: ResolvedStack) {
   ]);
   const state = await readState(stack.dataRoot);
   return { dirs, inputs, contextHashes, jobs: state.jobs };
+}
+
+/** A build context that is not there is a problem in the stack (exit 2), named by its field. */
+async function checkBuildContexts(stack: ResolvedStack): Promise<void> {
+  const issues: SpecIssue[] = [];
+  for (const img of Object.values(stack.images)) {
+    if (!img.build) continue;
+    const { contextDir, dockerfile } = img.build;
+    const isDir = await stat(contextDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    if (!isDir) {
+      issues.push({
+        path: ["images", img.key, "build", "context"],
+        message: `no such directory: ${contextDir}`,
+      });
+      continue;
+    }
+    const hasFile = await stat(path.resolve(contextDir, dockerfile)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    if (!hasFile)
+      issues.push({
+        path: ["images", img.key, "build", "dockerfile"],
+        message: `no ${dockerfile} in ${contextDir}`,
+      });
+  }
+  if (issues.length > 0) throw new SpecError(stack.source, issues);
 }
 
 /** Lists the files of a build context that the engine would receive (honouring .dockerignore). */
