@@ -52,7 +52,6 @@ describe("SentryOptions defaults", () => {
       maxSourcemapSize: "1M",
       healthcheck: { interval: "30s", timeout: "1m30s", retries: 10 },
       clickhouseMemoryRatio: 0.3,
-      wal2jsonVersion: "0.0.2",
       extraSentryConf: "",
       configYmlOverrides: {},
     });

@@ -156,11 +156,6 @@ export const SentryOptions = z
     openaiApiKey: z.string().min(1).optional(),
     /** ClickHouse's share of host memory (MAX_MEMORY_USAGE_RATIO); raise it if searches come back incomplete. */
     clickhouseMemoryRatio: z.number().gt(0).max(1).default(0.3),
-    /** wal2json release the postgres entrypoint installs (upstream's "latest" means 0.0.2). */
-    wal2jsonVersion: z
-      .string()
-      .regex(/^\d+\.\d+\.\d+$/, 'expected a version like "0.0.2"')
-      .default("0.0.2"),
     /** Script run while building the local Sentry image (upstream sentry/enhance-image.sh), if it exists. */
     enhanceImageScript: z.string().min(1).default("sentry/enhance-image.sh"),
     /** Deprecated pip requirements for the local Sentry image (upstream sentry/requirements.txt), if it exists. */
