@@ -105,7 +105,7 @@ describe("renderPlan", () => {
         "-/+ service db      recreate (env.LOG_LEVEL, image changed)",
         "      env.LOG_LEVEL: info → debug",
         "      image: sha256:aaa → sha256:bbb",
-        "  ~ service cache   update in place (restart policy changed (updated in place))",
+        "  ~ service cache   update in place (restart policy changed)",
         "      restart: no → always",
         "  ~ service worker  start (it is exited)",
         "  ~ service nginx   restart (web is replaced)",

@@ -111,8 +111,9 @@ function detailOf(a: Action): string | undefined {
     if (a.owner) parts.push(`owner ${a.owner.uid}:${a.owner.gid}`);
     if (a.mode !== undefined) parts.push(`mode ${a.mode.toString(8).padStart(4, "0")}`);
   }
-  // "missing" says nothing a "+ … create" line does not.
-  if (a.reason && !(CATEGORY[a.kind] === "create" && a.reason === "missing")) parts.unshift(a.reason);
+  // "missing" says nothing a "+ … create" line does not, nor "(updated in place)" an update's verb.
+  const reason = a.kind === "container.update" ? a.reason?.replace(/\s*\(updated in place\)$/, "") : a.reason;
+  if (reason && !(CATEGORY[a.kind] === "create" && reason === "missing")) parts.unshift(reason);
   return parts.length > 0 ? parts.join(", ") : undefined;
 }
 
