@@ -3,7 +3,17 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ResolvedStack } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, cleanup, engine, load, runCli, stackName, tempProject, toolsImage } from "./helpers.js";
+import {
+  CLI,
+  cleanup,
+  containersOf,
+  engine,
+  load,
+  runCli,
+  stackName,
+  tempProject,
+  toolsImage,
+} from "./helpers.js";
 
 /*
  * The CLI as people (and scripts) use it: every line of --json output is JSON, even for a usage
@@ -37,31 +47,62 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
   });
 }
 
+interface TtyRun {
+  output(): string;
+  waitFor(pattern: RegExp): Promise<void>;
+  /** Writes to the terminal as if typed ("\u0003" is Ctrl-C). */
+  type(text: string): void;
+  done: Promise<{ code: number | null; output: string }>;
+}
+
 /**
- * Runs the CLI on a real pseudo-terminal (under `script`), as a person at a terminal would: stdout
- * and stderr are the terminal, so the live view runs. Colours off to keep the text simple.
+ * Starts the CLI on a real pseudo-terminal (under `script`), as a person at a terminal would:
+ * stdin, stdout and stderr are the terminal, so the live view runs and questions are asked.
+ * Colours off to keep the text simple.
  */
-function runOnTty(args: string[]): Promise<{ code: number | null; output: string }> {
+function startOnTty(args: string[]): TtyRun {
   const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
-  return new Promise((resolve, reject) => {
-    const child = spawn("script", ["-qfec", command, "/dev/null"], {
-      cwd: dir,
-      env: { ...process.env, CI: "", TERM: "xterm", NO_COLOR: "1" },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      output += d.toString();
-    });
+  const child = spawn("script", ["-qfec", command, "/dev/null"], {
+    cwd: dir,
+    env: { ...process.env, CI: "", TERM: "xterm", NO_COLOR: "1" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let output = "";
+  const watchers = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    output += d.toString();
+    for (const w of [...watchers]) w();
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const done = new Promise<{ code: number | null; output: string }>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code) => {
       child.stdin.destroy();
       resolve({ code, output });
     });
   });
+  return {
+    output: () => output,
+    waitFor: (pattern) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${pattern} within 60 s:\n${output}`)), 60_000);
+        const check = () => {
+          if (!pattern.test(output)) return;
+          clearTimeout(timer);
+          watchers.delete(check);
+          resolve();
+        };
+        watchers.add(check);
+        check();
+      }),
+    type: (text) => child.stdin.write(text),
+    done,
+  };
+}
+
+function runOnTty(args: string[]): Promise<{ code: number | null; output: string }> {
+  return startOnTty(args).done;
 }
 
 beforeAll(async () => {
@@ -288,4 +329,25 @@ it("apply --dry-run with a conflict exits 1 as apply would, and says nothing was
     error: "ConflictError",
     hint: expect.stringContaining(`docker rm -f ${name}-web`),
   });
+});
+
+it("on a terminal, Ctrl-C at apply's question says nothing was changed, and changes nothing", async () => {
+  const name = stackName("ux-ask");
+  const spec = (command: string[]) => ({
+    name,
+    images: { tools: toolsImage() },
+    services: { web: { image: "tools", command, stopGracePeriod: "1s" } },
+  });
+  const file = await stackFile(spec(["sleep", "infinity"]));
+  expect((await runCli(["apply", "-f", file])).code).toBe(0);
+  const before = await containersOf(name);
+  await writeFile(file, JSON.stringify(spec(["sleep", "999999"])));
+
+  const run = startOnTty(["apply", "-f", file]);
+  await run.waitFor(/Apply this plan to stack .*\[y\/N\]/);
+  run.type("\u0003");
+  const r = await run.done;
+  expect(r.code).toBe(130);
+  expect(r.output).toContain("Cancelled; nothing was changed.");
+  expect(await containersOf(name)).toEqual(before);
 });

@@ -55,7 +55,10 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
       ui.out("");
       const where = displayPath(stack.dataRoot);
       const answer = await ask(`Apply this plan to stack ${stack.name}? Data under ${where} is kept. [y/N] `);
-      if (answer === undefined) return 130;
+      if (answer === undefined) {
+        ui.err("Cancelled; nothing was changed.");
+        return 130;
+      }
       if (!/^y(es)?$/i.test(answer)) {
         ui.err("Cancelled; nothing was changed.");
         return 1;

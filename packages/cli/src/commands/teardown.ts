@@ -32,7 +32,10 @@ export async function run(o: TeardownCommandOptions, ui: Ui): Promise<number> {
           "with everything its services stored. It cannot be undone.",
       );
       const answer = await ask(`Type the stack name (${stack.name}) or y to confirm: `);
-      if (answer === undefined) return 130;
+      if (answer === undefined) {
+        ui.err("Cancelled; nothing was removed.");
+        return 130;
+      }
       if (answer !== stack.name && !/^y(es)?$/i.test(answer)) {
         ui.err("Cancelled; nothing was removed.");
         return 1;
