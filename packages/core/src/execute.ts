@@ -464,11 +464,12 @@ class Execution {
     const ref = this.stack.images[s.image]?.ref ?? s.image;
     const snap = serviceSnapshot(s, imageId, ref, await inputDigests(s.inputs));
     if (a.kind === "container.recreate" && a.containerId && a.changes.every((c) => c.field === "image")) {
-      // Recreated only because the image was about to change: skip if it came out the same.
+      // Recreated only because its image or an input was about to be rebuilt or rewritten (no
+      // field changed): skip if both came out the same.
       const current = await this.engine.inspectContainer(a.containerId);
       if (current && current.labels[LABEL.hash] === snapshotHash(snap) && current.imageId === imageId) {
         if (current.state !== "running") await this.engine.startContainer(current.id);
-        this.phase(a.resource, "unchanged", "the image came out the same", t0);
+        this.phase(a.resource, "unchanged", "its image and inputs came out the same", t0);
         return;
       }
     }

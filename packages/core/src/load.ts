@@ -493,6 +493,7 @@ function resolveStack(spec: StackSpec, ctx: ValidateContext, issues: SpecIssue[]
       always: j.always,
       deps: deps([...where, "dependsOn"], j.dependsOn),
       inputs: inputs(j.inputs),
+      outputs: inputs(j.outputs),
       uses: j.uses.map(imageKey),
     };
   }

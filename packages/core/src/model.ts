@@ -113,6 +113,8 @@ export interface ResolvedJob {
   always: boolean;
   deps: ResolvedDependency[];
   inputs: string[];
+  /** Absolute paths of the files the job writes. */
+  outputs: string[];
 }
 
 export interface ResolvedImage {

@@ -1001,3 +1001,54 @@ describe("plan as data", () => {
     expect(nodesInOrder(stack).map((n) => n.name)).toEqual(["db", "migrate", "web", "worker"]);
   });
 });
+
+describe("plan: files a job writes that services read", () => {
+  // `render` writes web.conf; web reads it and depends on render, cache reads it without a dependency.
+  const withRender = (version: string): ResolvedStack => {
+    const s = spec();
+    return resolve({
+      ...s,
+      services: {
+        ...s.services,
+        web: { ...s.services.web, inputs: [{ path: "config/web.conf" }] },
+        cache: { image: "postgres:16", inputs: [{ path: "config/web.conf" }] },
+      },
+      jobs: {
+        ...s.jobs,
+        render: { run: async () => {}, version, outputs: [{ path: "config/web.conf" }] },
+      },
+    });
+  };
+  const engineAfter = (stack: ResolvedStack) =>
+    appliedEngine(stack, {
+      containers: ["db", "web", "worker", "cache"].map((n) => appliedContainer(stack, n)),
+    });
+
+  it("recreates each reader after the job re-runs, with no field change and the job as reason", () => {
+    const before = withRender("1");
+    const p = plan(withRender("2"), engineAfter(before));
+    expect(byId(p, "job.run:render").reason).toBe("its spec, image or inputs changed");
+    for (const svc of ["web", "cache"]) {
+      const a = byId(p, `container.recreate:${svc}`);
+      expect(a).toMatchObject({
+        reason: "job render may rewrite its inputs",
+        changes: [],
+        containerId: `id-${svc}`,
+      });
+      expect(a.after).toContain("job.run:render");
+    }
+    expect(p.unchanged).toEqual(expect.arrayContaining(["service db", "service worker"]));
+    expectListedInOrder(p);
+  });
+
+  it("leaves the readers alone when the job does not run", () => {
+    const stack = withRender("1");
+    expect(plan(stack, engineAfter(stack)).actions).toEqual([]);
+  });
+
+  it("orders a writer before every reader, dependency or not", () => {
+    const order = nodesInOrder(withRender("1")).map((n) => n.name);
+    expect(order.indexOf("render")).toBeLessThan(order.indexOf("cache"));
+    expect(order.indexOf("render")).toBeLessThan(order.indexOf("web"));
+  });
+});

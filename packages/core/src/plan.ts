@@ -8,7 +8,7 @@ import {
   serviceSnapshot,
   snapshotHash,
 } from "./hash.js";
-import type { ResolvedService, ResolvedStack, StackNode } from "./model.js";
+import type { ResolvedJob, ResolvedService, ResolvedStack, StackNode } from "./model.js";
 import type { ObservedContainer, ObservedNetwork, ObservedState } from "./observe.js";
 
 /*
@@ -400,7 +400,12 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     ].filter((n) => recreatedNets.has(n));
     const drift = specChanged ? [] : driftOf(node, c, ident, observed.images[node.image]?.env ?? []);
     const down = takedown.get(node.name);
-    if (specChanged || netsRecreated.length > 0 || drift.length > 0 || pending || down) {
+    // Jobs of this plan that write one of its inputs (planned before it: see nodesInOrder). Whether
+    // the file really changes is known only once they ran: the executor skips the recreate if not.
+    const rewrites = writersOf(stack, node)
+      .map((j) => nodeAction.get(j.name))
+      .filter((a): a is Action => a?.kind === "job.run");
+    if (specChanged || netsRecreated.length > 0 || drift.length > 0 || pending || down || rewrites.length > 0) {
       const reason = specChanged
         ? `${changes.map((ch) => ch.field).join(", ") || "spec"} changed`
         : drift.length > 0
@@ -409,7 +414,9 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
             ? "its image is built or pulled in this apply"
             : netsRecreated.length > 0
               ? `network ${netsRecreated.join(", ")} is recreated`
-              : "spec changed";
+              : rewrites.length > 0
+                ? `job ${rewrites.map((a) => a.target).join(", ")} may rewrite its inputs`
+                : "spec changed";
       nodeAction.set(
         node.name,
         add({
@@ -420,7 +427,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
           changes: drift.length > 0 ? drift : changes,
           // Removed already (before its network): only the new container is left to create.
           ...(down ? {} : { containerId: c.id }),
-          after: prereqs(node),
+          after: ids([...prereqs(node), ...rewrites]),
         }),
       );
       continue;
@@ -542,6 +549,13 @@ function nameConflict(resource: string, name: string): Conflict {
 }
 
 /** Services and jobs, dependencies before dependents, ties broken by name (so plans are stable). */
+/** The jobs that declare one of the service's inputs among their outputs, by name. */
+function writersOf(stack: ResolvedStack, service: ResolvedService): ResolvedJob[] {
+  return Object.values(stack.jobs)
+    .filter((j) => j.outputs.some((o) => service.inputs.includes(o)))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
 export function nodesInOrder(stack: ResolvedStack): StackNode[] {
   const all = new Map<string, StackNode>();
   for (const s of Object.values(stack.services)) all.set(s.name, s);
@@ -554,6 +568,9 @@ export function nodesInOrder(stack: ResolvedStack): StackNode[] {
     const node = all.get(name);
     if (!node) return;
     for (const d of [...node.deps].sort((a, b) => a.name.localeCompare(b.name))) visit(d.name);
+    // A job that writes one of a service's inputs comes first, so the service can follow it.
+    if (node.kind === "service" && node.inputs.length > 0)
+      for (const j of writersOf(stack, node)) visit(j.name);
     out.push(node);
   };
   for (const name of [...all.keys()].sort()) visit(name);

@@ -246,6 +246,12 @@ export const Job = z
       ),
     timeout: Duration.default("10m"),
     always: z.boolean().default(false).describe("Run on every apply, not only when the job key changes"),
+    outputs: z
+      .array(HostPath)
+      .default([])
+      .describe(
+        "Files the job writes: a service with one of them in its `inputs` is recreated after the job runs, if the file changed",
+      ),
   })
   .superRefine((job, ctx) => {
     if ((job.image === undefined) === (job.run === undefined)) {
