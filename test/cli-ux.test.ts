@@ -204,6 +204,15 @@ describe("logs", () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
+  it("-f may come before the command, as with docker compose", async () => {
+    const r = await runCli(["-f", file, "status", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const [result] = jsonLines(r.stdout);
+    expect(result).toMatchObject({ type: "result", command: "status" });
+    const services = (result?.services ?? []) as { name: string; state: string }[];
+    expect(services.map((s) => [s.name, s.state])).toEqual([["web", "running"]]);
+  });
+
   it("a mistyped name exits 2 and suggests the closest service", async () => {
     const r = await runCli(["logs", "-f", file, "wbe"]);
     expect(r.code).toBe(2);

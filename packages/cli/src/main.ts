@@ -66,6 +66,8 @@ function buildProgram(): Command {
     .version(version, "-V, --version", "print the version")
     .option("--no-color", "no colours (also NO_COLOR=1); colours are used only on a terminal")
     .helpOption("-h, --help", "show help")
+    // `docker compose -f FILE up` habit: -f before the command works too (hidden; each command lists it).
+    .addOption(fileOption().hideHelp())
     .configureHelp({ showGlobalOptions: true })
     .showSuggestionAfterError()
     .showHelpAfterError("(add --help for usage and examples)")
@@ -80,7 +82,8 @@ function buildProgram(): Command {
       "after",
       `
 Without -f, the stack is Sentry 23.12.0 self-hosted (@sh/specs), configured by ./shctl.yaml and
-SHCTL_* variables. "-f FILE" is the stack file in every command (as in kubectl apply -f).
+SHCTL_* variables. "-f FILE" is the stack file in every command (as in kubectl apply -f), and may
+come before the command too (as in docker compose -f FILE up).
 
 Exit codes: 0 done or nothing to do, 1 the operation failed, 2 invalid usage or invalid stack,
 3 diff --exit-code found changes, 130 interrupted.
