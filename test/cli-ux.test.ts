@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ResolvedStack } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -359,4 +359,32 @@ it("on a terminal, Ctrl-C at apply's question says nothing was changed, and chan
   expect(r.code).toBe(130);
   expect(r.output).toContain("Cancelled; nothing was changed.");
   expect(await containersOf(name)).toEqual(before);
+});
+
+it("a failed build's colour codes reach neither plain output nor the JSON error", async () => {
+  // The engine's classic builder wraps a RUN step's stderr in colour codes of its own.
+  const context = path.join(dir, "bad-build");
+  await mkdir(context, { recursive: true });
+  await writeFile(
+    path.join(context, "Dockerfile"),
+    `FROM ${toolsImage().build.args.BASE}\nRUN echo "fatal: missing thing" >&2; exit 7\n`,
+  );
+  const name = stackName("ux-bbuild");
+  const file = await stackFile({
+    name,
+    images: { app: { ref: `shctl-test/${name}:1`, build: { context } } },
+    services: { app: { image: "app" } },
+  });
+  const r = await runCli(["apply", "-f", file]);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toContain("image app | fatal: missing thing");
+  expect(r.stderr).toContain("fatal: missing thing");
+  expect(r.stdout + r.stderr).not.toContain("\u001b");
+
+  const j = await runCli(["apply", "-f", file, "--json"]);
+  expect(j.code).toBe(1);
+  const error = jsonLines(j.stdout).at(-1);
+  expect(error).toMatchObject({ type: "error", exitCode: 1 });
+  expect(JSON.stringify(error)).toContain("fatal: missing thing");
+  expect(JSON.stringify(error)).not.toMatch(/\\u001b/);
 });

@@ -1,4 +1,4 @@
-import { errorJson, renderError, renderInternalError } from "./render/error.js";
+import { cleanView, errorJson, renderError, renderInternalError } from "./render/error.js";
 import type { Ui } from "./ui.js";
 
 /**
@@ -8,13 +8,13 @@ import type { Ui } from "./ui.js";
 export async function reportError(err: unknown, ui: Ui): Promise<number> {
   const { isShctlError } = await import("@sh/core");
   if (isShctlError(err)) {
-    const view = {
+    const view = cleanView({
       name: err.name,
       message: err.message,
       details: err.details,
       hint: err.hint,
       exitCode: err.exitCode,
-    };
+    });
     if (ui.json) ui.emit(errorJson(view));
     else ui.err(renderError(view, ui.ce));
     return err.exitCode;

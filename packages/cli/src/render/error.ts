@@ -1,4 +1,4 @@
-import type { Colors } from "./colors.js";
+import { type Colors, stripAnsi } from "./colors.js";
 
 /** What the CLI shows of any ShctlError (duck-typed so this stays pure). */
 export interface ErrorView {
@@ -27,6 +27,25 @@ export function renderError(e: ErrorView, c: Colors): string {
   }
   if (e.hint) lines.push(`${c.cyan("hint:")} ${e.hint}`);
   return lines.join("\n");
+}
+
+/**
+ * The error without colour codes that came with foreign text (a builder's output, a process's
+ * log): they would show as `[91m` when piped and in JSON. A detail line left blank by that goes.
+ */
+export function cleanView(e: ErrorView): ErrorView {
+  const details: string[] = [];
+  for (const d of e.details) {
+    const clean = stripAnsi(d);
+    if (clean.trim() === "" && d.trim() !== "") continue;
+    details.push(clean);
+  }
+  return {
+    ...e,
+    message: stripAnsi(e.message),
+    details,
+    hint: e.hint === undefined ? undefined : stripAnsi(e.hint),
+  };
 }
 
 export function errorJson(e: ErrorView): Record<string, unknown> {

@@ -106,6 +106,26 @@ describe("plain progress lines", () => {
     );
   });
 
+  it("drops the colour codes build output brings, and lines only they made", () => {
+    expect(
+      formatPlainEvent(
+        { type: "output", resource: "image app", line: "\u001b[91mfatal: missing thing\n" },
+        at,
+        plain,
+      ),
+    ).toBe("2026-11-24T19:00:00Z image app | fatal: missing thing");
+    expect(formatPlainEvent({ type: "output", resource: "image app", line: "\u001b[0m" }, at, plain)).toBe(
+      undefined,
+    );
+    const out = sink();
+    const live = new LiveProgress(Object.assign(out, { columns: 80, rows: 24 }), plain, "applying", () => 0);
+    live.event({ type: "phase", resource: "image app", phase: "building" });
+    live.event({ type: "output", resource: "image app", line: "\u001b[91mfatal: missing thing" });
+    live.event({ type: "output", resource: "image app", line: "\u001b[0m" });
+    expect(live.frameText()).not.toContain("\u001b[91m");
+    expect(screen(out.text() + live.frameText()).join("\n")).toContain("fatal: missing thing");
+  });
+
   it("writes one line per event", () => {
     const out = sink();
     const p = new PlainProgress(out, plain, () => at);

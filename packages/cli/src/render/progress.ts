@@ -1,6 +1,6 @@
 import type { Phase, ProgressEvent } from "@sh/core";
 import { formatDuration } from "@sh/core";
-import { type Colors, fit, padEnd, padStart } from "./colors.js";
+import { type Colors, fit, padEnd, padStart, stripAnsi } from "./colors.js";
 import { columnWidth, timestamp } from "./format.js";
 
 /*
@@ -67,8 +67,11 @@ export function formatPlainEvent(e: StepEvent, at: Date, c: Colors): string | un
       const elapsed = e.elapsedMs !== undefined ? ` (${formatDuration(e.elapsedMs)})` : "";
       return `${ts} ${e.resource}: ${paintPhase(e.phase, c)(e.phase)}${message}${elapsed}`;
     }
-    case "output":
-      return isNoise(e.line) ? undefined : `${ts} ${e.resource} ${c.dim("|")} ${e.line}`;
+    case "output": {
+      // Build output carries the builder's own colour codes: never pass them on.
+      const line = stripAnsi(e.line).trimEnd();
+      return isNoise(line) || line.trim() === "" ? undefined : `${ts} ${e.resource} ${c.dim("|")} ${line}`;
+    }
     case "warning":
       return `${ts} ${c.yellow("warning:")} ${e.resource ? `${e.resource}: ` : ""}${e.message}`;
   }
@@ -209,7 +212,8 @@ export class LiveProgress implements Progress {
     }
     if (e.type === "output") {
       const row = this.active.get(e.resource);
-      if (row && e.line.trim()) row.output = e.line.trim();
+      const line = stripAnsi(e.line).trim();
+      if (row && line) row.output = line;
       return;
     }
     const row = this.active.get(e.resource);
