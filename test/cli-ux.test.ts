@@ -200,8 +200,9 @@ describe("logs", () => {
         },
       },
     });
-    const r = await runCli(["apply", "-f", file]);
+    const r = await runCli(["apply", "-f", file, "--no-wait"]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Done: \d+ actions in [\d.]+m?s\.\nHealth was not waited for \(--no-wait\)/);
   });
 
   it("-f may come before the command, as with docker compose", async () => {

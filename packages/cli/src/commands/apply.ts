@@ -181,6 +181,8 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
           `Done: ${done.length} action${done.length === 1 ? "" : "s"} in ${formatDuration(durationMs)}.`,
         ) + extra,
       );
+      if (o.wait === false)
+        ui.out(ui.c.dim("Health was not waited for (--no-wait): `shctl status` shows it."));
     }
     if (stack.notes.length > 0) ui.out(`\n${stack.notes.join("\n")}`);
     return 0;

@@ -238,6 +238,18 @@ describe("live progress", () => {
 });
 
 describe("messages and columns", () => {
+  it("indents its own notes like the resource lines", () => {
+    const out = sink();
+    const live = new LiveProgress(Object.assign(out, { columns: 80, rows: 24 }), plain, "applying", () => 0);
+    live.event({ type: "phase", resource: "service web", phase: "running", elapsedMs: 10 });
+    live.note("finishing the steps in flight");
+    live.stop();
+    expect(screen(out.text())).toEqual([
+      "  ✔ service web  running      10ms",
+      "  finishing the steps in flight",
+    ]);
+  });
+
   it("cuts a finished resource's long message to one screen line", () => {
     const out = sink();
     const live = new LiveProgress(Object.assign(out, { columns: 60, rows: 24 }), plain, "applying", () => 0);

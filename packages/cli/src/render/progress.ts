@@ -255,9 +255,10 @@ export class LiveProgress implements Progress {
   }
 
   note(text: string): void {
-    if (this.stopped) this.out.write(`${text}\n`);
+    // Indented like the resource lines around it.
+    if (this.stopped) this.out.write(`  ${text}\n`);
     else {
-      this.pending.push(text);
+      this.pending.push(`  ${text}`);
       this.render();
     }
   }
