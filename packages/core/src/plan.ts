@@ -405,7 +405,14 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     const rewrites = writersOf(stack, node)
       .map((j) => nodeAction.get(j.name))
       .filter((a): a is Action => a?.kind === "job.run");
-    if (specChanged || netsRecreated.length > 0 || drift.length > 0 || pending || down || rewrites.length > 0) {
+    if (
+      specChanged ||
+      netsRecreated.length > 0 ||
+      drift.length > 0 ||
+      pending ||
+      down ||
+      rewrites.length > 0
+    ) {
       const reason = specChanged
         ? `${changes.map((ch) => ch.field).join(", ") || "spec"} changed`
         : drift.length > 0
