@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, statfs, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { JobContext, StackInput } from "@sh/core";
 import pRetry from "p-retry";
@@ -49,9 +49,11 @@ export function initJobs(opts: SentryOptions, projectDir: string, shared: Shared
     },
     config: {
       // The job key follows what would be generated (the secret key aside): `diff` shows the job
-      // when an option change would write different files. Existing files are never overwritten.
+      // when an option change would write different files. Files you edited are never overwritten.
       version: digest(JSON.stringify(renderConfigFiles(opts, "(secret key)", projectDir))),
       run: (ctx) => writeConfig(ctx, opts, projectDir),
+      // Services that read a rewritten file are recreated after this job, in the same apply.
+      outputs: renderConfigFiles(opts, "(secret key)", projectDir).map((f) => ({ path: f.path })),
       dependsOn: { prerequisites: { condition: "completed" } },
       timeout: "1m",
     },
@@ -188,29 +190,52 @@ export async function checkPrerequisites(ctx: JobContext): Promise<void> {
   ctx.log(`Docker ${info.serverVersion}, ${info.cpus} CPUs, ${mb} MB, ${freeGb.toFixed(0)} GB free: ok`);
 }
 
+/** What shctl last wrote to each generated file (sha256 by path), so it can tell your edits apart. */
+export const WRITTEN_RECORD = "config/.shctl-written.json";
+
+const sha = (content: string | Uint8Array) => createHash("sha256").update(content).digest("hex");
+
 /**
- * Writes each generated file that is missing. A file that exists is kept as the user left it;
- * when it differs from what would be generated now, the new version is written beside it
- * (`NAME.shctl-new`) and the log says so.
+ * Writes each generated file, the way Debian treats configuration files: a missing file is
+ * written; a file still as shctl last wrote it is replaced when the options now generate something
+ * else; a file you edited (or that shctl has no record of) is kept, and the new version is written
+ * beside it (`NAME.shctl-new`) with a line in the log.
  */
 export async function writeConfig(ctx: JobContext, opts: SentryOptions, projectDir: string): Promise<void> {
   const existingKey = await readSecretKey(path.join(ctx.dataRoot, "config/sentry/config.yml"));
   const files = renderConfigFiles(opts, existingKey ?? generateSecretKey(), projectDir);
+  const recordFile = path.join(ctx.dataRoot, WRITTEN_RECORD);
+  const written = await readFile(recordFile, "utf8")
+    .then((t) => JSON.parse(t) as Record<string, string>)
+    .catch(() => ({}) as Record<string, string>);
   for (const f of files) {
     const target = path.join(ctx.dataRoot, f.path);
     await mkdir(path.dirname(target), { recursive: true });
-    const current = await readFile(target, "utf8").catch(() => undefined);
+    const current = await readFile(target).catch(() => undefined);
+    const next = sha(f.content);
     if (current === undefined) {
       await writeFile(target, f.content, { mode: f.mode });
       ctx.log(`wrote ${f.path}`);
-    } else if (current !== f.content && !f.userOwned) {
+    } else if (f.userOwned) {
+      continue;
+    } else if (sha(current) === next) {
+      written[f.path] = next;
+      await rm(`${target}.shctl-new`, { force: true });
+      continue;
+    } else if (written[f.path] === sha(current)) {
+      await writeFile(target, f.content, { mode: f.mode });
+      await rm(`${target}.shctl-new`, { force: true });
+      ctx.log(`updated ${f.path} (the options changed; you had not edited it)`);
+    } else {
       await writeFile(`${target}.shctl-new`, f.content, { mode: f.mode });
       ctx.log(`kept your ${f.path}; what shctl would generate now is in ${f.path}.shctl-new`);
       continue;
-    } else continue;
+    }
+    written[f.path] = next;
     await chmod(target, f.mode);
     if (f.owner) await setOwner(ctx, target, f.owner);
   }
+  await writeFile(recordFile, `${JSON.stringify(written, null, 2)}\n`, { mode: 0o644 });
   for (const dir of ["config/certificates", "config/geoip"])
     await mkdir(path.join(ctx.dataRoot, dir), { recursive: true });
 }
