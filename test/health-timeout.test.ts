@@ -41,6 +41,18 @@ it("a health timeout names the service and shows the last health-check output", 
   expect(err).toBeInstanceOf(HealthTimeoutError);
   expect((err as HealthTimeoutError).message).toContain("service sick");
   expect((err as HealthTimeoutError).details.join("\n")).toContain("not-ready-yet");
+
+  // The next apply has nothing to change, but does not call an unhealthy service done: it waits
+  // for it again, and fails the same way, with the service's phase ending as failed.
+  const phases: string[] = [];
+  const again = await apply(stack, engine, {
+    onEvent: (e) => {
+      if (e.type === "plan") expect(e.plan).toMatchObject({ actions: [], unready: ["sick"] });
+      if (e.type === "phase" && e.resource === "service sick") phases.push(e.phase);
+    },
+  }).catch((e: unknown) => e);
+  expect(again).toBeInstanceOf(HealthTimeoutError);
+  expect(phases.at(-1)).toBe("failed");
 });
 
 it("a readiness probe that never passes fails the same way, naming the probe", async () => {

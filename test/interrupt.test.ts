@@ -140,7 +140,7 @@ describe("Ctrl-C during apply", () => {
     const r = await running.done;
     expect(r.code, r.stdout + r.stderr).toBe(130);
     expect(r.stderr).toMatch(/interrupted: \d+ of \d+ steps done, nothing new was started/);
-    expect(r.stderr).toMatch(/not done: .*container\.create:after/);
+    expect(r.stderr).toMatch(/not done: .*service after/);
     expect(r.stderr).toContain("run apply again");
     // The job finished and was recorded; `after`, which waited for it, was never made.
     expect(await jobRecords()).toEqual(["work"]);

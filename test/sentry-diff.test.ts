@@ -179,6 +179,7 @@ const PLAN_KEYS: Record<keyof Plan, true> = {
   actions: true,
   conflicts: true,
   unchanged: true,
+  unready: true,
   containers: true,
 };
 const ACTION_REQUIRED: Record<"id" | "kind" | "resource" | "target" | "reason" | "changes" | "after", true> &

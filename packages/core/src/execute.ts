@@ -143,7 +143,9 @@ class Execution {
               a.kind !== "container.remove" &&
               a.kind !== "container.update",
           )
-          .map((a) => this.stack.services[a.target])
+          .map((a) => a.target)
+          .concat(this.plan.unready ?? [])
+          .map((name) => this.stack.services[name])
           .filter((s): s is ResolvedService => !!s);
         await Promise.all(toWait.map((s) => this.waitReady(s).catch((err) => this.fail(undefined, err))));
       }
@@ -152,11 +154,11 @@ class Execution {
     }
     if (this.failure !== undefined) throw this.failure;
     if (this.opts.signal?.aborted) {
-      const skipped = this.plan.actions.filter((a) => !this.done.has(a.id)).map((a) => a.id);
+      const skipped = this.plan.actions.filter((a) => !this.done.has(a.id)).map((a) => a.resource);
       throw new InterruptedError(
         `interrupted: ${this.done.size} of ${this.plan.actions.length} steps done, nothing new was started`,
         {
-          details: skipped.length > 0 ? [`not done: ${skipped.join(", ")}`] : [],
+          details: skipped.length > 0 ? [`not done: ${[...new Set(skipped)].join(", ")}`] : [],
           hint: "run apply again to finish; it continues from what the engine has now",
         },
       );
@@ -173,6 +175,8 @@ class Execution {
   }
 
   private fail(a: Action | undefined, err: unknown) {
+    // A wait outside any action (health after the last step) still ends its resource as failed.
+    if (!a && err instanceof StepFailedError) this.phase(err.resource, "failed", err.message);
     if (this.failure !== undefined) {
       // Steps in flight that fail after the first failure still show as failed, not as running.
       if (a)

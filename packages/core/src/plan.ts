@@ -79,6 +79,8 @@ export interface Plan {
   conflicts: Conflict[];
   /** Services and jobs that need nothing. */
   unchanged: string[];
+  /** Services that need nothing but were not healthy when observed: apply waits for them too. */
+  unready: string[];
   /** The existing container of each service, by name (the executor checks dependencies on them). */
   containers: Record<string, string>;
 }
@@ -307,6 +309,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
   // Services and jobs, in dependency order (so each one's dependencies are planned before it).
   const nodeAction = new Map<string, Action>();
   const unchanged: string[] = [];
+  const unready: string[] = [];
   const prereqs = (node: StackNode): string[] => {
     const spec = node.kind === "service" ? node : node.container;
     return ids([
@@ -484,6 +487,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
       continue;
     }
     if (!updated) unchanged.push(`service ${node.name}`);
+    if (c.state === "running" && (c.health === "unhealthy" || c.health === "starting")) unready.push(node.name);
   }
 
   // Networks no longer in the stack go last, once every container that may be attached is gone.
@@ -510,6 +514,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     actions,
     conflicts,
     unchanged: unchanged.sort(),
+    unready: unready.sort(),
     containers: Object.fromEntries([...primary.entries()].map(([name, c]) => [name, c.id]).sort()),
   };
 }

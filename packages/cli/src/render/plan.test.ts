@@ -18,12 +18,19 @@ function planOf(actions: Action[], extra: Partial<Plan> = {}): Plan {
     actions,
     conflicts: [],
     unchanged: [],
+    unready: [],
     containers: {},
     ...extra,
   };
 }
 
 describe("renderPlan", () => {
+  it("names the services it will wait for although nothing changes", () => {
+    expect(renderPlan(planOf([], { unready: ["db"] }), plain)).toBe(
+      `${NO_CHANGES}\nNot healthy yet: service db (apply waits for it).`,
+    );
+  });
+
   it("says so when there is nothing to do", () => {
     expect(renderPlan(planOf([], { unchanged: ["service web"] }), plain)).toBe(NO_CHANGES);
     expect(NO_CHANGES).toBe("No changes. The stack matches the spec.");

@@ -160,7 +160,12 @@ export const NO_CHANGES = "No changes. The stack matches the spec.";
 export function renderPlan(plan: Plan, c: Colors): string {
   const lines: string[] = [];
   const list = entries(plan);
-  if (list.length === 0 && plan.conflicts.length === 0) return NO_CHANGES;
+  const unready = (plan.unready ?? []).map((n) => `service ${n}`);
+  const waitNote = c.yellow(
+    `Not healthy yet: ${unready.join(", ")} (apply waits for ${unready.length === 1 ? "it" : "them"}).`,
+  );
+  if (list.length === 0 && plan.conflicts.length === 0)
+    return unready.length > 0 ? `${NO_CHANGES}\n${waitNote}` : NO_CHANGES;
 
   const paint: Record<Category, (s: string) => string> = {
     create: c.green,
@@ -187,6 +192,7 @@ export function renderPlan(plan: Plan, c: Colors): string {
   if (list.length > 0) {
     lines.push("");
     lines.push(c.bold(summaryLine(countPlan(plan))));
+    if (unready.length > 0) lines.push(waitNote);
   }
   if (plan.conflicts.length > 0) {
     if (lines.length > 0) lines.push("");

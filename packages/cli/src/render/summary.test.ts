@@ -24,6 +24,7 @@ const plan: Plan = {
   ],
   conflicts: [],
   unchanged: [],
+  unready: [],
   containers: {},
 };
 
