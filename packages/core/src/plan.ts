@@ -487,7 +487,8 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
       continue;
     }
     if (!updated) unchanged.push(`service ${node.name}`);
-    if (c.state === "running" && (c.health === "unhealthy" || c.health === "starting")) unready.push(node.name);
+    if (c.state === "running" && (c.health === "unhealthy" || c.health === "starting"))
+      unready.push(node.name);
   }
 
   // Networks no longer in the stack go last, once every container that may be attached is gone.
