@@ -92,28 +92,10 @@ export function runCli(
     gid?: number;
   } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: opts.cwd ?? REPO,
-      env: { ...process.env, CI: "true", NO_COLOR: "1", ...opts.env },
-      stdio: ["ignore", "pipe", "pipe"],
-      ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
-      ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    if (opts.signalAfterMs !== undefined) {
-      setTimeout(() => child.kill(opts.signal ?? "SIGINT"), opts.signalAfterMs);
-    }
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  const run = startCli(args, opts);
+  if (opts.signalAfterMs !== undefined)
+    setTimeout(() => run.kill(opts.signal ?? "SIGINT"), opts.signalAfterMs);
+  return run.done;
 }
 
 /** The stack's containers as the engine has them: name → { id, state }. */
