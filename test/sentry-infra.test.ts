@@ -252,7 +252,7 @@ describe("the Sentry stack's infrastructure services on the real engine", () => 
     expect((await psql("SELECT note FROM shctl_probe")).trim()).toBe("kept across teardown");
     expect((await run("redis", ["redis-cli", "GET", "shctl:probe"])).trim()).toBe("kept across teardown");
     expect((await clickhouse("SELECT note FROM default.shctl_probe")).trim()).toBe("kept across teardown");
-  });
+  }, 360_000); // seven servers restart on their old data; slow on a busy 2-core machine
 
   it("`teardown --data` removes the data root, files owned by 999 and 101 included", async () => {
     const r = await cli("teardown", "--data", "--yes");
