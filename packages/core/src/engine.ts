@@ -1,7 +1,45 @@
+import { createRequire, Module } from "node:module";
 import type { Readable } from "node:stream";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import pRetry, { AbortError } from "p-retry";
 import { EngineError, EngineUnreachableError } from "./errors.js";
+
+const require = createRequire(import.meta.url);
+
+/**
+ * dockerode loads its BuildKit session client (gRPC and protobuf) and docker-modem its SSH
+ * transport (ssh2) as soon as it is loaded, though shctl needs the first never (it builds with the
+ * classic builder) and the second only for an ssh:// engine: about half of dockerode's load time,
+ * paid by every command. Each of the two modules exports a single function, so until that function
+ * is first called a stand-in holds its place in the module cache and loads the real one on the
+ * call. If dockerode's layout ever differs, the stand-ins are simply not installed.
+ */
+function loadDockerode(): typeof Docker {
+  const deferred: [from: string, request: string][] = [
+    [require.resolve("dockerode"), "./session.js"],
+    [require.resolve("dockerode"), "docker-modem/lib/ssh.js"],
+  ];
+  for (const [from, request] of deferred) {
+    let file: string;
+    try {
+      file = createRequire(from).resolve(request);
+    } catch {
+      continue;
+    }
+    if (require.cache[file]) continue;
+    const standIn = new Module(file);
+    standIn.filename = file;
+    standIn.loaded = true;
+    standIn.exports = (...args: unknown[]) => {
+      if (require.cache[file] === standIn) delete require.cache[file];
+      return (require(file) as (...a: unknown[]) => unknown)(...args);
+    };
+    require.cache[file] = standIn;
+  }
+  return require("dockerode") as typeof Docker;
+}
+
+const DockerClient = loadDockerode();
 
 /*
  * The only module that imports dockerode. Everything else speaks to the engine through
@@ -120,7 +158,7 @@ function splitRef(ref: string): { repo: string; tag: string } {
 
 /** Creates the dockerode-backed client; the connection is resolved the way docker-modem does (DOCKER_HOST, …). */
 export function connectEngine(opts?: Docker.DockerOptions): EngineClient {
-  return new DockerEngine(new Docker(opts));
+  return new DockerEngine(new DockerClient(opts));
 }
 
 class DockerEngine implements EngineClient {
