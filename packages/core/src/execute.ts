@@ -4,7 +4,6 @@ import net from "node:net";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import pLimit from "p-limit";
-import { pack } from "tar-fs";
 import { createBody, ownershipLabels } from "./container-config.js";
 import type { EngineClient, EngineEvent } from "./engine.js";
 import {
@@ -349,6 +348,8 @@ class Execution {
     if (!img?.build) return;
     this.phase(a.resource, "building", img.ref);
     const files = await contextFiles(img.build.contextDir);
+    // Loaded here: only builds need it, and every command would pay for it at start.
+    const { pack } = await import("tar-fs");
     const tar = pack(img.build.contextDir, { entries: files }) as unknown as Readable;
     const tail: string[] = [];
     try {
