@@ -385,24 +385,27 @@ class DockerEngine implements EngineClient {
         follow: true,
       })) as unknown as Readable;
       signal.addEventListener("abort", () => stream.destroy(), { once: true });
-      let pending = "";
-      const push = (chunk: Buffer) => {
-        pending += chunk.toString("utf8");
-        const lines = pending.split("\n");
-        pending = lines.pop() ?? "";
-        for (const l of lines) onLine(l);
+      // One line buffer per stream: a partial stdout line must not take in a line of stderr.
+      const splitter = () => {
+        const state = { pending: "" };
+        const write = (chunk: Buffer) => {
+          state.pending += chunk.toString("utf8");
+          const lines = state.pending.split("\n");
+          state.pending = lines.pop() ?? "";
+          for (const l of lines) onLine(l);
+        };
+        return { state, write };
       };
-      if (info.Config.Tty) stream.on("data", push);
-      else {
-        const sink = (chunk: Buffer) => push(chunk);
-        this.docker.modem.demuxStream(stream, { write: sink } as never, { write: sink } as never);
-      }
+      const out = splitter();
+      const err = splitter();
+      if (info.Config.Tty) stream.on("data", out.write);
+      else this.docker.modem.demuxStream(stream, out as never, err as never);
       await new Promise<void>((resolve) => {
         stream.on("end", resolve);
         stream.on("close", resolve);
         stream.on("error", () => resolve());
       });
-      if (pending) onLine(pending);
+      for (const s of [out, err]) if (s.state.pending) onLine(s.state.pending);
     });
   }
 

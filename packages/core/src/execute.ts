@@ -42,6 +42,8 @@ export interface ExecuteResult {
 }
 
 const LOG_TAIL = 50;
+/** A log tail long enough to mean "from the start". */
+const ALL_LINES = 1_000_000;
 
 /**
  * Carries out a plan: the only code that changes the engine or the data root. Each action runs once
@@ -581,15 +583,28 @@ class Execution {
     const snap = { job: key };
     const labels = ownershipLabels(this.stack.name, job, snap, { [LABEL.jobKey]: key });
     const id = await this.createOrConflict(a, createBody(this.stack, job.containerName, spec, labels));
+    const following = new AbortController();
     try {
       await this.connectOtherNetworks(id, spec.networks);
       this.phase(a.resource, "running");
       const timeout = AbortSignal.timeout(job.timeoutMs);
       const waiting = this.engine.waitContainer(id, timeout);
       await this.engine.startContainer(id);
+      // Its log lines as they come (a migration can run for minutes): the live view shows the last.
+      const streamed = this.engine
+        .followLogs(
+          id,
+          ALL_LINES,
+          (line) =>
+            this.emit({ type: "output", resource: a.resource, line: redact(line, this.stack.secrets) }),
+          following.signal,
+        )
+        .catch(() => undefined); // only a view: the exit code and the log tail decide
       let code: number;
       try {
         code = await waiting;
+        // The stream ends with the container; wait briefly for its last lines.
+        await Promise.race([streamed, new Promise((r) => setTimeout(r, 1000))]);
       } catch (err) {
         if (!timeout.aborted) throw err;
         await this.engine.killContainer(id);
@@ -614,6 +629,7 @@ class Execution {
       }
       await recordJob(this.stack.dataRoot, job.name, key);
     } finally {
+      following.abort();
       await this.engine.removeContainer(id);
     }
     this.phase(a.resource, "done", "completed", t0);
