@@ -5,6 +5,7 @@
 #     root, install docker.io (if missing) and start dockerd in the background (log: /tmp/shctl-dockerd.log).
 #  2. The local base image shctl-test/base:bookworm must exist. When missing: pull debian:bookworm-slim
 #     (20 s timeout) and tag it; failing that, debootstrap a minbase bookworm and `docker import` it.
+#  3. The config checkers (nginx, openssl, mmdblookup) are installed when missing, if we may.
 #
 # Idempotent; when everything is in place it only runs two quick docker queries.
 # Overrides: SHCTL_TEST_BASE_IMAGE, SHCTL_DEBIAN_MIRROR, SHCTL_DOCKERD_LOG.
@@ -157,6 +158,30 @@ ensure_base_image() {
   say "created $BASE_IMAGE"
 }
 
+# The config tests check generated files with the real tools when present: `nginx -t` (HTTP and
+# HTTPS variants, a certificate from openssl) and libmaxminddb's mmdblookup for the GeoIP
+# placeholder. Install them when missing and we may (root with apt); otherwise they skip.
+ensure_checkers() {
+  local missing=()
+  have nginx || missing+=(nginx-light)
+  have openssl || missing+=(openssl)
+  have mmdblookup || missing+=(mmdb-bin)
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if ! is_root || ! have apt-get; then
+    say "not installing ${missing[*]} (not root or no apt-get): the tests that use them skip"
+    return 0
+  fi
+  # Installing nginx must not start a server on this machine: policy-rc.d forbids service starts.
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+  fi
+  (apt_install "${missing[@]}") || say "could not install ${missing[*]}: the tests that use them skip"
+  [ "$own_policy" -eq 1 ] && rm -f "$policy"
+  return 0
+}
+
 ensure_engine
 ensure_base_image
+ensure_checkers
 say "ok (engine up, $BASE_IMAGE present)"
