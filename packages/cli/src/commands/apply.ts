@@ -8,7 +8,6 @@ import {
   type Plan,
   type ProgressEvent,
   parseDuration,
-  StepFailedError,
   UsageError,
 } from "@sh/core";
 import { ask } from "../prompt.js";
@@ -71,19 +70,15 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
   let shown: Plan | undefined;
   let planChanged = false;
   let progress: Progress | undefined;
-  /** Resources that reached a phase, and those that reached "failed". */
+  /** Resources that reached a phase. */
   const seen = new Set<string>();
-  const failed = new Set<string>();
   const warn = (message: string) => {
     if (progress) progress.note(ui.c.yellow(`warning: ${message}`));
     else if (ui.json) ui.emit({ type: "warning", message });
     else ui.err(`${ui.ce.yellow("warning:")} ${message}`);
   };
   const onEvent = (e: ProgressEvent) => {
-    if (e.type === "phase") {
-      seen.add(e.resource);
-      if (e.phase === "failed") failed.add(e.resource);
-    }
+    if (e.type === "phase") seen.add(e.resource);
     if (e.type !== "plan") {
       if (progress) progress.event(e);
       else if (ui.json) ui.emit(e);
@@ -188,12 +183,6 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
     return 0;
   } catch (err) {
     if (progress && !ui.json && !planChanged) {
-      // A step that failed outside its action (waiting for health) has no "failed" event of its
-      // own: show it as failed, not as still waiting.
-      if (err instanceof StepFailedError && !failed.has(err.resource)) {
-        progress.event({ type: "phase", resource: err.resource, phase: "failed", message: err.message });
-        seen.add(err.resource);
-      }
       progress.stop();
       const how = err instanceof InterruptedError ? "interrupted" : "failed";
       ui.out("");
