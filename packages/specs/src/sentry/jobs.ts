@@ -41,6 +41,8 @@ export function initJobs(opts: SentryOptions, projectDir: string, shared: Shared
     env: shared.sentryEnv,
     mounts: shared.sentryMounts,
   };
+  // What the config job would write now (the secret key aside): its version and its outputs.
+  const preview = renderConfigFiles(opts, "(secret key)", projectDir);
   const jobs: Record<string, Job> = {
     prerequisites: {
       version: "1",
@@ -50,10 +52,10 @@ export function initJobs(opts: SentryOptions, projectDir: string, shared: Shared
     config: {
       // The job key follows what would be generated (the secret key aside): `diff` shows the job
       // when an option change would write different files. Files you edited are never overwritten.
-      version: digest(JSON.stringify(renderConfigFiles(opts, "(secret key)", projectDir))),
+      version: digest(JSON.stringify(preview)),
       run: (ctx) => writeConfig(ctx, opts, projectDir),
       // Services that read a rewritten file are recreated after this job, in the same apply.
-      outputs: renderConfigFiles(opts, "(secret key)", projectDir).map((f) => ({ path: f.path })),
+      outputs: preview.map((f) => ({ path: f.path })),
       dependsOn: { prerequisites: { condition: "completed" } },
       timeout: "1m",
     },
