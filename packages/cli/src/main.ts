@@ -88,7 +88,8 @@ come before the command too (as in docker compose -f FILE up).
 Exit codes: 0 done or nothing to do, 1 the operation failed, 2 invalid usage or invalid stack,
 3 diff --exit-code found changes, 130 interrupted.
 
-Environment: DOCKER_HOST (where the engine is), NO_COLOR (no colours), CI (plain progress lines).
+Environment: DOCKER_HOST (where the engine is), NO_COLOR (no colours), CI (plain progress lines),
+SHCTL_NO_CACHE=1 (parse and validate a stack file even when it is unchanged).
 ${examples([
   "shctl diff                      # what apply would do",
   "shctl apply                     # bring Sentry up (first install and every start)",

@@ -11,9 +11,9 @@ import {
   serviceSnapshot,
   snapshotHash,
 } from "./hash.js";
-import { validateStack } from "./load.js";
 import type { ResolvedService } from "./model.js";
 import type { StackInput } from "./schema.js";
+import { validateStack } from "./validate.js";
 
 function resolve(stack: StackInput) {
   return validateStack(stack, { label: "test", projectDir: "/srv/shop", profile: undefined, env: {} });

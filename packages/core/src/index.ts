@@ -1,3 +1,6 @@
+// The main entry loads neither zod nor yaml: they load when a stack has to be parsed or validated
+// (a cached stack file needs neither). The schema itself, `validateStack` and `stackJsonSchema`
+// are in "@sh/core/schema".
 export {
   type ApplyOptions,
   type ApplyResult,
@@ -40,7 +43,7 @@ export type { EventSink, Phase, ProgressEvent } from "./events.js";
 export { type ExecuteOptions, type ExecuteResult, execute } from "./execute.js";
 export { canonicalJson, HASH_RECIPE } from "./hash.js";
 export { LABEL } from "./labels.js";
-export { type LoadOptions, loadStack, type StackFactory, splitCommand, validateStack } from "./load.js";
+export { defineStack, type LoadOptions, loadStack, type StackFactory } from "./load.js";
 export type * from "./model.js";
 export { type ObservedContainer, type ObservedState, observe } from "./observe.js";
 export {
@@ -54,16 +57,15 @@ export {
   plan,
 } from "./plan.js";
 export { redact } from "./redact.js";
-export {
-  defineStack,
-  type EngineInfoSummary,
-  type JobContext,
-  type JobRun,
-  type ProbeCheck,
-  type ProbeContext,
-  type RunContainerOptions,
-  type StackInput,
-  stackJsonSchema,
+export { type ResolveContext, splitCommand } from "./resolve.js";
+export type {
+  EngineInfoSummary,
+  JobContext,
+  JobRun,
+  ProbeCheck,
+  ProbeContext,
+  RunContainerOptions,
+  StackInput,
 } from "./schema.js";
 export { acquireLock, type Lock, readState } from "./state.js";
 export { checkDataRoot, type TeardownResult } from "./teardown.js";

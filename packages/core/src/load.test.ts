@@ -3,8 +3,10 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpecError, type SpecIssue } from "./errors.js";
-import { loadStack, splitCommand, validateStack } from "./load.js";
+import { loadStack } from "./load.js";
+import { splitCommand } from "./resolve.js";
 import type { StackInput } from "./schema.js";
+import { validateStack } from "./validate.js";
 
 const PROJECT = "/srv/shop";
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { canonicalJson, HASH_RECIPE, jobKey, networkHash, serviceSnapshot, snapshotHash } from "./hash.js";
-import { validateStack } from "./load.js";
 import type { ResolvedStack } from "./model.js";
 import type { ObservedContainer, ObservedState } from "./observe.js";
 import { type Action, nodesInOrder, type Plan, plan } from "./plan.js";
 import type { StackInput } from "./schema.js";
+import { validateStack } from "./validate.js";
 
 const PROJECT = "/srv/shop";
 const DATA = "/srv/shop/data";

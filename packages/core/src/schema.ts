@@ -322,11 +322,6 @@ export type MountSpec = z.output<typeof Mount>;
 export type ProbeSpec = z.output<typeof Probe>;
 export type EnvValueSpec = z.output<typeof EnvValue>;
 
-/** Identity helper that gives a TypeScript stack module completion and type checks. */
-export function defineStack<T extends StackInput>(stack: T): T {
-  return stack;
-}
-
 /** The JSON Schema of stack files (for editors); functions (`run`, custom probes) are TypeScript-only. */
 export function stackJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(Stack, { io: "input", unrepresentable: "any", target: "draft-7" }) as Record<
