@@ -34,7 +34,11 @@ export async function teardownStack(
   const emit = opts.onEvent ?? (() => {});
   if (opts.data) await checkDataRoot(stack); // refuse before anything is stopped
   const label = `${LABEL.stack}=${stack.name}`;
-  const containers = await engine.listContainers([label]);
+  // Both lists up front: the networks are removed once the containers are gone.
+  const [containers, networks] = await Promise.all([
+    engine.listContainers([label]),
+    engine.listNetworks([label]),
+  ]);
   const limit = pLimit(opts.concurrency ?? 16);
 
   // Dependents stop before what they depend on: group by depth in the dependency graph, deepest first.
@@ -84,7 +88,6 @@ export async function teardownStack(
     );
   }
 
-  const networks = await engine.listNetworks([label]);
   for (const n of networks) {
     const resource = `network ${n.labels[LABEL.name] ?? n.name}`;
     try {
