@@ -31,6 +31,8 @@ const SIZES = (process.env.BENCH_SIZES ?? "10,40")
   .map((s) => Number.parseInt(s.trim(), 10))
   .filter((n) => Number.isInteger(n) && n > 0);
 const RUNS = Math.max(1, Number.parseInt(process.env.BENCH_RUNS ?? "3", 10) || 3);
+// Process timings are short and noisy: each run takes this many interleaved samples of each.
+const PROCESS_SAMPLES = Math.max(1, Number.parseInt(process.env.BENCH_PROCESS_SAMPLES ?? "5", 10) || 5);
 const RUN_ID = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const BENCH_LABEL = "io.shctl.bench";
 const HEALTH_TIMEOUT_MS = 120_000;
@@ -196,8 +198,10 @@ async function shctlRun(n, projectDir, stack, changedStack, out) {
   out.coldActions = cold.plan.actions.length;
   out.coldMarks.push(clock.marks);
 
-  // Baselines while the N containers run: a bare Node process, and one that lists and inspects them.
-  out.nodeEmpty.push((await timeProcess(process.execPath, ["-e", ""])).ms);
+  // Whole processes while the N containers run, interleaved so that load changes hit each alike:
+  // a bare Node process, the raw one that lists and inspects them (dockerode only), the CLI's
+  // no-op apply, the same with SHCTL_NO_CACHE=1 (the stack file parsed and validated again, as
+  // after an edit), and a bare process that imports @sh/core and applies the YAML.
   const listScript = [
     'const Docker = require("dockerode");',
     "const d = new Docker();",
@@ -205,33 +209,42 @@ async function shctlRun(n, projectDir, stack, changedStack, out) {
     "  .then((l) => Promise.all(l.map((c) => d.getContainer(c.Id).inspect())))",
     "  .then((r) => console.log(r.length));",
   ].join("\n");
-  const raw = await timeProcess(process.execPath, ["-e", listScript, `${LABEL.stack}=${stack.name}`]);
-  if (raw.code !== 0 || Number(raw.stdout.trim()) !== n)
-    throw new Error(`list+inspect process: exit ${raw.code}, printed ${firstLine(raw.stdout + raw.stderr)}`);
-  out.rawListInspect.push(raw.ms);
-
-  // The floor under the CLI: a bare Node process that imports @sh/core and applies the YAML.
   const bareScript = [
     'import { apply, connectEngine, loadStack } from "@sh/core";',
     "const r = await apply(await loadStack(process.argv[1]), connectEngine());",
     "console.log(r.plan.actions.length);",
   ].join("\n");
-  const bare = await timeProcess(process.execPath, [
-    "--input-type=module",
-    "-e",
-    bareScript,
-    path.join(projectDir, "stack.yaml"),
-  ]);
-  if (bare.code !== 0 || bare.stdout.trim() !== "0")
-    throw new Error(`bare no-op process: exit ${bare.code}, printed ${firstLine(bare.stdout + bare.stderr)}`);
-  out.noopBare.push(bare.ms);
+  const cli = (env) =>
+    timeProcess(process.execPath, [CLI, "apply", "-f", "stack.yaml"], { cwd: projectDir, env });
+  for (let i = 0; i < PROCESS_SAMPLES; i++) {
+    out.nodeEmpty.push((await timeProcess(process.execPath, ["-e", ""])).ms);
+    const raw = await timeProcess(process.execPath, ["-e", listScript, `${LABEL.stack}=${stack.name}`]);
+    if (raw.code !== 0 || Number(raw.stdout.trim()) !== n)
+      throw new Error(
+        `list+inspect process: exit ${raw.code}, printed ${firstLine(raw.stdout + raw.stderr)}`,
+      );
+    out.rawListInspect.push(raw.ms);
 
-  // No-op apply as a whole process: the CLI.
-  if (existsSync(CLI)) {
-    const r = await timeProcess(process.execPath, [CLI, "apply", "-f", "stack.yaml"], { cwd: projectDir });
-    if (r.code === 0) out.noopCli.push(r.ms);
-    else out.cliError ??= `exit ${r.code}: ${firstLine(r.stderr) || firstLine(r.stdout)}`;
-  } else out.cliError ??= `${CLI_SHOWN} is not built`;
+    if (existsSync(CLI)) {
+      const r = await cli({});
+      if (r.code === 0) out.noopCli.push(r.ms);
+      else out.cliError ??= `exit ${r.code}: ${firstLine(r.stderr) || firstLine(r.stdout)}`;
+      const u = await cli({ SHCTL_NO_CACHE: "1" });
+      if (u.code === 0) out.noopCliUncached.push(u.ms);
+    } else out.cliError ??= `${CLI_SHOWN} is not built`;
+
+    const bare = await timeProcess(process.execPath, [
+      "--input-type=module",
+      "-e",
+      bareScript,
+      path.join(projectDir, "stack.yaml"),
+    ]);
+    if (bare.code !== 0 || bare.stdout.trim() !== "0")
+      throw new Error(
+        `bare no-op process: exit ${bare.code}, printed ${firstLine(bare.stdout + bare.stderr)}`,
+      );
+    out.noopBare.push(bare.ms);
+  }
 
   // No-op apply through the library, to count its calls.
   engine.resetCalls();
@@ -341,6 +354,7 @@ async function benchSize(n, withCompose) {
     coldMarks: [],
     noopCli: [],
     noopBare: [],
+    noopCliUncached: [],
     noopLib: [],
     change: [],
     teardown: [],
@@ -423,6 +437,7 @@ function report(o, withCompose) {
       ? row("shctl no-op apply, CLI process", o.noopCli)
       : `  ${pad("shctl no-op apply, CLI process", 46)}${padL("n/a", 9)}  (${o.cliError})`,
   );
+  lines.push(row("shctl no-op apply, CLI, stack file not cached", o.noopCliUncached));
   lines.push(row("shctl no-op apply, bare process (node + core)", o.noopBare));
   lines.push(row(`shctl no-op apply, library (${o.noopActions} actions)`, o.noopLib, o.noopCalls));
   lines.push(row(`shctl one-change apply, library (${o.changeActions} actions)`, o.change, o.changeCalls));
