@@ -1,15 +1,23 @@
-import { apply, type ResolvedStack } from "@sh/core";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { apply, loadStack, type ResolvedStack, readJobLog } from "@sh/core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { cleanup, engine, load, recorder, stackName, tempProject, toolsImage } from "./helpers.js";
+import { stringify } from "yaml";
+import { cleanup, engine, load, recorder, runCli, stackName, tempProject, toolsImage } from "./helpers.js";
 
-/* A container job's log lines reach the progress events while it runs, secrets redacted. */
+/*
+ * A container job's log lines reach the progress events while it runs, secrets redacted; the last
+ * lines of each job's latest run are saved under the data root for `shctl logs JOB`.
+ */
 
 let projectDir: string;
 let stack: ResolvedStack | undefined;
+let saved: ResolvedStack | undefined;
 beforeAll(async () => {
   projectDir = await tempProject();
 });
 afterAll(async () => {
+  await cleanup(saved, undefined);
   await cleanup(stack, projectDir);
 });
 
@@ -44,4 +52,72 @@ it("streams a job's output as it runs, with secrets shown as (sensitive)", async
   );
   const last = rec.events.findLastIndex((e) => e.type === "output" && e.resource === "job migrate");
   expect(last).toBeLessThan(done);
+});
+
+it("keeps each job's latest log for `shctl logs JOB` once its container is gone", async () => {
+  const name = stackName("jobsaved");
+  const file = path.join(projectDir, "saved.yaml");
+  const jobs: Record<string, unknown> = {
+    migrate: {
+      image: "tools",
+      // stdout and stderr are two streams: pauses keep their lines in order.
+      command: [
+        "sh",
+        "-c",
+        'echo "applying 0001"; sleep 0.2; echo "applying 0002" >&2; sleep 0.2; echo "token=$TOKEN"',
+      ],
+      env: { TOKEN: { value: "tok-77c0d2", secret: true } },
+    },
+  };
+  const write = () => writeFile(file, stringify({ name, images: { tools: toolsImage() }, jobs }));
+  await write();
+  saved = await loadStack(file);
+  await apply(saved, engine);
+
+  const logs = (...args: string[]) => runCli(["logs", "-f", file, ...args], { cwd: projectDir });
+  const ok = await logs("migrate");
+  expect(ok.code, ok.stderr).toBe(0);
+  expect(ok.stdout).toBe("applying 0001\napplying 0002\ntoken=(sensitive)\n");
+  expect(ok.stderr).toMatch(/saved log of its latest run, which completed at 20\d\d-/);
+  expect((await logs("migrate", "--tail", "1")).stdout).toBe("token=(sensitive)\n");
+  const onDisk = await readFile(path.join(saved.dataRoot, ".shctl", "logs", "migrate.log"), "utf8");
+  expect(onDisk).toContain("applying 0002");
+  expect(onDisk).not.toContain("tok-77c0d2");
+
+  // A failing job's log says how it ended; a job that never ran has none.
+  jobs.broken = { image: "tools", command: ["sh", "-c", "echo cannot connect; exit 4"] };
+  jobs.after = { image: "tools", command: ["true"], dependsOn: ["broken"] };
+  await write();
+  saved = await loadStack(file);
+  await expect(apply(saved, engine)).rejects.toThrow(/broken/);
+  const broken = await logs("broken");
+  expect(broken.code, broken.stderr).toBe(0);
+  expect(broken.stdout).toBe("cannot connect\n");
+  expect(broken.stderr).toContain("which failed with exit code 4");
+  const never = await logs("after");
+  expect(never.code).toBe(1);
+  expect(never.stderr).toContain("it is not running and has no saved log");
+});
+
+it("keeps a function job's log lines too", async () => {
+  const fnStack = await load(
+    {
+      name: stackName("fnlog"),
+      jobs: {
+        seed: {
+          run: async (ctx) => {
+            ctx.log("seeding 3 rows");
+            ctx.log("done");
+          },
+        },
+      },
+    },
+    projectDir,
+  );
+  await apply(fnStack, engine);
+  expect(await readJobLog(fnStack.dataRoot, "seed")).toMatchObject({
+    outcome: "completed",
+    lines: ["seeding 3 rows", "done"],
+  });
+  await cleanup(fnStack, undefined);
 });

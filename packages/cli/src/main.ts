@@ -181,20 +181,27 @@ ${examples([
     .command("status")
     .summary("each service's state, health, restarts and uptime")
     .description(
-      "Show each service: state, health, restarts, uptime; * marks containers no longer in the stack.",
+      "Show each service: state, health, restarts, uptime; * marks containers no longer in the stack.\n" +
+        "A running service's readiness probes run once (at most 5s), so a service without a Docker\n" +
+        "healthcheck shows ready or not ready; a probe that fails is explained below the table.",
     )
     .addOption(fileOption())
     .addOption(profileOption())
     .addOption(jsonOption())
-    .addHelpText("after", examples(["shctl status", "shctl status -f stack.yaml --json"]))
+    .option("--no-probes", "do not run readiness probes (faster; HEALTH is then Docker's only)")
+    .addHelpText(
+      "after",
+      examples(["shctl status", "shctl status --no-probes", "shctl status -f stack.yaml --json"]),
+    )
     .action((_o, cmd: Command) => runCommand(() => import("./commands/status.js"), cmd));
 
   program
     .command("logs")
-    .summary("print a service's log (-F to follow)")
+    .summary("print a service's or job's log (-F to follow)")
     .description(
       "Print a service's log (secrets redacted). -f is the stack file, as everywhere in shctl, so " +
-        "following the log is -F/--follow.",
+        "following the log is -F/--follow.\nA job that has ended shows the saved log of its latest " +
+        "run (its last 1000 lines; the container is gone).",
     )
     .argument("<SERVICE>", "service or job name")
     .showHelpAfterError(
@@ -210,7 +217,12 @@ ${examples([
     )
     .addHelpText(
       "after",
-      examples(["shctl logs web", "shctl logs web --follow --tail 20", "shctl logs -f stack.yaml db -F"]),
+      examples([
+        "shctl logs web",
+        "shctl logs web --follow --tail 20",
+        "shctl logs sentry-upgrade --tail 0   # whether the job's latest run completed",
+        "shctl logs -f stack.yaml db -F",
+      ]),
     )
     .action((service: string, _o, cmd: Command) =>
       runCommand(() => import("./commands/logs.js"), cmd, service),

@@ -1,6 +1,5 @@
 import { setMaxListeners } from "node:events";
 import { chmod, chown, mkdir, readFile, stat } from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import pLimit from "p-limit";
@@ -21,9 +20,10 @@ import { LABEL } from "./labels.js";
 import type { ResolvedProbe, ResolvedService, ResolvedStack } from "./model.js";
 import { contextFiles } from "./observe.js";
 import type { Action, Plan } from "./plan.js";
+import { probeAddress, runProbe } from "./probe.js";
 import { redact } from "./redact.js";
 import type { RunContainerOptions } from "./schema.js";
-import { recordJob } from "./state.js";
+import { JOB_LOG_LINES, recordJob, saveJobLog } from "./state.js";
 
 export interface ExecuteOptions {
   /** How many actions run at once; default 8. */
@@ -535,34 +535,40 @@ class Execution {
       this.phase(a.resource, "running");
       const key = jobKey(job, undefined, undefined, digests);
       const signal = AbortSignal.any([this.internal.signal, AbortSignal.timeout(job.timeoutMs)]);
+      const lines: string[] = [];
+      let outcome = "was interrupted";
       try {
         await job.run({
           stack: this.stack.name,
           dataRoot: this.stack.dataRoot,
           projectDir: this.stack.projectDir,
           signal,
-          log: (line) =>
-            this.emit({ type: "output", resource: a.resource, line: redact(line, this.stack.secrets) }),
+          log: (line) => {
+            const clean = redact(line, this.stack.secrets);
+            lines.push(clean);
+            if (lines.length > 2 * JOB_LOG_LINES) lines.splice(0, lines.length - JOB_LOG_LINES);
+            this.emit({ type: "output", resource: a.resource, line: clean });
+          },
           engineInfo: () => this.engine.info(),
           address: async (service, port) => {
             const svc = this.stack.services[service];
             const id = this.containerIds.get(service);
             if (!svc || !id) throw new Error(`service ${service} has no container`);
-            return this.address(svc, id, port);
+            return probeAddress(this.engine, svc, id, port);
           },
           runContainer: (o) => this.runOneOff(job.name, o),
         });
+        outcome = "completed";
       } catch (err) {
+        const message = redact(String((err as Error)?.message ?? err), this.stack.secrets);
+        outcome = `failed: ${message}`;
         if (isShctlError(err)) throw err;
-        throw new StepFailedError(
-          a.resource,
-          "run",
-          redact(String((err as Error)?.message ?? err), this.stack.secrets),
-          {
-            cause: err,
-            hint: "fix the cause above, then run apply again: the job re-runs",
-          },
-        );
+        throw new StepFailedError(a.resource, "run", message, {
+          cause: err,
+          hint: "fix the cause above, then run apply again: the job re-runs",
+        });
+      } finally {
+        await this.saveJobLog(a.resource, job.name, outcome, lines);
       }
       await recordJob(this.stack.dataRoot, job.name, key);
       this.phase(a.resource, "done", "completed", t0);
@@ -584,6 +590,7 @@ class Execution {
     const labels = ownershipLabels(this.stack.name, job, snap, { [LABEL.jobKey]: key });
     const id = await this.createOrConflict(a, createBody(this.stack, job.containerName, spec, labels));
     const following = new AbortController();
+    let outcome = "was interrupted";
     try {
       await this.connectOtherNetworks(id, spec.networks);
       this.phase(a.resource, "running");
@@ -607,6 +614,7 @@ class Execution {
         await Promise.race([streamed, new Promise((r) => setTimeout(r, 1000))]);
       } catch (err) {
         if (!timeout.aborted) throw err;
+        outcome = `was stopped after its ${Math.round(job.timeoutMs / 1000)}s timeout`;
         await this.engine.killContainer(id);
         const tail = (await this.engine.containerLogs(id, LOG_TAIL)).map((l) =>
           redact(l, this.stack.secrets),
@@ -621,6 +629,7 @@ class Execution {
           },
         );
       }
+      outcome = code === 0 ? "completed" : `failed with exit code ${code}`;
       if (code !== 0) {
         const tail = (await this.engine.containerLogs(id, LOG_TAIL)).map((l) =>
           redact(l, this.stack.secrets),
@@ -630,9 +639,33 @@ class Execution {
       await recordJob(this.stack.dataRoot, job.name, key);
     } finally {
       following.abort();
+      // Its container goes now: keep the log of this run for `shctl logs JOB`.
+      const lines = await this.engine.containerLogs(id, JOB_LOG_LINES).catch(() => []);
+      await this.saveJobLog(
+        a.resource,
+        job.name,
+        outcome,
+        lines.map((l) => redact(l, this.stack.secrets)),
+      );
       await this.engine.removeContainer(id);
     }
     this.phase(a.resource, "done", "completed", t0);
+  }
+
+  /** Saves a job run's log lines (already redacted); a failure to save is a warning, not an error. */
+  private async saveJobLog(resource: string, job: string, outcome: string, lines: string[]) {
+    try {
+      await saveJobLog(this.stack.dataRoot, job, {
+        outcome,
+        finishedAt: new Date().toISOString(),
+        lines: lines.slice(-JOB_LOG_LINES),
+      });
+    } catch (err) {
+      this.emit({
+        type: "warning",
+        message: `${resource}: could not save its log for \`shctl logs\`: ${(err as Error).message}`,
+      });
+    }
   }
 
   private async runOneOff(job: string, o: RunContainerOptions) {
@@ -780,7 +813,7 @@ class Execution {
     for (;;) {
       if (this.internal.signal.aborted) return;
       try {
-        await this.runProbe(s, id, probe);
+        await runProbe(this.engine, s, id, probe, this.internal.signal);
         return;
       } catch (err) {
         last = `${probe.label}: ${(err as Error)?.message ?? String(err)}`;
@@ -789,58 +822,6 @@ class Execution {
         throw new HealthTimeoutError(s.name, Date.now() - t0, [redact(last, this.stack.secrets)], "ready");
       }
       await new Promise((r) => setTimeout(r, probe.intervalMs));
-    }
-  }
-
-  private async address(
-    s: ResolvedService,
-    id: string,
-    port: number,
-  ): Promise<{ host: string; port: number }> {
-    const published = s.ports.find((p) => p.container === port && p.protocol === "tcp");
-    if (published)
-      return { host: published.hostIp === "0.0.0.0" ? "127.0.0.1" : published.hostIp, port: published.host };
-    const info = await this.engine.inspectContainer(id);
-    const ip = Object.values(info?.networks ?? {}).find((n) => n.ip)?.ip;
-    if (!ip) throw new Error("the container has no IP address yet");
-    return { host: ip, port };
-  }
-
-  private async runProbe(s: ResolvedService, id: string, probe: ResolvedProbe): Promise<void> {
-    switch (probe.type) {
-      case "tcp": {
-        const { host, port } = await this.address(s, id, probe.port);
-        await tcpConnect(host, port, 2000);
-        return;
-      }
-      case "http": {
-        const { host, port } = await this.address(s, id, probe.port);
-        const res = await fetch(`http://${host}:${port}${probe.path}`, { signal: AbortSignal.timeout(3000) });
-        const body = await res.text();
-        if (res.status >= 400) throw new Error(`HTTP ${res.status}`);
-        if (probe.expectBody !== undefined && !body.includes(probe.expectBody))
-          throw new Error(`body lacks "${probe.expectBody}"`);
-        return;
-      }
-      case "exec": {
-        const r = await this.engine.exec(id, probe.command);
-        if (r.exitCode !== 0)
-          throw new Error(`exit ${r.exitCode}: ${r.output.trim().split("\n").slice(-2).join(" | ")}`);
-        return;
-      }
-      case "custom":
-        await probe.check({
-          service: s.name,
-          containerId: id,
-          address: (port) => this.address(s, id, port),
-          exec: (cmd) => this.engine.exec(id, cmd),
-          signal: this.internal.signal,
-        });
-        return;
-      default: {
-        const never: never = probe;
-        throw new Error(`unknown probe ${String(never)}`);
-      }
     }
   }
 }
@@ -856,25 +837,6 @@ async function inputDigests(paths: string[]): Promise<Record<string, string | nu
     }),
   );
   return out;
-}
-
-function tcpConnect(host: string, port: number, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no answer from ${host}:${port} within ${timeoutMs}ms`));
-    }, timeoutMs);
-    sock.once("connect", () => {
-      clearTimeout(timer);
-      sock.end();
-      resolve();
-    });
-    sock.once("error", (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${host}:${port}: ${err.message}`));
-    });
-  });
 }
 
 /**

@@ -6,8 +6,10 @@ export {
   type ApplyResult,
   apply,
   diff,
+  type LogsSource,
   logs,
   type ServiceStatus,
+  type StatusOptions,
   status,
   teardown,
 } from "./api.js";
@@ -67,5 +69,5 @@ export type {
   RunContainerOptions,
   StackInput,
 } from "./schema.js";
-export { acquireLock, type Lock, readState } from "./state.js";
+export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";
 export { checkDataRoot, type TeardownResult } from "./teardown.js";

@@ -4,7 +4,16 @@ import os, { hostname } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { InterruptedError, LockedError } from "./errors.js";
-import { acquireLock, type LockInfo, readState, recordJob, stateDir } from "./state.js";
+import {
+  acquireLock,
+  JOB_LOG_LINES,
+  type LockInfo,
+  readJobLog,
+  readState,
+  recordJob,
+  saveJobLog,
+  stateDir,
+} from "./state.js";
 
 let dataRoot: string;
 beforeEach(async () => {
@@ -258,5 +267,43 @@ describe("job state", () => {
     await Promise.all([recordJob(dataRoot, "a", "key-a"), recordJob(dataRoot, "b", "key-b")]);
     const state = await readState(dataRoot);
     expect(Object.keys(state.jobs).sort()).toEqual(["a", "b"]);
+  });
+});
+
+describe("saved job logs", () => {
+  it("round-trips a run's lines and outcome; a later run replaces it", async () => {
+    expect(await readJobLog(dataRoot, "migrate")).toBeUndefined();
+    await saveJobLog(dataRoot, "migrate", {
+      outcome: "failed with exit code 2",
+      finishedAt: "2026-11-25T10:00:00.000Z",
+      lines: ["a", "", "# not a header"],
+    });
+    expect(await readJobLog(dataRoot, "migrate")).toEqual({
+      outcome: "failed with exit code 2",
+      finishedAt: "2026-11-25T10:00:00.000Z",
+      lines: ["a", "", "# not a header"],
+    });
+    await saveJobLog(dataRoot, "migrate", { outcome: "completed", finishedAt: "t", lines: [] });
+    expect(await readJobLog(dataRoot, "migrate")).toEqual({
+      outcome: "completed",
+      finishedAt: "t",
+      lines: [],
+    });
+    const file = path.join(stateDir(dataRoot), "logs", "migrate.log");
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+
+  it(`keeps the last ${JOB_LOG_LINES} lines`, async () => {
+    const lines = Array.from({ length: JOB_LOG_LINES + 5 }, (_, i) => `line ${i}`);
+    await saveJobLog(dataRoot, "seed", { outcome: "completed", finishedAt: "t", lines });
+    const got = await readJobLog(dataRoot, "seed");
+    expect(got?.lines).toHaveLength(JOB_LOG_LINES);
+    expect(got?.lines[0]).toBe("line 5");
+  });
+
+  it("reads nothing from a damaged file", async () => {
+    await mkdir(path.join(stateDir(dataRoot), "logs"), { recursive: true });
+    await writeFile(path.join(stateDir(dataRoot), "logs", "x.log"), "garbage\n");
+    expect(await readJobLog(dataRoot, "x")).toBeUndefined();
   });
 });

@@ -5,9 +5,10 @@ import path from "node:path";
 import { InterruptedError, LockedError } from "./errors.js";
 
 /*
- * shctl keeps two small files under `<dataRoot>/.shctl/`: `state.json` (which job keys have
- * completed) and `lock` (who is applying right now). Both go with the data root, so
- * `teardown --data` forgets them and the next apply starts from scratch.
+ * shctl keeps small files under `<dataRoot>/.shctl/`: `state.json` (which job keys have
+ * completed), `lock` (who is applying right now) and `logs/JOB.log` (the last lines of each job's
+ * latest run, secrets redacted, since a job's container is removed when it ends). All go with the
+ * data root, so `teardown --data` forgets them and the next apply starts from scratch.
  */
 
 export interface StackState {
@@ -178,6 +179,48 @@ async function readLock(file: string): Promise<LockInfo | undefined> {
   try {
     const info = JSON.parse(await readFile(file, "utf8")) as LockInfo;
     return typeof info.pid === "number" ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How many lines of a job's latest run are kept. */
+export const JOB_LOG_LINES = 1000;
+
+export interface SavedJobLog {
+  /** How the run ended, to follow "which": "completed", "failed with exit code 2", "was interrupted". */
+  outcome: string;
+  finishedAt: string;
+  lines: string[];
+}
+
+function jobLogPath(dataRoot: string, job: string): string {
+  return path.join(stateDir(dataRoot), "logs", `${job}.log`);
+}
+
+/** Keeps the last lines of a job's run (already redacted) in place of the previous run's. */
+export async function saveJobLog(dataRoot: string, job: string, log: SavedJobLog): Promise<void> {
+  const file = jobLogPath(dataRoot, job);
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const header = JSON.stringify({ outcome: log.outcome, finishedAt: log.finishedAt });
+  const lines = [`# ${header}`, ...log.lines.slice(-JOB_LOG_LINES)];
+  await writeFile(tmp, `${lines.join("\n")}\n`, { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+/** The saved log of a job's latest run, if there is one. */
+export async function readJobLog(dataRoot: string, job: string): Promise<SavedJobLog | undefined> {
+  let text: string;
+  try {
+    text = await readFile(jobLogPath(dataRoot, job), "utf8");
+  } catch {
+    return undefined;
+  }
+  const [first = "", ...lines] = text.replace(/\n$/, "").split("\n");
+  try {
+    const h = JSON.parse(first.replace(/^# /, "")) as { outcome?: string; finishedAt?: string };
+    return { outcome: h.outcome ?? "ended", finishedAt: h.finishedAt ?? "", lines };
   } catch {
     return undefined;
   }

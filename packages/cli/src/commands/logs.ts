@@ -1,7 +1,7 @@
-import { connectEngine, LABEL, logs, StepFailedError, UsageError } from "@sh/core";
+import { connectEngine, LABEL, logs, UsageError } from "@sh/core";
 import { unknownNameHint } from "../render/suggest.js";
 import { onInterrupt } from "../signals.js";
-import type { GlobalOptions } from "../ui.js";
+import type { GlobalOptions, Ui } from "../ui.js";
 import { resolveStack, type StackOptions } from "./common.js";
 
 export interface LogsCommandOptions extends StackOptions, GlobalOptions {
@@ -9,7 +9,7 @@ export interface LogsCommandOptions extends StackOptions, GlobalOptions {
   tail?: number;
 }
 
-export async function run(service: string, o: LogsCommandOptions): Promise<number> {
+export async function run(service: string, o: LogsCommandOptions, ui: Ui): Promise<number> {
   const stack = await resolveStack(
     o,
     "-f names the stack file in every shctl command; to follow the log, use -F or --follow",
@@ -24,13 +24,6 @@ export async function run(service: string, o: LogsCommandOptions): Promise<numbe
         hint: unknownNameHint(service, names, "services and jobs"),
       });
     }
-    if (!stack.services[service]) {
-      throw new StepFailedError(`job ${service}`, "logs", "it has no container now", {
-        hint:
-          "a job's container is removed when the job ends, so its log can be read only while it runs; " +
-          "when a job fails, apply prints its last log lines",
-      });
-    }
   }
   const controller = new AbortController();
   let interrupted = false;
@@ -40,7 +33,7 @@ export async function run(service: string, o: LogsCommandOptions): Promise<numbe
     if (!o.follow) process.exit(130);
   });
   try {
-    await logs(stack, engine, service, {
+    const source = await logs(stack, engine, service, {
       ...(o.tail !== undefined ? { tail: o.tail } : {}),
       follow: o.follow === true,
       signal: controller.signal,
@@ -48,6 +41,15 @@ export async function run(service: string, o: LogsCommandOptions): Promise<numbe
         process.stdout.write(`${line}\n`);
       },
     });
+    if (source.kind === "saved job log") {
+      // The lines are the log itself (stdout); where they come from goes to stderr.
+      ui.err(
+        ui.ce.dim(
+          `(job ${service} is not running: this is the saved log of its latest run, which ${source.outcome}` +
+            `${source.finishedAt ? ` at ${source.finishedAt}` : ""})`,
+        ),
+      );
+    }
   } finally {
     interrupt.dispose();
   }

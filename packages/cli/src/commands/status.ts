@@ -3,9 +3,9 @@ import { renderStatus } from "../render/status.js";
 import type { GlobalOptions, Ui } from "../ui.js";
 import { resolveStack, type StackOptions } from "./common.js";
 
-export async function run(o: StackOptions & GlobalOptions, ui: Ui): Promise<number> {
+export async function run(o: StackOptions & GlobalOptions & { probes?: boolean }, ui: Ui): Promise<number> {
   const stack = await resolveStack(o);
-  const rows = await status(stack, connectEngine());
+  const rows = await status(stack, connectEngine(), { probes: o.probes !== false });
   const now = Date.now();
   if (ui.json) {
     ui.emit({

@@ -17,6 +17,8 @@ function row(s: Partial<ServiceStatus> & Pick<ServiceStatus, "name">): ServiceSt
     startedAt: undefined,
     containerId: "abc",
     orphan: false,
+    ready: undefined,
+    readyDetail: undefined,
     ...s,
   };
 }
@@ -44,6 +46,31 @@ describe("renderStatus", () => {
         "",
         "* orphan: no longer in the stack; `shctl apply` removes it",
         "missing: the stack has the service but the engine has no container for it; `shctl apply` creates it",
+      ].join("\n"),
+    );
+  });
+
+  it("shows what readiness probes answered for services without a Docker healthcheck", () => {
+    const text = renderStatus(
+      "shop",
+      [
+        row({ name: "db", health: "healthy", ready: true }),
+        row({ name: "relay", ready: false, readyDetail: "http :3000/ready: HTTP 503" }),
+        row({ name: "web", ready: true }),
+        row({ name: "worker" }),
+      ],
+      now,
+      plain,
+    );
+    expect(text).toBe(
+      [
+        "SERVICE  STATE    HEALTH     RESTARTS  UPTIME",
+        "db       running  healthy    0         -",
+        "relay    running  not ready  0         -",
+        "web      running  ready      0         -",
+        "worker   running  -          0         -",
+        "",
+        "relay: not ready: http :3000/ready: HTTP 503",
       ].join("\n"),
     );
   });

@@ -2,7 +2,11 @@ import type { ServiceStatus } from "@sh/core";
 import { type Colors, padEnd } from "./colors.js";
 import { formatUptime } from "./format.js";
 
-/** The `shctl status` table: service, state, health, restarts, uptime; orphans marked. Pure. */
+/**
+ * The `shctl status` table: service, state, health, restarts, uptime; orphans marked. Pure.
+ * HEALTH is the Docker healthcheck's verdict, or for a service with only readiness probes what
+ * they answered just now ("ready" / "not ready"); every probe that failed is explained below.
+ */
 export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: number, c: Colors): string {
   if (rows.length === 0) return `Stack ${stackName} has no services.`;
   const header = ["SERVICE", "STATE", "HEALTH", "RESTARTS", "UPTIME"];
@@ -12,7 +16,7 @@ export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: nu
     return [
       { text: r.orphan ? `${name} *` : name, paint: r.orphan ? c.yellow : (s: string) => s },
       { text: r.state, paint: stateColor(r.state, c) },
-      { text: r.health ?? "-", paint: healthColor(r.health, c) },
+      { text: healthText(r), paint: healthColor(healthText(r), c) },
       { text: String(r.restarts), paint: r.restarts > 0 ? c.yellow : (s: string) => s },
       { text: Number.isNaN(started) ? "-" : formatUptime(nowMs - started), paint: (s: string) => s },
     ];
@@ -28,6 +32,9 @@ export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: nu
     out.push(line(row.map((cell) => cell.paint(cell.text))));
   }
   const notes: string[] = [];
+  for (const r of rows) {
+    if (r.ready === false) notes.push(c.red(`${r.name}: not ready: ${r.readyDetail ?? "a probe failed"}`));
+  }
   if (rows.some((r) => r.orphan))
     notes.push(c.yellow("* orphan: no longer in the stack; `shctl apply` removes it"));
   if (rows.every((r) => r.state === "missing"))
@@ -46,9 +53,16 @@ function stateColor(state: string, c: Colors): (s: string) => string {
   return c.red;
 }
 
-function healthColor(health: string | undefined, c: Colors): (s: string) => string {
-  if (health === "healthy") return c.green;
-  if (health === "unhealthy") return c.red;
+function healthText(r: ServiceStatus): string {
+  if (r.health) return r.health;
+  if (r.ready === true) return "ready";
+  if (r.ready === false) return "not ready";
+  return "-";
+}
+
+function healthColor(health: string, c: Colors): (s: string) => string {
+  if (health === "healthy" || health === "ready") return c.green;
+  if (health === "unhealthy" || health === "not ready") return c.red;
   if (health === "starting") return c.yellow;
   return c.dim;
 }
