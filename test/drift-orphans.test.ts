@@ -104,4 +104,34 @@ describe("drift and orphans", () => {
     expect(still?.labels[LABEL.stack]).toBeUndefined();
     // Images shctl builds do not pass the stack label on to containers made from them.
   });
+
+  it("a host port published by a container shctl does not own is a conflict in the plan", async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const holder = await engine.createContainer({
+      name: `${name}-holder`,
+      Image: "shctl-test/tools:latest",
+      Entrypoint: ["/usr/bin/tini", "--"],
+      Cmd: ["sleep", "infinity"],
+      ExposedPorts: { "80/tcp": {} },
+      HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(port) }] } },
+    });
+    foreign.push(holder);
+    await engine.startContainer(holder);
+    const withPort = spec(false); // b's name is held by the squatter of the test above
+    const web = { ...svc(), ports: [`127.0.0.1:${port}:8080`] };
+    stack = await load({ ...withPort, services: { ...withPort.services, web } }, projectDir);
+    const plan = await diff(stack, engine);
+    expect(plan.conflicts).toEqual([
+      expect.objectContaining({
+        resource: "service web",
+        message: `host port ${port}/tcp is already published by container ${name}-holder, which is not in this stack`,
+      }),
+    ]);
+    await expect(apply(stack, engine)).rejects.toBeInstanceOf(ConflictError);
+    expect(Object.keys(await containersOf(name))).not.toContain("web");
+    expect((await engine.inspectContainer(holder))?.state).toBe("running");
+    // Once the port is free the same stack applies.
+    await engine.stopContainer(holder, 1);
+    expect((await diff(stack, engine)).conflicts).toEqual([]);
+  });
 });

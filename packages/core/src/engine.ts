@@ -60,9 +60,11 @@ export interface ContainerSummary {
   imageId: string;
   state: string;
   labels: Record<string, string>;
+  /** Host ports it publishes (while it runs). */
+  published: { hostIp: string; port: number; protocol: string }[];
 }
 
-export interface ContainerDetails extends ContainerSummary {
+export interface ContainerDetails extends Omit<ContainerSummary, "published"> {
   health: string | undefined;
   healthLog: string[];
   exitCode: number;
@@ -239,6 +241,9 @@ class DockerEngine implements EngineClient {
         imageId: c.ImageID,
         state: c.State,
         labels: c.Labels ?? {},
+        published: (c.Ports ?? []).flatMap((p) =>
+          p.PublicPort ? [{ hostIp: p.IP ?? "0.0.0.0", port: p.PublicPort, protocol: p.Type }] : [],
+        ),
       }));
     });
   }

@@ -16,6 +16,11 @@ export interface ObservedState {
   networks: ObservedNetwork[];
   /** Names the stack wants that are held by networks without the stack's labels. */
   foreignNetworks: string[];
+  /**
+   * Host ports published by running containers outside this stack; looked up only when a service
+   * with published ports has no running container (it is to be created or started).
+   */
+  foreignPorts: { container: string; hostIp: string; port: number; protocol: string }[];
   /** Local images by image key; missing keys are not present locally. */
   images: Record<string, ObservedImage>;
   /** Content hash of each built image's context (Dockerfile, files, args). */
@@ -130,13 +135,20 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
   const missing = Object.values(stack.services)
     .map((s) => s.containerName)
     .filter((n) => !ours.has(n));
+  const running = new Set(containers.filter((c) => c.state === "running").map((c) => c.name));
+  const portsToBind = Object.values(stack.services).some(
+    (s) => s.ports.length > 0 && !running.has(s.containerName),
+  );
   const foreignContainers: { id: string; name: string }[] = [];
-  if (missing.length > 0) {
+  const foreignPorts: ObservedState["foreignPorts"] = [];
+  if (missing.length > 0 || portsToBind) {
     const all = await engine.listContainers([]);
     const wanted = new Set(missing);
-    for (const c of all)
-      if (wanted.has(c.name) && c.labels[LABEL.stack] !== stack.name)
-        foreignContainers.push({ id: c.id, name: c.name });
+    for (const c of all) {
+      if (c.labels[LABEL.stack] === stack.name) continue;
+      if (wanted.has(c.name)) foreignContainers.push({ id: c.id, name: c.name });
+      if (c.state === "running") for (const p of c.published) foreignPorts.push({ container: c.name, ...p });
+    }
   }
   const ourNets = new Set(networks.map((n) => n.name));
   const missingNets = Object.values(stack.networks)
@@ -156,6 +168,7 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
       .map((n) => ({ id: n.id, name: n.name, node: n.labels[LABEL.name] ?? "", hash: n.labels[LABEL.hash] }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     foreignNetworks,
+    foreignPorts,
     images,
     ...disk,
   };

@@ -61,6 +61,7 @@ function emptyEngine(overrides: Partial<ObservedState> = {}): ObservedState {
   return {
     containers: [],
     foreignContainers: [],
+    foreignPorts: [],
     networks: [],
     foreignNetworks: [],
     images: {},
@@ -729,6 +730,41 @@ describe("images", () => {
 });
 
 describe("conflicts and restarts", () => {
+  it("reports a host port that a running container outside the stack publishes", () => {
+    const holder = { container: "legacy-web", hostIp: "0.0.0.0", port: 8080, protocol: "tcp" };
+    const p = plan(resolve(spec()), emptyEngine({ foreignPorts: [holder] }));
+    expect(p.conflicts).toEqual([
+      {
+        resource: "service web",
+        message:
+          "host port 8080/tcp is already published by container legacy-web, which is not in this stack",
+        hint: "stop that container (docker stop legacy-web) or change services.web.ports[0], then apply again",
+      },
+    ]);
+    // The same for a stopped service that would be started.
+    const stack = resolve(spec());
+    const stopped = appliedEngine(stack, { foreignPorts: [holder] });
+    stopped.containers = stopped.containers.map((c) => (c.node === "web" ? { ...c, state: "exited" } : c));
+    expect(plan(stack, stopped).conflicts.map((c) => c.resource)).toEqual(["service web"]);
+  });
+
+  it("sees no port conflict for another protocol, another address, or a service left running", () => {
+    const s = spec();
+    s.services.web.ports = ["127.0.0.1:8080:8000"];
+    const others = [
+      { container: "a", hostIp: "0.0.0.0", port: 8080, protocol: "udp" },
+      { container: "b", hostIp: "10.0.0.5", port: 8080, protocol: "tcp" },
+      { container: "c", hostIp: "0.0.0.0", port: 8081, protocol: "tcp" },
+    ];
+    expect(plan(resolve(s), emptyEngine({ foreignPorts: others })).conflicts).toEqual([]);
+    // "::" is every address too.
+    const v6 = [{ container: "d", hostIp: "::", port: 8080, protocol: "tcp" }];
+    expect(plan(resolve(s), emptyEngine({ foreignPorts: v6 })).conflicts).toHaveLength(1);
+    const stack = resolve(spec());
+    const holder = { container: "x", hostIp: "0.0.0.0", port: 8080, protocol: "tcp" };
+    expect(plan(stack, appliedEngine(stack, { foreignPorts: [holder] })).conflicts).toEqual([]);
+  });
+
   it("reports a foreign container holding a service's name and does not create it", () => {
     const p = plan(resolve(spec()), emptyEngine({ foreignContainers: [{ id: "f1", name: "shop-web" }] }));
     expect(p.conflicts).toEqual([

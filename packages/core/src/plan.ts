@@ -507,6 +507,8 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     });
   }
 
+  conflicts.push(...portConflicts(stack, observed, actions));
+
   return {
     version: 1,
     stack: stack.name,
@@ -551,6 +553,35 @@ function attachedNetworks(c: ObservedContainer, s: ResolvedService): string[] {
   const nets = c.snapshot?.networks;
   if (nets !== null && typeof nets === "object" && !Array.isArray(nets)) return Object.keys(nets).sort();
   return s.networks.map((n) => n.name);
+}
+
+/**
+ * Host ports that a service to be created or started would publish while a running container
+ * outside this stack already publishes them: the start would fail, so it is a conflict now.
+ */
+function portConflicts(stack: ResolvedStack, observed: ObservedState, actions: Action[]): Conflict[] {
+  const out: Conflict[] = [];
+  const any = (ip: string) => ip === "0.0.0.0" || ip === "::" || ip === "";
+  for (const a of actions) {
+    if (a.kind !== "container.create" && a.kind !== "container.recreate" && a.kind !== "container.start")
+      continue;
+    const svc = stack.services[a.target];
+    for (const [i, p] of (svc?.ports ?? []).entries()) {
+      const holder = observed.foreignPorts.find(
+        (h) =>
+          h.port === p.host &&
+          h.protocol === p.protocol &&
+          (h.hostIp === p.hostIp || any(h.hostIp) || any(p.hostIp)),
+      );
+      if (!holder || !svc) continue;
+      out.push({
+        resource: `service ${svc.name}`,
+        message: `host port ${p.host}/${p.protocol} is already published by container ${holder.container}, which is not in this stack`,
+        hint: `stop that container (docker stop ${holder.container}) or change services.${svc.name}.ports[${i}], then apply again`,
+      });
+    }
+  }
+  return out;
 }
 
 function nameConflict(resource: string, name: string): Conflict {
