@@ -582,9 +582,7 @@ describe("shctl diff on the Sentry stack against the real engine", () => {
         });
         const jobs = jobsIn(s.plan).length;
         const creates = s.plan.actions.length - jobs;
-        expect(s.plain.stdout).toContain(
-          `Plan: ${creates} to create, 0 to recreate, 0 to update/start, 0 to remove, ${jobs} jobs to run; 0 unchanged.`,
-        );
+        expect(s.plain.stdout).toContain(`Plan: ${creates} to create, ${jobs} jobs to run.`);
       });
 
       it("keeps the Redis and admin passwords out of every output", async () => {

@@ -1,7 +1,15 @@
 import type { Action, Plan } from "@sh/core";
 import { describe, expect, it } from "vitest";
 import { createColors } from "./colors.js";
-import { countPlan, formatValue, hasChanges, isDestructive, NO_CHANGES, renderPlan } from "./plan.js";
+import {
+  countPlan,
+  formatValue,
+  hasChanges,
+  isDestructive,
+  NO_CHANGES,
+  renderPlan,
+  summaryLine,
+} from "./plan.js";
 
 const plain = createColors(false);
 
@@ -118,7 +126,8 @@ describe("renderPlan", () => {
         "  ~ service nginx   restart (web is replaced)",
         "  - network legacy  remove (no longer in the stack)",
         "",
-        "Plan: 5 to create, 1 to recreate, 3 to update/start, 2 to remove, 1 job to run; 2 unchanged.",
+        "Plan: 5 to create, 1 to recreate, 3 to update/start, 2 to remove,",
+        "      1 job to run; 2 unchanged.",
       ].join("\n"),
     );
   });
@@ -160,11 +169,7 @@ describe("renderPlan", () => {
       }),
     ]);
     expect(renderPlan(plan, plain)).toBe(
-      [
-        "-/+ network back  recreate (its settings changed)",
-        "",
-        "Plan: 0 to create, 1 to recreate, 0 to update/start, 0 to remove, 0 jobs to run; 0 unchanged.",
-      ].join("\n"),
+      ["-/+ network back  recreate (its settings changed)", "", "Plan: 1 to recreate."].join("\n"),
     );
     expect(countPlan(plan)).toEqual({ create: 0, recreate: 1, update: 0, remove: 0, jobs: 0, unchanged: 0 });
   });
@@ -226,7 +231,7 @@ describe("renderPlan", () => {
       [
         "  + service db  create",
         "",
-        "Plan: 1 to create, 0 to recreate, 0 to update/start, 0 to remove, 0 jobs to run; 0 unchanged.",
+        "Plan: 1 to create.",
         "",
         "1 conflict: apply changes nothing until it is resolved",
         "  ✗ service web: a container named shop-web exists but was not created by shctl",
@@ -259,6 +264,29 @@ describe("renderPlan", () => {
     const plan = planOf([action({ kind: "container.create", resource: "service web", target: "web" })]);
     expect(renderPlan(plan, plain)).not.toContain("\u001b[");
     expect(renderPlan(plan, createColors(true))).toContain("\u001b[32m  +\u001b[39m");
+  });
+});
+
+describe("summaryLine", () => {
+  const counts = { create: 0, recreate: 0, update: 0, remove: 0, jobs: 0, unchanged: 0 };
+  it("names only the counts that are not zero", () => {
+    expect(summaryLine({ ...counts, create: 90, jobs: 7 })).toBe("Plan: 90 to create, 7 jobs to run.");
+    expect(summaryLine({ ...counts, jobs: 1, unchanged: 44 })).toBe("Plan: 1 job to run; 44 unchanged.");
+    expect(summaryLine({ ...counts, unchanged: 3 })).toBe("Plan: nothing to change; 3 unchanged.");
+  });
+
+  it("wraps between counts, never inside one, to stay within the width", () => {
+    const all = { create: 120, recreate: 30, update: 12, remove: 4, jobs: 7, unchanged: 250 };
+    const text = summaryLine(all);
+    for (const line of text.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
+    expect(text.replace(/\n +/g, " ")).toBe(
+      "Plan: 120 to create, 30 to recreate, 12 to update/start, 4 to remove, 7 jobs to run; 250 unchanged.",
+    );
+    expect(summaryLine(all, 40).split("\n")).toEqual([
+      "Plan: 120 to create, 30 to recreate,",
+      "      12 to update/start, 4 to remove,",
+      "      7 jobs to run; 250 unchanged.",
+    ]);
   });
 });
 

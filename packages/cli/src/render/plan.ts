@@ -147,12 +147,30 @@ export function formatValue(v: string | undefined, sensitive: boolean): string {
   return v;
 }
 
-export function summaryLine(counts: PlanCounts): string {
-  return (
-    `Plan: ${counts.create} to create, ${counts.recreate} to recreate, ${counts.update} to update/start, ` +
-    `${counts.remove} to remove, ${counts.jobs} ${counts.jobs === 1 ? "job" : "jobs"} to run; ` +
-    `${counts.unchanged} unchanged.`
-  );
+/**
+ * "Plan: 90 to create, 7 jobs to run." — the counts that are not zero (all zero reads "nothing to
+ * change"), wrapped at `width` columns between counts so a terminal never breaks one in two.
+ */
+export function summaryLine(counts: PlanCounts, width = 80): string {
+  const parts = [
+    counts.create && `${counts.create} to create`,
+    counts.recreate && `${counts.recreate} to recreate`,
+    counts.update && `${counts.update} to update/start`,
+    counts.remove && `${counts.remove} to remove`,
+    counts.jobs && `${counts.jobs} ${counts.jobs === 1 ? "job" : "jobs"} to run`,
+  ].filter((p): p is string => typeof p === "string");
+  const words =
+    parts.length > 0 ? parts.map((p, i) => (i < parts.length - 1 ? `${p},` : p)) : ["nothing to change"];
+  if (counts.unchanged > 0) words[words.length - 1] += `; ${counts.unchanged} unchanged`;
+  words[words.length - 1] += ".";
+  const lines = ["Plan:"];
+  for (const w of words) {
+    const last = lines.length - 1;
+    if (`${lines[last]} ${w}`.length > width && (lines[last] as string).trim() !== "Plan:")
+      lines.push(`      ${w}`);
+    else lines[last] = `${lines[last]} ${w}`;
+  }
+  return lines.join("\n");
 }
 
 export const NO_CHANGES = "No changes. The stack matches the spec.";
