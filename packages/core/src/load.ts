@@ -56,7 +56,7 @@ export async function loadStack(
       const raw = await importStackModule(file, label, { projectDir, env, profile: opts.profile });
       spec = await parse(raw, label);
     } else {
-      const cacheDir = opts.cacheDir === undefined ? defaultCacheDir(env) : opts.cacheDir || undefined;
+      const cacheDir = opts.cacheDir === undefined ? defaultCacheDir() : opts.cacheDir || undefined;
       spec = await readStackFile(file, label, cacheDir);
     }
   } else {
@@ -99,25 +99,8 @@ async function readStackFile(file: string, label: string, cacheDir: string | und
     const cached = await readCachedSpec(cacheDir, file, text);
     if (cached) return cached;
   }
-  const { isMap, LineCounter, parseDocument } = await import("yaml");
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new SpecError(
-      label,
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return {
-          path: [],
-          message: `YAML ${pos ? `line ${pos.line}, column ${pos.col}` : ""}: ${(e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "")}`,
-        };
-      }),
-    );
-  }
-  if (!isMap(doc.contents)) {
-    throw new SpecError(label, [{ path: [], message: "expected a mapping with `name`, `services`, …" }]);
-  }
-  const spec = await parse(doc.toJS(), label);
+  const { parseSpecText } = await import("./validate.js");
+  const spec = parseSpecText(text, label);
   if (cacheDir) await writeCachedSpec(cacheDir, file, text, spec);
   return spec;
 }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -141,10 +141,25 @@ describe("cache of validated stack files", () => {
     expect(left).not.toContain(old);
   });
 
+  it("uses no cache dir that others may write to", async () => {
+    const { file, cacheDir } = await setup(STACK);
+    await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
+    const [entry] = await entries(cacheDir);
+    const text = await readFile(entry as string, "utf8");
+    await writeFile(entry as string, text.replace('"shop-web:1"', '"planted:1"'));
+    await chmod(path.join(cacheDir, "stacks"), 0o777);
+    const stack = await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
+    expect(stack.images["planted:1"]).toBeUndefined();
+    expect(stack.images["shop-web:1"]).toBeDefined();
+  });
+
   it("lives under XDG_CACHE_HOME or ~/.cache, and SHCTL_NO_CACHE turns it off", () => {
     expect(defaultCacheDir({ XDG_CACHE_HOME: "/x/cache" })).toBe("/x/cache/shctl");
     expect(defaultCacheDir({})).toBe(path.join(os.homedir(), ".cache", "shctl"));
-    expect(defaultCacheDir({ XDG_CACHE_HOME: "relative/dir" })).toBe(undefined);
+    // The XDG spec: a relative path is ignored.
+    expect(defaultCacheDir({ XDG_CACHE_HOME: "relative/dir" })).toBe(
+      path.join(os.homedir(), ".cache", "shctl"),
+    );
     expect(defaultCacheDir({ SHCTL_NO_CACHE: "1" })).toBe(undefined);
     expect(defaultCacheDir({ SHCTL_NO_CACHE: "0", XDG_CACHE_HOME: "/x" })).toBe("/x/shctl");
   });

@@ -1,3 +1,4 @@
+import { isMap, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { SpecError, type SpecIssue } from "./errors.js";
 import type { ResolvedStack } from "./model.js";
@@ -7,9 +8,9 @@ import { Stack, type StackSpec } from "./schema.js";
 export { Stack, stackJsonSchema } from "./schema.js";
 
 /*
- * The zod half of loading: checks a raw stack (parsed YAML/JSON, or a module's object) against the
- * schema and turns zod's issues into SpecIssues with readable paths. Loaded only when a stack has
- * to be validated, so that a cached stack file does not pay for loading zod.
+ * The parsing half of loading: reads YAML/JSON text, checks a raw stack (parsed text, or a module's
+ * object) against the schema and turns zod's issues into SpecIssues with readable paths. Loaded
+ * only when a stack has to be validated, so that a cached stack file loads neither yaml nor zod.
  */
 
 /** The schema's output for `raw`; throws SpecError (exit 2) with every schema problem. */
@@ -17,6 +18,32 @@ export function parseSpec(raw: unknown, label: string): StackSpec {
   const parsed = Stack.safeParse(raw);
   if (!parsed.success) throw new SpecError(label, zodIssues(parsed.error));
   return parsed.data;
+}
+
+/**
+ * The schema's output for the text of a YAML (or JSON) stack file; throws SpecError (exit 2) with
+ * the YAML errors (line and column) or every schema problem. What the spec cache keeps is exactly
+ * this function's result, so everything that shapes it lives in this module or the schema's.
+ */
+export function parseSpecText(text: string, label: string): StackSpec {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new SpecError(
+      label,
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return {
+          path: [],
+          message: `YAML ${pos ? `line ${pos.line}, column ${pos.col}` : ""}: ${(e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "")}`,
+        };
+      }),
+    );
+  }
+  if (!isMap(doc.contents)) {
+    throw new SpecError(label, [{ path: [], message: "expected a mapping with `name`, `services`, …" }]);
+  }
+  return parseSpec(doc.toJS(), label);
 }
 
 /** Validates and resolves a raw stack object in one synchronous step. */
