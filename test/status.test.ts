@@ -32,6 +32,7 @@ beforeAll(async () => {
         stopGracePeriod: "1s",
       }),
       plain: idle({ stopGracePeriod: "1s" }),
+      slow: idle({ readiness: [{ exec: ["sleep", "60"] }], stopGracePeriod: "1s" }),
     },
   };
   await writeFile(path.join(projectDir, "stack.yaml"), stringify(input));
@@ -57,6 +58,17 @@ describe("shctl status", () => {
     expect(r.stdout).toContain("leaky: not ready: exec sh -c");
     expect(r.stdout).toContain("exit 3: token is (sensitive)");
     expect(r.stdout + r.stderr).not.toContain(TOKEN);
+  });
+
+  it("gives up on a probe that does not answer within 5s, and exits then", async () => {
+    const t0 = Date.now();
+    const r = await runCli(["status", "-f", "stack.yaml"], { cwd: projectDir });
+    const took = Date.now() - t0;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^slow +running +not ready /m);
+    expect(r.stdout).toContain("slow: not ready: no answer within 5.0s");
+    // The probe's exec (sleep 60) is abandoned: the process does not wait for it.
+    expect(took).toBeLessThan(15_000);
   });
 
   it("--json carries ready and readyDetail; --no-probes runs none", async () => {

@@ -129,7 +129,8 @@ export interface EngineClient {
   containerLogs(id: string, tail: number, streams?: { stdout: boolean; stderr: boolean }): Promise<string[]>;
   info(): Promise<EngineInfo>;
   followLogs(id: string, tail: number, onLine: (line: string) => void, signal: AbortSignal): Promise<void>;
-  exec(id: string, cmd: string[]): Promise<{ exitCode: number; output: string }>;
+  /** Runs a command in a running container; with a signal, stops waiting for it on abort (rejects). */
+  exec(id: string, cmd: string[], signal?: AbortSignal): Promise<{ exitCode: number; output: string }>;
   listNetworks(labels: string[]): Promise<NetworkSummary[]>;
   createNetwork(body: Record<string, unknown>): Promise<string>;
   removeNetwork(id: string): Promise<void>;
@@ -422,8 +423,9 @@ class DockerEngine implements EngineClient {
     });
   }
 
-  exec(id: string, cmd: string[]) {
+  exec(id: string, cmd: string[], signal?: AbortSignal) {
     return this.call("container.exec", true, async () => {
+      signal?.throwIfAborted();
       const exec = await this.docker
         .getContainer(id)
         .exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
@@ -432,9 +434,23 @@ class DockerEngine implements EngineClient {
       const sink = { write: (c: Buffer) => chunks.push(c) };
       this.docker.modem.demuxStream(stream, sink as never, sink as never);
       await new Promise<void>((resolve, reject) => {
-        stream.on("end", resolve);
-        stream.on("close", resolve);
-        stream.on("error", reject);
+        // Aborted: stop reading (the connection closes; the command may still end on its own).
+        const abort = () => {
+          stream.destroy();
+          reject(signal?.reason ?? new Error("aborted"));
+        };
+        if (signal?.aborted) return abort();
+        signal?.addEventListener("abort", abort, { once: true });
+        const done = () => {
+          signal?.removeEventListener("abort", abort);
+          resolve();
+        };
+        stream.on("end", done);
+        stream.on("close", done);
+        stream.on("error", (err) => {
+          signal?.removeEventListener("abort", abort);
+          reject(err);
+        });
       });
       const info = await exec.inspect();
       return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString("utf8") };

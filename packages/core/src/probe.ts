@@ -16,8 +16,13 @@ export async function probeAddress(
   port: number,
 ): Promise<{ host: string; port: number }> {
   const published = s.ports.find((p) => p.container === port && p.protocol === "tcp");
-  if (published)
-    return { host: published.hostIp === "0.0.0.0" ? "127.0.0.1" : published.hostIp, port: published.host };
+  if (published) {
+    const ip = published.hostIp;
+    return {
+      host: ip === "0.0.0.0" || ip === "" ? "127.0.0.1" : ip === "::" ? "::1" : ip,
+      port: published.host,
+    };
+  }
   const info = await engine.inspectContainer(id);
   const ip = Object.values(info?.networks ?? {}).find((n) => n.ip)?.ip;
   if (!ip) throw new Error("the container has no IP address yet");
@@ -35,12 +40,12 @@ export async function runProbe(
   switch (probe.type) {
     case "tcp": {
       const { host, port } = await probeAddress(engine, s, id, probe.port);
-      await tcpConnect(host, port, 2000);
+      await tcpConnect(host, port, 2000, signal);
       return;
     }
     case "http": {
       const { host, port } = await probeAddress(engine, s, id, probe.port);
-      const res = await fetch(`http://${host}:${port}${probe.path}`, {
+      const res = await fetch(`http://${net.isIPv6(host) ? `[${host}]` : host}:${port}${probe.path}`, {
         signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]),
       });
       const body = await res.text();
@@ -50,7 +55,7 @@ export async function runProbe(
       return;
     }
     case "exec": {
-      const r = await engine.exec(id, probe.command);
+      const r = await engine.exec(id, probe.command, signal);
       if (r.exitCode !== 0)
         throw new Error(`exit ${r.exitCode}: ${r.output.trim().split("\n").slice(-2).join(" | ")}`);
       return;
@@ -60,7 +65,7 @@ export async function runProbe(
         service: s.name,
         containerId: id,
         address: (port) => probeAddress(engine, s, id, port),
-        exec: (cmd) => engine.exec(id, cmd),
+        exec: (cmd) => engine.exec(id, cmd, signal),
         signal,
       });
       return;
@@ -71,21 +76,28 @@ export async function runProbe(
   }
 }
 
-function tcpConnect(host: string, port: number, timeoutMs: number): Promise<void> {
+function tcpConnect(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no answer from ${host}:${port} within ${timeoutMs}ms`));
-    }, timeoutMs);
-    sock.once("connect", () => {
+    const finish = (err?: Error) => {
       clearTimeout(timer);
-      sock.end();
-      resolve();
-    });
-    sock.once("error", (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${host}:${port}: ${err.message}`));
-    });
+      signal.removeEventListener("abort", abort);
+      if (err) {
+        sock.destroy();
+        reject(err);
+      } else {
+        sock.end();
+        resolve();
+      }
+    };
+    const abort = () => finish(signal.reason ?? new Error("aborted"));
+    const timer = setTimeout(
+      () => finish(new Error(`no answer from ${host}:${port} within ${timeoutMs}ms`)),
+      timeoutMs,
+    );
+    if (signal.aborted) return abort();
+    signal.addEventListener("abort", abort, { once: true });
+    sock.once("connect", () => finish());
+    sock.once("error", (err) => finish(new Error(`${host}:${port}: ${err.message}`)));
   });
 }
