@@ -133,5 +133,29 @@ describe("drift and orphans", () => {
     // Once the port is free the same stack applies.
     await engine.stopContainer(holder, 1);
     expect((await diff(stack, engine)).conflicts).toEqual([]);
+    await apply(stack, engine);
+    const running = (await containersOf(name)).web?.id;
+    expect(running).toBeDefined();
+
+    // A running service moved to a port that someone else holds: a conflict, and it keeps running
+    // (a recreate would remove it, then fail to start the new one).
+    const port2 = port + 1;
+    const holder2 = await engine.createContainer({
+      name: `${name}-holder2`,
+      Image: "shctl-test/tools:latest",
+      Entrypoint: ["/usr/bin/tini", "--"],
+      Cmd: ["sleep", "infinity"],
+      ExposedPorts: { "80/tcp": {} },
+      HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(port2) }] } },
+    });
+    foreign.push(holder2);
+    await engine.startContainer(holder2);
+    const moved = { ...web, ports: [`127.0.0.1:${port2}:8080`] };
+    stack = await load({ ...withPort, services: { ...withPort.services, web: moved } }, projectDir);
+    expect((await diff(stack, engine)).conflicts.map((c) => c.message)).toEqual([
+      `host port ${port2}/tcp is already published by container ${name}-holder2, which is not in this stack`,
+    ]);
+    await expect(apply(stack, engine)).rejects.toBeInstanceOf(ConflictError);
+    expect((await containersOf(name)).web).toEqual({ id: running, state: "running" });
   });
 });

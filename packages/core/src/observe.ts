@@ -6,6 +6,7 @@ import { SpecError, type SpecIssue } from "./errors.js";
 import { buildRecipe, canonicalJson, sha256 } from "./hash.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
+import { anyAddress } from "./ports.js";
 import { readState } from "./state.js";
 
 /** What the engine and the disk hold for a stack: a snapshot, so `plan` needs no further calls. */
@@ -135,10 +136,23 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
   const missing = Object.values(stack.services)
     .map((s) => s.containerName)
     .filter((n) => !ours.has(n));
-  const running = new Set(containers.filter((c) => c.state === "running").map((c) => c.name));
-  const portsToBind = Object.values(stack.services).some(
-    (s) => s.ports.length > 0 && !running.has(s.containerName),
-  );
+  // A service will bind host ports it does not hold now when its container is missing or not
+  // running, or when it runs without one of the ports the spec wants (a recreate will bind it).
+  const listed = new Map(summaries.map((c) => [c.name, c]));
+  const portsToBind = Object.values(stack.services).some((s) => {
+    const c = listed.get(s.containerName);
+    if (s.ports.length === 0) return false;
+    if (c?.state !== "running") return true;
+    return s.ports.some(
+      (p) =>
+        !c.published.some(
+          (q) =>
+            q.port === p.host &&
+            q.protocol === p.protocol &&
+            (q.hostIp === p.hostIp || (anyAddress(q.hostIp) && anyAddress(p.hostIp))),
+        ),
+    );
+  });
   const foreignContainers: { id: string; name: string }[] = [];
   const foreignPorts: ObservedState["foreignPorts"] = [];
   if (missing.length > 0 || portsToBind) {

@@ -10,6 +10,7 @@ import {
 } from "./hash.js";
 import type { ResolvedJob, ResolvedService, ResolvedStack, StackNode } from "./model.js";
 import type { ObservedContainer, ObservedNetwork, ObservedState } from "./observe.js";
+import { addressesOverlap } from "./ports.js";
 
 /*
  * plan(desired, observed) → Plan. Pure and synchronous: no engine, no disk, no clock. The plan is
@@ -561,17 +562,13 @@ function attachedNetworks(c: ObservedContainer, s: ResolvedService): string[] {
  */
 function portConflicts(stack: ResolvedStack, observed: ObservedState, actions: Action[]): Conflict[] {
   const out: Conflict[] = [];
-  const any = (ip: string) => ip === "0.0.0.0" || ip === "::" || ip === "";
   for (const a of actions) {
     if (a.kind !== "container.create" && a.kind !== "container.recreate" && a.kind !== "container.start")
       continue;
     const svc = stack.services[a.target];
     for (const [i, p] of (svc?.ports ?? []).entries()) {
       const holder = observed.foreignPorts.find(
-        (h) =>
-          h.port === p.host &&
-          h.protocol === p.protocol &&
-          (h.hostIp === p.hostIp || any(h.hostIp) || any(p.hostIp)),
+        (h) => h.port === p.host && h.protocol === p.protocol && addressesOverlap(h.hostIp, p.hostIp),
       );
       if (!holder || !svc) continue;
       out.push({

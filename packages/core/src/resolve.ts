@@ -15,6 +15,7 @@ import type {
   ResolvedService,
   ResolvedStack,
 } from "./model.js";
+import { addressesOverlap } from "./ports.js";
 import type { JobSpec, ServiceSpec, StackSpec } from "./schema.js";
 
 /*
@@ -506,10 +507,7 @@ function checkPorts(stack: ResolvedStack, issues: SpecIssue[]): void {
   for (const s of Object.values(stack.services)) {
     s.ports.forEach((p, i) => {
       const clash = seen.find(
-        (o) =>
-          o.p.host === p.host &&
-          o.p.protocol === p.protocol &&
-          (o.p.hostIp === p.hostIp || o.p.hostIp === "0.0.0.0" || p.hostIp === "0.0.0.0"),
+        (o) => o.p.host === p.host && o.p.protocol === p.protocol && addressesOverlap(o.p.hostIp, p.hostIp),
       );
       if (clash) {
         issues.push({

@@ -1,0 +1,9 @@
+/** Whether a host IP means every address: 0.0.0.0, :: (or empty, as the engine may report it). */
+export function anyAddress(ip: string): boolean {
+  return ip === "0.0.0.0" || ip === "::" || ip === "";
+}
+
+/** Whether two host IPs can clash on one port: the same address, or either is every address. */
+export function addressesOverlap(a: string, b: string): boolean {
+  return a === b || anyAddress(a) || anyAddress(b);
+}
