@@ -97,6 +97,17 @@ it("keeps each job's latest log for `shctl logs JOB` once its container is gone"
   const never = await logs("after");
   expect(never.code).toBe(1);
   expect(never.stderr).toContain("it is not running and has no saved log");
+
+  // A job the engine could not start at all says so, not that it was interrupted.
+  jobs.unstartable = { image: "tools", entrypoint: ["/no/such/binary"], command: [] };
+  delete jobs.broken;
+  delete jobs.after;
+  await write();
+  saved = await loadStack(file);
+  await expect(apply(saved, engine)).rejects.toThrow(/container.start failed/);
+  const unstartable = await logs("unstartable");
+  expect(unstartable.code, unstartable.stderr).toBe(0);
+  expect(unstartable.stderr).toMatch(/which failed: .*no such file/i);
 });
 
 it("keeps a function job's log lines too", async () => {

@@ -263,6 +263,7 @@ export async function logs(
     });
   }
   if (opts.follow) await engine.followLogs(c.id, tail, onLine, opts.signal ?? new AbortController().signal);
-  else for (const l of await engine.containerLogs(c.id, tail)) onLine(l);
+  // As with docker logs: --tail 0 prints nothing (the engine reads a tail of 0 as "all").
+  else if (tail > 0) for (const l of await engine.containerLogs(c.id, tail)) onLine(l);
   return { kind: "container" };
 }

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import pLimit from "p-limit";
 import { createBody, ownershipLabels } from "./container-config.js";
+import { formatDuration } from "./duration.js";
 import type { EngineClient, EngineEvent } from "./engine.js";
 import {
   ConflictError,
@@ -534,7 +535,8 @@ class Execution {
     if (job.run) {
       this.phase(a.resource, "running");
       const key = jobKey(job, undefined, undefined, digests);
-      const signal = AbortSignal.any([this.internal.signal, AbortSignal.timeout(job.timeoutMs)]);
+      const timeout = AbortSignal.timeout(job.timeoutMs);
+      const signal = AbortSignal.any([this.internal.signal, timeout]);
       const lines: string[] = [];
       let outcome = "was interrupted";
       try {
@@ -561,7 +563,11 @@ class Execution {
         outcome = "completed";
       } catch (err) {
         const message = redact(String((err as Error)?.message ?? err), this.stack.secrets);
-        outcome = `failed: ${message}`;
+        outcome = this.internal.signal.aborted
+          ? "was interrupted"
+          : timeout.aborted
+            ? `was stopped after its ${formatDuration(job.timeoutMs)} timeout`
+            : `failed: ${message}`;
         if (isShctlError(err)) throw err;
         throw new StepFailedError(a.resource, "run", message, {
           cause: err,
@@ -590,7 +596,7 @@ class Execution {
     const labels = ownershipLabels(this.stack.name, job, snap, { [LABEL.jobKey]: key });
     const id = await this.createOrConflict(a, createBody(this.stack, job.containerName, spec, labels));
     const following = new AbortController();
-    let outcome = "was interrupted";
+    let outcome: string | undefined;
     try {
       await this.connectOtherNetworks(id, spec.networks);
       this.phase(a.resource, "running");
@@ -614,7 +620,7 @@ class Execution {
         await Promise.race([streamed, new Promise((r) => setTimeout(r, 1000))]);
       } catch (err) {
         if (!timeout.aborted) throw err;
-        outcome = `was stopped after its ${Math.round(job.timeoutMs / 1000)}s timeout`;
+        outcome = `was stopped after its ${formatDuration(job.timeoutMs)} timeout`;
         await this.engine.killContainer(id);
         const tail = (await this.engine.containerLogs(id, LOG_TAIL)).map((l) =>
           redact(l, this.stack.secrets),
@@ -637,16 +643,22 @@ class Execution {
         throw new JobFailedError(job.name, code, tail);
       }
       await recordJob(this.stack.dataRoot, job.name, key);
+    } catch (err) {
+      // Not an exit code or a timeout (set above): the engine failed to run it.
+      outcome ??= `failed: ${redact(String((err as Error)?.message ?? err), this.stack.secrets)}`;
+      throw err;
     } finally {
       following.abort();
-      // Its container goes now: keep the log of this run for `shctl logs JOB`.
-      const lines = await this.engine.containerLogs(id, JOB_LOG_LINES).catch(() => []);
-      await this.saveJobLog(
-        a.resource,
-        job.name,
-        outcome,
-        lines.map((l) => redact(l, this.stack.secrets)),
-      );
+      // Its container goes now: keep the log of this run for `shctl logs JOB` (when the engine
+      // gives it; otherwise the previous run's saved log stays).
+      const lines = await this.engine.containerLogs(id, JOB_LOG_LINES).catch(() => undefined);
+      if (lines)
+        await this.saveJobLog(
+          a.resource,
+          job.name,
+          outcome ?? "was interrupted",
+          lines.map((l) => redact(l, this.stack.secrets)),
+        );
       await this.engine.removeContainer(id);
     }
     this.phase(a.resource, "done", "completed", t0);
