@@ -3,7 +3,8 @@
 //
 //   npm run bench                                   # BENCH_SIZES=10,40 BENCH_RUNS=3
 //   BENCH_SIZES=10 BENCH_RUNS=1 node scripts/bench.mjs
-//   BENCH_CLI=path/to/main.js …                    # another CLI build for the no-op process
+//   BENCH_PROCESS_SAMPLES=5 …                      # interleaved samples of each process row per run
+//   BENCH_CLI=path/to/main.js …                    # another CLI build for the no-op CLI processes
 //
 // Each stack: N services of the fixture tools image (`sleep infinity` under tini), one network, a
 // bind mount each under a temp data root, a 1 s healthcheck each. Everything it creates carries the
@@ -231,6 +232,7 @@ async function shctlRun(n, projectDir, stack, changedStack, out) {
       else out.cliError ??= `exit ${r.code}: ${firstLine(r.stderr) || firstLine(r.stdout)}`;
       const u = await cli({ SHCTL_NO_CACHE: "1" });
       if (u.code === 0) out.noopCliUncached.push(u.ms);
+      else out.uncachedError ??= `exit ${u.code}: ${firstLine(u.stderr) || firstLine(u.stdout)}`;
     } else out.cliError ??= `${CLI_SHOWN} is not built`;
 
     const bare = await timeProcess(process.execPath, [
@@ -370,6 +372,7 @@ async function benchSize(n, withCompose) {
     composeDown: [],
     composeMarks: [],
     cliError: undefined,
+    uncachedError: undefined,
   };
 
   const name = `bench-n${n}-${RUN_ID}`;
@@ -428,7 +431,9 @@ function medianMark(marks, key) {
 function report(o, withCompose) {
   const lines = [];
   lines.push("");
-  lines.push(`N = ${o.n} services · ${RUNS} run(s) · median, min–max`);
+  lines.push(
+    `N = ${o.n} services · ${RUNS} run(s), ${PROCESS_SAMPLES} samples per run for process rows · median, min–max`,
+  );
   lines.push(`  ${pad("phase", 46)}${padL("median", 9)}  ${pad("min–max", 20)}API calls read / mutating`);
   lines.push(`  ${"-".repeat(104)}`);
   lines.push(row(`shctl cold apply, until healthy (${o.coldActions} actions)`, o.cold, o.coldCalls));
@@ -437,7 +442,11 @@ function report(o, withCompose) {
       ? row("shctl no-op apply, CLI process", o.noopCli)
       : `  ${pad("shctl no-op apply, CLI process", 46)}${padL("n/a", 9)}  (${o.cliError})`,
   );
-  lines.push(row("shctl no-op apply, CLI, stack file not cached", o.noopCliUncached));
+  lines.push(
+    o.noopCliUncached.length > 0 || !o.uncachedError
+      ? row("shctl no-op apply, CLI, stack file not cached", o.noopCliUncached)
+      : `  ${pad("shctl no-op apply, CLI, stack file not cached", 46)}${padL("n/a", 9)}  (${o.uncachedError})`,
+  );
   lines.push(row("shctl no-op apply, bare process (node + core)", o.noopBare));
   lines.push(row(`shctl no-op apply, library (${o.noopActions} actions)`, o.noopLib, o.noopCalls));
   lines.push(row(`shctl one-change apply, library (${o.changeActions} actions)`, o.change, o.changeCalls));

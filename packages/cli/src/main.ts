@@ -7,7 +7,7 @@ import { createUi, type GlobalOptions } from "./ui.js";
 /*
  * shctl: parse the command line, then load only the command that runs. Every error ends in one
  * place (reportError), which prints it and picks the exit code: 0 ok, 1 failed, 2 invalid usage or
- * stack, 3 `diff --exit-code` found changes, 130 interrupted.
+ * stack, 3 `diff --exit-code` found changes or conflicts, 130 interrupted.
  */
 
 // Node ≥ 22.1 can keep compiled code between runs; most of a no-op apply is module loading
@@ -86,7 +86,7 @@ SHCTL_* variables. "-f FILE" is the stack file in every command (as in kubectl a
 come before the command too (as in docker compose -f FILE up).
 
 Exit codes: 0 done or nothing to do, 1 the operation failed, 2 invalid usage or invalid stack,
-3 diff --exit-code found changes, 130 interrupted.
+3 diff --exit-code found changes or conflicts, 130 interrupted.
 
 Environment: DOCKER_HOST (where the engine is), NO_COLOR (no colours), CI (plain progress lines),
 SHCTL_NO_CACHE=1 (parse and validate a stack file even when it is unchanged).
@@ -144,7 +144,7 @@ ${examples([
     .addHelpText(
       "after",
       `
-Symbols: + create (or pull/build an image), ~ update in place or start, -/+ recreate (with each
+Symbols: + create (or pull/build an image), ~ update in place, start or restart, -/+ recreate (with each
 field that changed; secrets show as (sensitive)), - remove, > run a job.
 ${examples([
   "shctl diff",
@@ -182,8 +182,9 @@ ${examples([
     .summary("each service's state, health, restarts and uptime")
     .description(
       "Show each service: state, health, restarts, uptime; * marks containers no longer in the stack.\n" +
-        "A running service's readiness probes run once (at most 5s), so a service without a Docker\n" +
-        "healthcheck shows ready or not ready; a probe that fails is explained below the table.",
+        "A running service's readiness probes run once (at most 5s per service), so a service with " +
+        "readiness probes but no Docker healthcheck shows ready or not ready; the first probe that " +
+        "failed is explained below the table.",
     )
     .addOption(fileOption())
     .addOption(profileOption())
@@ -199,11 +200,11 @@ ${examples([
     .command("logs")
     .summary("print a service's or job's log (-F to follow)")
     .description(
-      "Print a service's log (secrets redacted). -f is the stack file, as everywhere in shctl, so " +
-        "following the log is -F/--follow.\nA job that has ended shows the saved log of its latest " +
-        "run (its last 1000 lines; the container is gone).",
+      "Print a service's or job's log (secrets redacted). -f is the stack file, as everywhere in " +
+        "shctl, so following the log is -F/--follow.\nA job that has ended shows the saved log of " +
+        "its latest run (its last 1000 lines are kept; --tail applies, -F does not).",
     )
-    .argument("<SERVICE>", "service or job name")
+    .argument("<SERVICE|JOB>", "service or job name")
     .showHelpAfterError(
       "(-f is the stack file in shctl; follow the log with -F or --follow; add --help for more)",
     )

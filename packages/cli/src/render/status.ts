@@ -5,7 +5,8 @@ import { formatUptime } from "./format.js";
 /**
  * The `shctl status` table: service, state, health, restarts, uptime; orphans marked. Pure.
  * HEALTH is the Docker healthcheck's verdict, or for a service with only readiness probes what
- * they answered just now ("ready" / "not ready"); every probe that failed is explained below.
+ * they answered just now ("ready" / "not ready"); for a service that is not ready, the first
+ * probe that failed is explained below.
  */
 export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: number, c: Colors): string {
   if (rows.length === 0) return `Stack ${stackName} has no services.`;
