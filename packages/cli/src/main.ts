@@ -117,7 +117,9 @@ ${examples([
       "--wait-lock <DURATION>",
       "wait this long (e.g. 30s, 2m) for another shctl run on the stack to end",
     )
-    .addOption(new Option("--concurrency <N>", "how many steps run at once (default 8)").argParser(intArg(1)))
+    .addOption(
+      new Option("--concurrency <N>", "how many steps run at once (default 32)").argParser(intArg(1)),
+    )
     .addHelpText(
       "after",
       `

@@ -20,6 +20,7 @@ export async function diff(stack: ResolvedStack, engine: EngineClient): Promise<
 export interface ApplyOptions {
   onEvent?: EventSink;
   signal?: AbortSignal;
+  /** How many actions run at once; default 32. */
   concurrency?: number;
   /** Wait until started services are healthy; default true. */
   wait?: boolean;
