@@ -4,7 +4,8 @@ import { cleanup, containersOf, engine, load, stackName, tempProject, toolsImage
 
 /*
  * A stack wider than Node's default listener limit: every service waits for health at once, each
- * listening for the apply's abort. The apply must neither leak listeners nor warn about them.
+ * listening for the apply's abort. The apply must neither leak listeners nor warn about them, nor
+ * look the shared image up once per container.
  */
 
 const N = 14;
@@ -34,11 +35,14 @@ it(`${N} health-gated services come up in parallel without a listener-leak warni
   const onWarning = (w: Error) => warnings.push(w);
   process.on("warning", onWarning);
   const controller = new AbortController();
+  engine.resetCalls();
   try {
     await apply(stack, engine, { signal: controller.signal, concurrency: N });
   } finally {
     process.off("warning", onWarning);
   }
+  // Containers created together share one lookup of their image (observe may inspect it once too).
+  expect(engine.calls.byOperation["image.inspect"] ?? 0).toBeLessThanOrEqual(2);
   // Warnings are emitted on the next tick.
   await new Promise((r) => setImmediate(r));
   expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);

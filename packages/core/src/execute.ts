@@ -76,6 +76,8 @@ class Execution {
   private readonly containerIds = new Map<string, string>();
   /** Image ID of each image key, once known. */
   private readonly imageIds = new Map<string, string>();
+  /** Image lookups in flight, so that containers created together share one inspect per image. */
+  private readonly imageLookups = new Map<string, Promise<string>>();
   private readonly readyWaits = new Map<string, Promise<void>>();
   private readonly listeners = new Map<string, Set<(e: EngineEvent) => void>>();
   private eventsStarted = false;
@@ -441,11 +443,19 @@ class Execution {
   private async imageIdentity(key: string): Promise<string> {
     const known = this.imageIds.get(key);
     if (known) return known;
-    const ref = this.stack.images[key]?.ref ?? key;
-    const info = await this.engine.inspectImage(ref);
-    if (!info) throw new StepFailedError(`image ${key}`, "resolve", `${ref} is not present locally`);
-    this.imageIds.set(key, info.id);
-    return info.id;
+    let lookup = this.imageLookups.get(key);
+    if (!lookup) {
+      lookup = (async () => {
+        const ref = this.stack.images[key]?.ref ?? key;
+        const info = await this.engine.inspectImage(ref);
+        if (!info) throw new StepFailedError(`image ${key}`, "resolve", `${ref} is not present locally`);
+        if (!this.imageIds.has(key)) this.imageIds.set(key, info.id);
+        return info.id;
+      })();
+      this.imageLookups.set(key, lookup);
+      lookup.catch(() => this.imageLookups.delete(key));
+    }
+    return lookup;
   }
 
   private async checkMountSources(resource: string, mounts: ResolvedService["mounts"]) {
