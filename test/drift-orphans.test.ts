@@ -32,6 +32,21 @@ afterAll(async () => {
   await cleanup(stack, projectDir);
 });
 
+/** A running container without stack labels that publishes 127.0.0.1:port. */
+async function portHolder(containerName: string, port: number): Promise<string> {
+  const id = await engine.createContainer({
+    name: containerName,
+    Image: "shctl-test/tools:latest",
+    Entrypoint: ["/usr/bin/tini", "--"],
+    Cmd: ["sleep", "infinity"],
+    ExposedPorts: { "80/tcp": {} },
+    HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(port) }] } },
+  });
+  foreign.push(id);
+  await engine.startContainer(id);
+  return id;
+}
+
 const ids = async () => (await diff(stack as ResolvedStack, engine)).actions.map((a) => a.id);
 
 describe("drift and orphans", () => {
@@ -107,16 +122,7 @@ describe("drift and orphans", () => {
 
   it("a host port published by a container shctl does not own is a conflict in the plan", async () => {
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const holder = await engine.createContainer({
-      name: `${name}-holder`,
-      Image: "shctl-test/tools:latest",
-      Entrypoint: ["/usr/bin/tini", "--"],
-      Cmd: ["sleep", "infinity"],
-      ExposedPorts: { "80/tcp": {} },
-      HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(port) }] } },
-    });
-    foreign.push(holder);
-    await engine.startContainer(holder);
+    const holder = await portHolder(`${name}-holder`, port);
     const withPort = spec(false); // b's name is held by the squatter of the test above
     const web = { ...svc(), ports: [`127.0.0.1:${port}:8080`] };
     stack = await load({ ...withPort, services: { ...withPort.services, web } }, projectDir);
@@ -140,16 +146,7 @@ describe("drift and orphans", () => {
     // A running service moved to a port that someone else holds: a conflict, and it keeps running
     // (a recreate would remove it, then fail to start the new one).
     const port2 = port + 1;
-    const holder2 = await engine.createContainer({
-      name: `${name}-holder2`,
-      Image: "shctl-test/tools:latest",
-      Entrypoint: ["/usr/bin/tini", "--"],
-      Cmd: ["sleep", "infinity"],
-      ExposedPorts: { "80/tcp": {} },
-      HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(port2) }] } },
-    });
-    foreign.push(holder2);
-    await engine.startContainer(holder2);
+    await portHolder(`${name}-holder2`, port2);
     const moved = { ...web, ports: [`127.0.0.1:${port2}:8080`] };
     stack = await load({ ...withPort, services: { ...withPort.services, web: moved } }, projectDir);
     expect((await diff(stack, engine)).conflicts.map((c) => c.message)).toEqual([

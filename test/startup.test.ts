@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BASE_IMAGE, cleanup, runCli, stackName, tempProject } from "./helpers.js";
+import { BASE_IMAGE, type CliResult, cleanup, runCli, stackName, tempProject } from "./helpers.js";
 
 /*
  * Everyday commands on an unchanged stack file take the validated stack from the cache and never
@@ -50,12 +50,17 @@ async function writeStack(services: string[]): Promise<void> {
 
 const diff = (e: Record<string, string>) => runCli(["diff", "-f", "stack.yaml"], { cwd: project, env: e });
 
+/** The CLI under the hook failed because it imported yaml or zod. */
+function expectParserLoaded(r: CliResult): void {
+  expect(r.code).not.toBe(0);
+  expect(r.stderr + r.stdout).toMatch(/loaded (yaml|zod)/);
+}
+
 describe("start-up of a command on an unchanged stack file", () => {
   it("loads yaml and zod only when the file is new or changed", async () => {
     // The hook works: a first look at the file needs the parser, and the command fails.
     const first = await diff(denied);
-    expect(first.code).not.toBe(0);
-    expect(first.stderr + first.stdout).toMatch(/loaded (yaml|zod)/);
+    expectParserLoaded(first);
 
     // Validated once…
     const warm = await diff(env);
@@ -70,8 +75,7 @@ describe("start-up of a command on an unchanged stack file", () => {
     // A changed file is parsed and validated again.
     await writeStack(["a", "b"]);
     const changed = await diff(denied);
-    expect(changed.code).not.toBe(0);
-    expect(changed.stderr + changed.stdout).toMatch(/loaded (yaml|zod)/);
+    expectParserLoaded(changed);
     const again = await diff(env);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/\+ service b +create/);
@@ -80,7 +84,6 @@ describe("start-up of a command on an unchanged stack file", () => {
   it("validates on every run with SHCTL_NO_CACHE=1", async () => {
     await diff(env);
     const off = await diff({ ...denied, SHCTL_NO_CACHE: "1" });
-    expect(off.code).not.toBe(0);
-    expect(off.stderr + off.stdout).toMatch(/loaded (yaml|zod)/);
+    expectParserLoaded(off);
   });
 });

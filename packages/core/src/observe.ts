@@ -6,7 +6,7 @@ import { SpecError, type SpecIssue } from "./errors.js";
 import { buildRecipe, canonicalJson, sha256 } from "./hash.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
-import { anyAddress } from "./ports.js";
+import { sameAddress } from "./ports.js";
 import { readState } from "./state.js";
 
 /** What the engine and the disk hold for a stack: a snapshot, so `plan` needs no further calls. */
@@ -146,10 +146,7 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
     return s.ports.some(
       (p) =>
         !c.published.some(
-          (q) =>
-            q.port === p.host &&
-            q.protocol === p.protocol &&
-            (q.hostIp === p.hostIp || (anyAddress(q.hostIp) && anyAddress(p.hostIp))),
+          (q) => q.port === p.host && q.protocol === p.protocol && sameAddress(q.hostIp, p.hostIp),
         ),
     );
   });

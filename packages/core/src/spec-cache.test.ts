@@ -47,6 +47,16 @@ services:
     dependsOn: { db: { condition: healthy } }
 `;
 
+/** A loaded (so cached) STACK whose cache entry was then edited to name `image` for web. */
+async function cachedWithImage(image: string): Promise<{ file: string; cacheDir: string }> {
+  const made = await setup(STACK);
+  await loadStack(made.file, { env: { DB_PASSWORD: "x" }, cacheDir: made.cacheDir });
+  const [entry] = await entries(made.cacheDir);
+  const text = await readFile(entry as string, "utf8");
+  await writeFile(entry as string, text.replace('"shop-web:1"', JSON.stringify(image)));
+  return made;
+}
+
 describe("cache of validated stack files", () => {
   it("gives the same stack from the cache as from validation, in a private entry", async () => {
     const { file, cacheDir } = await setup(STACK);
@@ -64,11 +74,7 @@ describe("cache of validated stack files", () => {
   });
 
   it("is used on a hit: what the entry holds is what loads", async () => {
-    const { file, cacheDir } = await setup(STACK);
-    await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
-    const [entry] = await entries(cacheDir);
-    const text = await readFile(entry as string, "utf8");
-    await writeFile(entry as string, text.replace('"shop-web:1"', '"from-the-cache:1"'));
+    const { file, cacheDir } = await cachedWithImage("from-the-cache:1");
     const stack = await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
     expect(stack.images["from-the-cache:1"]).toBeDefined();
   });
@@ -142,11 +148,7 @@ describe("cache of validated stack files", () => {
   });
 
   it("uses no cache dir that others may write to", async () => {
-    const { file, cacheDir } = await setup(STACK);
-    await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
-    const [entry] = await entries(cacheDir);
-    const text = await readFile(entry as string, "utf8");
-    await writeFile(entry as string, text.replace('"shop-web:1"', '"planted:1"'));
+    const { file, cacheDir } = await cachedWithImage("planted:1");
     await chmod(path.join(cacheDir, "stacks"), 0o777);
     const stack = await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
     expect(stack.images["planted:1"]).toBeUndefined();

@@ -1,10 +1,10 @@
-import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
+import { writeFileAtomic } from "./atomic.js";
 import { sha256 } from "./hash.js";
 import type { StackSpec } from "./schema.js";
 
@@ -103,19 +103,16 @@ export async function writeCachedSpec(
   text: string,
   spec: StackSpec,
 ): Promise<void> {
-  let tmp: string | undefined;
   try {
     const json = JSON.stringify(spec);
     if (!isDeepStrictEqual(JSON.parse(json), spec)) return;
     const entry = await entryOf(dir, file, text);
     await mkdir(path.dirname(entry.path), { recursive: true, mode: 0o700 });
     if (!(await privateDir(path.dirname(entry.path)))) return;
-    tmp = `${entry.path}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(tmp, `{"key":${JSON.stringify(entry.key)},"spec":${json}}\n`, { mode: 0o600 });
-    await rename(tmp, entry.path);
+    await writeFileAtomic(entry.path, `{"key":${JSON.stringify(entry.key)},"spec":${json}}\n`, 0o600);
     await prune(path.dirname(entry.path));
   } catch {
-    if (tmp) await rm(tmp, { force: true }).catch(() => undefined);
+    // Not cached: the next load validates again.
   }
 }
 

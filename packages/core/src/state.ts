@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
+import { writeFileAtomic } from "./atomic.js";
 import { InterruptedError, LockedError } from "./errors.js";
 
 /*
@@ -45,9 +46,7 @@ async function writeJobRecord(dataRoot: string, job: string, key: string): Promi
   state.jobs[job] = { key, completedAt: new Date().toISOString() };
   const dir = stateDir(dataRoot);
   await mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `state.json.${process.pid}.tmp`);
-  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
-  await rename(tmp, path.join(dir, "state.json"));
+  await writeFileAtomic(path.join(dir, "state.json"), `${JSON.stringify(state, null, 2)}\n`);
 }
 
 export interface LockInfo {
@@ -202,11 +201,9 @@ function jobLogPath(dataRoot: string, job: string): string {
 export async function saveJobLog(dataRoot: string, job: string, log: SavedJobLog): Promise<void> {
   const file = jobLogPath(dataRoot, job);
   await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
   const header = JSON.stringify({ outcome: log.outcome, finishedAt: log.finishedAt });
   const lines = [`# ${header}`, ...log.lines.slice(-JOB_LOG_LINES)];
-  await writeFile(tmp, `${lines.join("\n")}\n`, { mode: 0o600 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${lines.join("\n")}\n`, 0o600);
 }
 
 /** The saved log of a job's latest run, if there is one. */

@@ -15,15 +15,16 @@ export async function run(service: string, o: LogsCommandOptions, ui: Ui): Promi
     "-f names the stack file in every shctl command; to follow the log, use -F or --follow",
   );
   const engine = connectEngine();
-  const found = await engine.listContainers([`${LABEL.stack}=${stack.name}`, `${LABEL.name}=${service}`]);
-  if (found.length === 0) {
-    const names = [...Object.keys(stack.services), ...Object.keys(stack.jobs)];
-    if (!names.includes(service)) {
-      // Most likely a typo: a usage error naming what exists, the closest first.
-      throw new UsageError(`stack ${stack.name} has no service or job named "${service}"`, {
-        hint: unknownNameHint(service, names, "services and jobs"),
-      });
-    }
+  const names = [...Object.keys(stack.services), ...Object.keys(stack.jobs)];
+  // A name outside the stack may still be an orphan's container; if not, it is most likely a typo:
+  // a usage error naming what exists, the closest first. (Names in the stack go to `logs` directly.)
+  if (
+    !names.includes(service) &&
+    (await engine.listContainers([`${LABEL.stack}=${stack.name}`, `${LABEL.name}=${service}`])).length === 0
+  ) {
+    throw new UsageError(`stack ${stack.name} has no service or job named "${service}"`, {
+      hint: unknownNameHint(service, names, "services and jobs"),
+    });
   }
   const controller = new AbortController();
   let interrupted = false;
