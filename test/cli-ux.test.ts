@@ -270,7 +270,7 @@ describe("an apply that fails", () => {
     const r = await runCli(["apply", "-f", file]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/job migrate: failed — run failed: exited with code 3/);
-    expect(r.stdout).toMatch(/Apply failed after [\d.]+m?s; not started: service app\./);
+    expect(r.stdout).toMatch(/Apply failed after [\d.]+m?s; not done: service app\./);
     expect(r.stderr).toContain("migrating with (sensitive)");
     expect(r.stdout + r.stderr).not.toContain(SECRET);
   });
@@ -279,7 +279,7 @@ describe("an apply that fails", () => {
     const r = await runOnTty(["apply", "-f", file]);
     expect(r.code).toBe(1);
     expect(r.output).toMatch(/✖ job migrate +failed +[\d.]+m?s +run failed: exited with code 3/);
-    expect(r.output).toMatch(/Apply failed after [\d.]+m?s; not started: service app\./);
+    expect(r.output).toMatch(/Apply failed after [\d.]+m?s; not done: service app\./);
     expect(r.output).toContain("\u001b[?25h");
     expect(r.output).not.toContain(SECRET);
   });

@@ -1,4 +1,5 @@
-import { apply, ConflictError, diff, LABEL, type ResolvedStack } from "@sh/core";
+import { apply, ConflictError, describeConflict, diff, type ResolvedStack, resourceKey } from "@sh/core";
+import { LABEL } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanup, containersOf, engine, load, stackName, tempProject, toolsImage } from "./helpers.js";
 
@@ -77,8 +78,12 @@ describe("drift and orphans", () => {
     await engine.startContainer(id);
     const plan = await diff(stack as ResolvedStack, engine);
     expect(plan.actions.map((a) => a.id)).toEqual(["container.recreate:a"]);
-    expect(plan.actions[0]?.reason).toBe("changed outside shctl");
-    expect(plan.actions[0]?.changes).toContainEqual({
+    const recreate = plan.actions[0] as Extract<
+      (typeof plan.actions)[number],
+      { kind: "container.recreate" }
+    >;
+    expect(recreate.cause).toBe("drift");
+    expect(recreate.changes).toContainEqual({
       field: "env.LEVEL",
       before: "two",
       after: "one",
@@ -112,7 +117,7 @@ describe("drift and orphans", () => {
     });
     foreign.push(squatter);
     const plan = await diff(stack, engine);
-    expect(plan.conflicts.map((c) => c.resource)).toEqual(["service b"]);
+    expect(plan.conflicts.map((c) => resourceKey(c.resource))).toEqual(["service b"]);
     await expect(apply(stack, engine)).rejects.toBeInstanceOf(ConflictError);
     const still = await engine.inspectContainer(squatter);
     expect(still?.id).toBe(squatter);
@@ -128,11 +133,18 @@ describe("drift and orphans", () => {
     stack = await load({ ...withPort, services: { ...withPort.services, web } }, projectDir);
     const plan = await diff(stack, engine);
     expect(plan.conflicts).toEqual([
-      expect.objectContaining({
-        resource: "service web",
-        message: `host port ${port}/tcp is already published by container ${name}-holder, which is not in this stack`,
-      }),
+      {
+        kind: "host-port-held",
+        resource: { type: "service", name: "web" },
+        port,
+        protocol: "tcp",
+        holder: `${name}-holder`,
+        index: 0,
+      },
     ]);
+    expect(describeConflict(plan.conflicts[0] as (typeof plan.conflicts)[number]).message).toBe(
+      `host port ${port}/tcp is already published by container ${name}-holder, which is not in this stack`,
+    );
     await expect(apply(stack, engine)).rejects.toBeInstanceOf(ConflictError);
     expect(Object.keys(await containersOf(name))).not.toContain("web");
     expect((await engine.inspectContainer(holder))?.state).toBe("running");
@@ -149,7 +161,7 @@ describe("drift and orphans", () => {
     await portHolder(`${name}-holder2`, port2);
     const moved = { ...web, ports: [`127.0.0.1:${port2}:8080`] };
     stack = await load({ ...withPort, services: { ...withPort.services, web: moved } }, projectDir);
-    expect((await diff(stack, engine)).conflicts.map((c) => c.message)).toEqual([
+    expect((await diff(stack, engine)).conflicts.map((c) => describeConflict(c).message)).toEqual([
       `host port ${port2}/tcp is already published by container ${name}-holder2, which is not in this stack`,
     ]);
     await expect(apply(stack, engine)).rejects.toBeInstanceOf(ConflictError);

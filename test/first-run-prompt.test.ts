@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { LABEL } from "@sh/core";
+import { LABEL } from "@sh/core/internals";
 import { afterEach, describe, expect, it } from "vitest";
 import { CLI, engine, stackName, tempProject } from "./helpers.js";
 

@@ -4,15 +4,16 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  apply,
   connectEngine,
   type EngineClient,
-  LABEL,
   loadStack,
   type ProgressEvent,
   type ResolvedStack,
   type StackInput,
   teardown,
 } from "@sh/core";
+import { LABEL } from "@sh/core/internals";
 
 /*
  * Shared by the integration tests: a real engine, a temporary project dir per test, the fixture
@@ -29,6 +30,28 @@ export const engine: EngineClient = connectEngine();
 /** The fixture image as a stack image: built from test/fixtures/tools on first use, then cached by the engine. */
 export function toolsImage() {
   return { ref: "shctl-test/tools:latest", build: { context: TOOLS_CONTEXT, args: { BASE: BASE_IMAGE } } };
+}
+
+/**
+ * Builds the fixture image through shctl's own build path when the engine lacks it (for tests that
+ * run a part of a plan without its image action).
+ */
+export async function ensureToolsImage(): Promise<void> {
+  if (await engine.inspectImage(toolsImage().ref)) return;
+  const dir = await tempProject("shctl-tools-");
+  const stack = await load(
+    {
+      name: stackName("tools"),
+      images: { tools: toolsImage() },
+      jobs: { noop: { image: "tools", command: ["true"] } },
+    },
+    dir,
+  );
+  try {
+    await apply(stack, engine);
+  } finally {
+    await cleanup(stack, dir);
+  }
 }
 
 /** A long-running service that stops at once (tini forwards SIGTERM). */

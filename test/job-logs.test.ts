@@ -1,6 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { apply, loadStack, type ResolvedStack, readJobLog } from "@sh/core";
+import { apply, loadStack, type ResolvedStack } from "@sh/core";
+import { readJobLog } from "@sh/core/internals";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { cleanup, engine, load, recorder, runCli, stackName, tempProject, toolsImage } from "./helpers.js";

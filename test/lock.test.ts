@@ -3,7 +3,8 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
-import { LABEL, type ResolvedStack } from "@sh/core";
+import type { ResolvedStack } from "@sh/core";
+import { LABEL } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cleanup,

@@ -114,7 +114,9 @@ describe("reconciling a stack on the real engine", () => {
     stack = await load(spec("hello", "2"), projectDir);
     const p = await diff(stack, engine);
     expect(p.actions.map((a) => a.id)).toEqual(["container.recreate:web"]);
-    expect(p.actions[0]?.changes).toEqual([{ field: "env.MODE", before: "1", after: "2", sensitive: false }]);
+    expect(p.actions[0]).toMatchObject({
+      changes: [{ field: "env.MODE", before: "1", after: "2", sensitive: false }],
+    });
     await apply(stack, engine);
     const after = await containersOf(name);
     expect(after.web?.id).not.toBe(before.web?.id);

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { chown, lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { type EngineEvent, LABEL, type ResolvedStack, teardown, UnsafeDataRootError } from "@sh/core";
+import { type ResolvedStack, teardown, UnsafeDataRootError } from "@sh/core";
+import { type EngineEvent, LABEL } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cleanup,

@@ -59,12 +59,16 @@ export interface ContainerSummary {
   name: string;
   imageId: string;
   state: string;
+  /** From the listing's status: "healthy", "unhealthy", "starting", or undefined without a healthcheck. */
+  health: string | undefined;
   labels: Record<string, string>;
   /** Host ports it publishes (while it runs). */
   published: { hostIp: string; port: number; protocol: string }[];
+  /** The networks it is attached to, by Docker name, with its address on each. */
+  networks: Record<string, { ip: string }>;
 }
 
-export interface ContainerDetails extends Omit<ContainerSummary, "published"> {
+export interface ContainerDetails extends Omit<ContainerSummary, "published" | "health" | "networks"> {
   health: string | undefined;
   healthLog: string[];
   exitCode: number;
@@ -241,9 +245,13 @@ class DockerEngine implements EngineClient {
         name: (c.Names[0] ?? "").replace(/^\//, ""),
         imageId: c.ImageID,
         state: c.State,
+        health: healthOfStatus(c.Status),
         labels: c.Labels ?? {},
         published: (c.Ports ?? []).flatMap((p) =>
           p.PublicPort ? [{ hostIp: p.IP ?? "0.0.0.0", port: p.PublicPort, protocol: p.Type }] : [],
+        ),
+        networks: Object.fromEntries(
+          Object.entries(c.NetworkSettings?.Networks ?? {}).map(([n, v]) => [n, { ip: v.IPAddress ?? "" }]),
         ),
       }));
     });
@@ -603,6 +611,13 @@ class DockerEngine implements EngineClient {
       });
     });
   }
+}
+
+/** The health a container listing's status shows: "Up 3 minutes (healthy)", "(health: starting)". */
+export function healthOfStatus(status: string | undefined): string | undefined {
+  const m = /\((healthy|unhealthy|health: starting)\)/.exec(status ?? "");
+  if (!m) return undefined;
+  return m[1] === "health: starting" ? "starting" : m[1];
 }
 
 function normalizeRef(ref: string): string {

@@ -1,3 +1,5 @@
+import type { Conflict } from "./plan/types.js";
+
 /**
  * Every failure shctl reports is one of these. Each says what failed, where, and what to do;
  * the CLI maps `exitCode` to the process exit status and prints `message`, `details` and `hint`.
@@ -43,6 +45,27 @@ export class SpecError extends ShctlError {
 /** Bad command-line usage: exit 2. */
 export class UsageError extends ShctlError {
   readonly exitCode = 2;
+}
+
+/** A service or job name the stack does not have (and no container of the stack carries): exit 2. */
+export class UnknownNameError extends UsageError {
+  readonly stackName: string;
+  readonly unknown: string;
+  /** The services and jobs the stack has. */
+  readonly names: string[];
+  constructor(stack: string, unknown: string, names: string[]) {
+    super(`stack ${stack} has no service or job named "${unknown}"`, {
+      hint: `the stack has: ${names.join(", ")}`,
+    });
+    this.stackName = stack;
+    this.unknown = unknown;
+    this.names = names;
+  }
+}
+
+/** The plan was not confirmed (the question was answered no): nothing was changed. */
+export class CancelledError extends ShctlError {
+  readonly exitCode = 1;
 }
 
 /** The Docker Engine could not be reached at all. */
@@ -142,6 +165,15 @@ export class InterruptedError extends ShctlError {
 /** Something the plan cannot resolve by itself (e.g. a name taken by a container shctl does not own). */
 export class ConflictError extends ShctlError {
   readonly exitCode = 1;
+  /** The plan's conflicts, when the plan found them (none for one found while applying). */
+  readonly conflicts: readonly Conflict[];
+  constructor(
+    message: string,
+    opts: { hint?: string; details?: string[]; cause?: unknown; conflicts?: readonly Conflict[] } = {},
+  ) {
+    super(message, opts);
+    this.conflicts = opts.conflicts ?? [];
+  }
 }
 
 export function isShctlError(err: unknown): err is ShctlError {

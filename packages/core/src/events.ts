@@ -1,4 +1,4 @@
-import type { Plan } from "./plan.js";
+import type { Plan } from "./plan/types.js";
 
 /*
  * Core reports progress only through these events; it never prints. The CLI renders them as a
@@ -28,6 +28,11 @@ export type ProgressEvent =
   | { type: "phase"; resource: string; phase: Phase; message?: string; elapsedMs?: number }
   /** A line of output from a build, a pull or a function job. */
   | { type: "output"; resource: string; line: string }
-  | { type: "warning"; message: string; resource?: string };
+  | { type: "warning"; message: string; resource?: string }
+  /**
+   * How an execution ended, sent once at its end (done, failed or interrupted): the plan's actions
+   * carried out and not, and the services it was to wait for that were not known ready.
+   */
+  | { type: "outcome"; done: string[]; notDone: string[]; notReady: string[] };
 
 export type EventSink = (event: ProgressEvent) => void;

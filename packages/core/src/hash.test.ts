@@ -189,11 +189,16 @@ describe("job keys", () => {
     expect(jobKey({ ...migrate, version: "2" }, "sha256:a", "app:1", {})).not.toBe(key);
   });
 
-  it("changes with a function job's source", () => {
+  // Was a bug: a function job's key hashed the function's source text, which misses what the
+  // function reads from its closure (the same text can do something else) and changes with a mere
+  // reformat. Its explicit version and its declared inputs decide.
+  it("keys a function job by its version and inputs, not by its source text", () => {
     const key = jobKey(seed, undefined, undefined, {});
-    expect(jobKey({ ...seed, run: async () => {} }, undefined, undefined, {})).toBe(key);
-    expect(jobKey({ ...seed, run: async (ctx) => ctx.log("different") }, undefined, undefined, {})).not.toBe(
-      key,
+    expect(jobKey({ ...seed, run: async (ctx) => ctx.log("different") }, undefined, undefined, {})).toBe(key);
+    expect(jobKey({ ...seed, version: "2" }, undefined, undefined, {})).not.toBe(key);
+    const withInput = { ...seed, inputs: ["/p/a.conf"] };
+    expect(jobKey(withInput, undefined, undefined, { "/p/a.conf": "x" })).not.toBe(
+      jobKey(withInput, undefined, undefined, { "/p/a.conf": "y" }),
     );
   });
 });

@@ -45,9 +45,13 @@ export function secretDigest(name: string, value: string): string {
  */
 export type Snapshot = Record<string, unknown>;
 
+/**
+ * `imageIdentity` is the local image ID, or null while the image is still to be built or pulled
+ * (such a snapshot is only compared field by field, never stored).
+ */
 export function containerSnapshot(
   spec: ContainerSpec,
-  imageIdentity: string,
+  imageIdentity: string | null,
   imageRef: string,
   inputDigests: Record<string, string | null>,
   extra: Record<string, unknown> = {},
@@ -57,7 +61,7 @@ export function containerSnapshot(
   const inputs: Record<string, string | null> = {};
   for (const p of spec.inputs) inputs[p] = inputDigests[p] ?? null;
   return {
-    image: `${imageRef}@${imageIdentity}`,
+    image: imageIdentity === null ? `${imageRef}@(pending)` : `${imageRef}@${imageIdentity}`,
     command: spec.command,
     entrypoint: spec.entrypoint,
     env,
@@ -81,7 +85,7 @@ export function containerSnapshot(
 
 export function serviceSnapshot(
   s: ResolvedService,
-  imageIdentity: string,
+  imageIdentity: string | null,
   imageRef: string,
   inputDigests: Record<string, string | null>,
 ): Snapshot {
@@ -96,19 +100,22 @@ export function serviceSnapshot(
   });
 }
 
-/** The job key: a job runs again only when this changes (or when it is marked `always`). */
+/**
+ * The job key: a job runs again only when this changes (or when it is marked `always`). A container
+ * job's key covers its container's snapshot (image ID included); a function job's covers its
+ * explicit `version` and its declared inputs, never the function's text, which would miss what the
+ * function reads from its closure (bump `version` when what it does changes).
+ */
 export function jobKey(
   job: ResolvedJob,
   imageIdentity: string | undefined,
   imageRef: string | undefined,
   inputDigests: Record<string, string | null>,
 ): string {
+  const inputs = Object.fromEntries(job.inputs.map((p) => [p, inputDigests[p] ?? null]));
   const body = job.container
     ? containerSnapshot(job.container, imageIdentity ?? "", imageRef ?? "", inputDigests)
-    : {
-        run: job.run?.toString(),
-        inputs: Object.fromEntries(job.inputs.map((p) => [p, inputDigests[p] ?? null])),
-      };
+    : { run: "function", inputs };
   return hashOf({ recipe: HASH_RECIPE, version: job.version, body });
 }
 

@@ -1,34 +1,20 @@
-// The main entry loads neither zod nor yaml: they load when a stack has to be parsed or validated
-// (a cached stack file needs neither). The schema itself, `validateStack` and `stackJsonSchema`
-// are in "@sh/core/schema".
-export {
-  type ApplyOptions,
-  type ApplyResult,
-  apply,
-  diff,
-  type LogsSource,
-  logs,
-  type ServiceStatus,
-  type StatusOptions,
-  status,
-  teardown,
-} from "./api.js";
+/*
+ * @sh/core's public API: what a tool needs to load a stack, see and apply its plan, tear it down,
+ * read its status and logs, and handle what can go wrong. Everything else is in
+ * "@sh/core/internals" (documented there, with no promise of stability); the schema, validation
+ * and the stack's JSON Schema are in "@sh/core/schema".
+ *
+ * The main entry loads neither zod nor yaml: they load when a stack has to be parsed or validated
+ * (a cached stack file needs neither).
+ */
+export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
 export { formatDuration, parseDuration } from "./duration.js";
+export { connectEngine, type EngineClient } from "./engine.js";
 export {
-  type BuildOptions,
-  type CallCounts,
-  type ContainerDetails,
-  type ContainerSummary,
-  connectEngine,
-  type EngineClient,
-  type EngineEvent,
-  type EngineInfo,
-} from "./engine.js";
-export {
+  CancelledError,
   ConflictError,
   EngineError,
   EngineUnreachableError,
-  formatIssuePath,
   HealthTimeoutError,
   InterruptedError,
   isShctlError,
@@ -38,36 +24,27 @@ export {
   SpecError,
   type SpecIssue,
   StepFailedError,
+  UnknownNameError,
   UnsafeDataRootError,
   UsageError,
 } from "./errors.js";
 export type { EventSink, Phase, ProgressEvent } from "./events.js";
-export { type ExecuteOptions, type ExecuteResult, execute } from "./execute.js";
-export { canonicalJson, HASH_RECIPE } from "./hash.js";
-export { LABEL } from "./labels.js";
 export { defineStack, type LoadOptions, loadStack, type StackFactory } from "./load.js";
+export { type LogsSource, logs } from "./logs.js";
 export type * from "./model.js";
-export { type ObservedContainer, type ObservedState, observe } from "./observe.js";
-export {
-  type Action,
-  type ActionKind,
-  type Conflict,
-  diffSnapshots,
-  type FieldChange,
-  nodesInOrder,
-  type Plan,
-  plan,
-} from "./plan.js";
-export { redact } from "./redact.js";
-export { type ResolveContext, splitCommand } from "./resolve.js";
+export { describeConflict } from "./plan/describe.js";
 export type {
-  EngineInfoSummary,
-  JobContext,
-  JobRun,
-  ProbeCheck,
-  ProbeContext,
-  RunContainerOptions,
-  StackInput,
-} from "./schema.js";
-export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";
+  Action,
+  ActionKind,
+  ActionOf,
+  Conflict,
+  FieldChange,
+  Plan,
+  Resource,
+  Wait,
+} from "./plan/types.js";
+export { hasChanges, isDestructive, resourceKey } from "./plan/util.js";
+export type { JobContext, ProbeContext, RunContainerOptions, StackInput } from "./schema.js";
+export { completedJobs } from "./state.js";
+export { type ServiceStatus, type StatusOptions, status } from "./status.js";
 export { checkDataRoot, type TeardownResult } from "./teardown.js";

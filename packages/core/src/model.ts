@@ -128,6 +128,8 @@ export interface ResolvedImage {
   needs: string[];
   /** Where to pull from when a registry mirror is set; tagged `ref` afterwards. */
   mirrorRef: string | undefined;
+  /** Where to pull from, in order (the first that has it); tagged `ref` afterwards. */
+  pullSources: string[];
 }
 
 export interface ResolvedNetwork {

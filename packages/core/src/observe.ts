@@ -1,13 +1,15 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import dockerignoreModule from "@balena/dockerignore";
-import type { EngineClient } from "./engine.js";
+import type { ContainerSummary, EngineClient, NetworkSummary } from "./engine.js";
 import { SpecError, type SpecIssue } from "./errors.js";
+import { byCodeUnit } from "./graph.js";
 import { buildRecipe, canonicalJson, sha256 } from "./hash.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
+import { usedImages } from "./plan/order.js";
 import { sameAddress } from "./ports.js";
-import { readState } from "./state.js";
+import { readJobLog, readState, type StackState } from "./state.js";
 
 /** What the engine and the disk hold for a stack: a snapshot, so `plan` needs no further calls. */
 export interface ObservedState {
@@ -30,8 +32,12 @@ export interface ObservedState {
   inputs: Record<string, string | null>;
   /** Bind-mount directories that exist. */
   dirs: Record<string, boolean>;
+  /** Bind-mounted files (`kind: file`) that exist. */
+  files: Record<string, boolean>;
   /** Completed job keys, from the state file under the data root. */
   jobs: Record<string, { key: string; completedAt: string }>;
+  /** How the latest run of each job without a completed record ended, from its saved log. */
+  jobRuns: Record<string, { outcome: string; finishedAt: string }>;
 }
 
 export interface ObservedContainer {
@@ -46,9 +52,14 @@ export interface ObservedContainer {
   recipe: number | undefined;
   snapshot: Record<string, unknown> | undefined;
   imageId: string;
-  env: string[];
-  cmd: string[] | null;
   restartPolicy: string;
+  /** Docker names of the networks it is attached to. */
+  networks: string[];
+  /**
+   * What only an inspect tells, read for a service container shctl has no record of making (it
+   * may have been changed by hand); absent for the containers shctl made, which need no inspect.
+   */
+  details: { env: string[]; cmd: string[] | null } | undefined;
 }
 
 export interface ObservedNetwork {
@@ -61,18 +72,18 @@ export interface ObservedNetwork {
 export interface ObservedImage {
   id: string;
   labels: Record<string, string>;
+  /** The image's own environment; read only when a container of it is inspected for drift. */
   env: string[];
 }
 
+/**
+ * One snapshot of what the engine and the disk hold for a stack: one list per kind (containers,
+ * networks, images), and an inspect only for a container shctl has no record of making.
+ */
 export async function observe(engine: EngineClient, stack: ResolvedStack): Promise<ObservedState> {
   const label = `${LABEL.stack}=${stack.name}`;
-  const usedImages = new Set<string>();
-  for (const s of Object.values(stack.services)) usedImages.add(s.image);
-  for (const j of Object.values(stack.jobs)) {
-    if (j.container) usedImages.add(j.container.image);
-    for (const u of j.uses) usedImages.add(u);
-  }
-  const refs = [...usedImages].map((k) => stack.images[k]?.ref ?? k);
+  const used = usedImages(stack);
+  const refs = [...used].map((k) => stack.images[k]?.ref ?? k);
   // A few stats, before any engine call: a stack problem is reported as one (exit 2).
   await checkBuildContexts(stack);
 
@@ -82,56 +93,98 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
     engine.listImages(refs),
     observeDisk(stack),
   ]);
-
-  const details = await Promise.all(summaries.map((c) => engine.inspectContainer(c.id)));
-  const containers: ObservedContainer[] = [];
-  for (const d of details) {
-    if (!d) continue; // removed between the list and the inspect
-    let snapshot: Record<string, unknown> | undefined;
-    try {
-      snapshot = d.labels[LABEL.snapshot]
-        ? (JSON.parse(d.labels[LABEL.snapshot] as string) as Record<string, unknown>)
-        : undefined;
-    } catch {
-      snapshot = undefined;
-    }
-    containers.push({
-      id: d.id,
-      name: d.name,
-      node: d.labels[LABEL.name] ?? "",
-      kind: (d.labels[LABEL.kind] as ObservedContainer["kind"]) ?? "service",
-      state: d.state,
-      health: d.health,
-      hash: d.labels[LABEL.hash],
-      recipe: d.labels[LABEL.recipe] ? Number(d.labels[LABEL.recipe]) : undefined,
-      snapshot,
-      imageId: d.imageId,
-      env: d.env,
-      cmd: d.cmd,
-      restartPolicy: d.restartPolicy,
-    });
-  }
-  containers.sort((a, b) => a.name.localeCompare(b.name));
+  const containers = await observeContainers(engine, summaries, disk.recorded);
 
   // Image env is needed only to tell image-provided variables from out-of-band ones.
   const images: Record<string, ObservedImage> = {};
   const byRef = new Map<string, string[]>();
-  for (const key of usedImages) {
+  for (const key of used) {
     const ref = stack.images[key]?.ref ?? key;
     byRef.set(ref, [...(byRef.get(ref) ?? []), key]);
   }
-  const inUse = new Set(containers.map((c) => c.imageId));
+  const inspected = new Set(containers.filter((c) => c.details).map((c) => c.imageId));
   await Promise.all(
     [...byRef.entries()].map(async ([ref, keys]) => {
       const listed = imageList[ref];
       if (!listed) return;
-      const env = inUse.has(listed.id) ? ((await engine.inspectImage(listed.id))?.env ?? []) : [];
+      const env = inspected.has(listed.id) ? ((await engine.inspectImage(listed.id))?.env ?? []) : [];
       for (const k of keys) images[k] = { id: listed.id, labels: listed.labels, env };
     }),
   );
 
-  // Name clashes are only possible for containers and networks the plan will create.
-  const ours = new Set(containers.map((c) => c.name));
+  const foreign = await observeForeign(engine, stack, summaries, networks);
+  return {
+    containers,
+    ...foreign,
+    networks: networks
+      .map((n) => ({ id: n.id, name: n.name, node: n.labels[LABEL.name] ?? "", hash: n.labels[LABEL.hash] }))
+      .sort((a, b) => byCodeUnit(a.name, b.name)),
+    images,
+    dirs: disk.dirs,
+    files: disk.files,
+    inputs: disk.inputs,
+    contextHashes: disk.contextHashes,
+    jobs: disk.jobs,
+    jobRuns: disk.jobRuns,
+  };
+}
+
+/** The stack's containers from the listing; a service container shctl has no record of is inspected. */
+async function observeContainers(
+  engine: EngineClient,
+  summaries: ContainerSummary[],
+  recorded: StackState["containers"],
+): Promise<ObservedContainer[]> {
+  const out = await Promise.all(
+    summaries.map(async (c): Promise<ObservedContainer | undefined> => {
+      const node = c.labels[LABEL.name] ?? "";
+      const kind = (c.labels[LABEL.kind] as ObservedContainer["kind"]) ?? "service";
+      const known = recorded[node]?.id === c.id ? recorded[node] : undefined;
+      let details: ObservedContainer["details"];
+      let restartPolicy = known?.restart ?? "";
+      if (kind === "service" && !known) {
+        const d = await engine.inspectContainer(c.id);
+        if (!d) return undefined; // removed between the list and the inspect
+        details = { env: d.env, cmd: d.cmd };
+        restartPolicy = d.restartPolicy;
+      }
+      return {
+        id: c.id,
+        name: c.name,
+        node,
+        kind,
+        state: c.state,
+        health: c.health,
+        hash: c.labels[LABEL.hash],
+        recipe: c.labels[LABEL.recipe] ? Number(c.labels[LABEL.recipe]) : undefined,
+        snapshot: parseSnapshot(c.labels[LABEL.snapshot]),
+        imageId: c.imageId,
+        restartPolicy,
+        networks: Object.keys(c.networks).sort(byCodeUnit),
+        details,
+      };
+    }),
+  );
+  return out.filter((c): c is ObservedContainer => !!c).sort((a, b) => byCodeUnit(a.name, b.name));
+}
+
+function parseSnapshot(label: string | undefined): Record<string, unknown> | undefined {
+  if (!label) return undefined;
+  try {
+    return JSON.parse(label) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Names and host ports held outside the stack, looked up only when the plan may need them. */
+async function observeForeign(
+  engine: EngineClient,
+  stack: ResolvedStack,
+  summaries: ContainerSummary[],
+  networks: NetworkSummary[],
+): Promise<Pick<ObservedState, "foreignContainers" | "foreignPorts" | "foreignNetworks">> {
+  const ours = new Set(summaries.map((c) => c.name));
   // Job containers exist only while a job runs; a clash there is reported when the job starts.
   const missing = Object.values(stack.services)
     .map((s) => s.containerName)
@@ -150,7 +203,7 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
         ),
     );
   });
-  const foreignContainers: { id: string; name: string }[] = [];
+  const foreignContainers: ObservedState["foreignContainers"] = [];
   const foreignPorts: ObservedState["foreignPorts"] = [];
   if (missing.length > 0 || portsToBind) {
     const all = await engine.listContainers([]);
@@ -171,35 +224,35 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
     for (const n of all)
       if (missingNets.includes(n.name) && n.labels[LABEL.stack] !== stack.name) foreignNetworks.push(n.name);
   }
-
-  return {
-    containers,
-    foreignContainers,
-    networks: networks
-      .map((n) => ({ id: n.id, name: n.name, node: n.labels[LABEL.name] ?? "", hash: n.labels[LABEL.hash] }))
-      .sort((a, b) => a.name.localeCompare(b.name)),
-    foreignNetworks,
-    foreignPorts,
-    images,
-    ...disk,
-  };
+  return { foreignContainers, foreignPorts, foreignNetworks };
 }
 
 async function observeDisk(stack: ResolvedStack) {
   const dirPaths = new Set<string>();
+  const filePaths = new Set<string>();
   const inputPaths = new Set<string>();
   for (const node of [...Object.values(stack.services), ...Object.values(stack.jobs)]) {
     const spec = node.kind === "service" ? node : node.container;
-    for (const m of spec?.mounts ?? []) if (m.type === "bind" && m.kind === "dir") dirPaths.add(m.hostPath);
+    for (const m of spec?.mounts ?? []) {
+      if (m.type !== "bind") continue;
+      (m.kind === "dir" ? dirPaths : filePaths).add(m.hostPath);
+    }
     for (const p of node.inputs) inputPaths.add(p);
   }
   const dirs: Record<string, boolean> = {};
+  const files: Record<string, boolean> = {};
   const inputs: Record<string, string | null> = {};
   const contextHashes: Record<string, string> = {};
   await Promise.all([
     ...[...dirPaths].map(async (p) => {
       dirs[p] = await stat(p).then(
         (s) => s.isDirectory(),
+        () => false,
+      );
+    }),
+    ...[...filePaths].map(async (p) => {
+      files[p] = await stat(p).then(
+        (s) => s.isFile(),
         () => false,
       );
     }),
@@ -216,7 +269,16 @@ async function observeDisk(stack: ResolvedStack) {
       }),
   ]);
   const state = await readState(stack.dataRoot);
-  return { dirs, inputs, contextHashes, jobs: state.jobs };
+  const jobRuns: ObservedState["jobRuns"] = {};
+  await Promise.all(
+    Object.keys(stack.jobs)
+      .filter((j) => !state.jobs[j])
+      .map(async (j) => {
+        const log = await readJobLog(stack.dataRoot, j);
+        if (log) jobRuns[j] = { outcome: log.outcome, finishedAt: log.finishedAt };
+      }),
+  );
+  return { dirs, files, inputs, contextHashes, jobs: state.jobs, jobRuns, recorded: state.containers };
 }
 
 /** A build context that is not there is a problem in the stack (exit 2), named by its field. */

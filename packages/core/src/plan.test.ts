@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import { canonicalJson, HASH_RECIPE, jobKey, networkHash, serviceSnapshot, snapshotHash } from "./hash.js";
 import type { ResolvedStack } from "./model.js";
 import type { ObservedContainer, ObservedState } from "./observe.js";
-import { type Action, nodesInOrder, type Plan, plan } from "./plan.js";
+import { plan } from "./plan/index.js";
+import { nodesInOrder } from "./plan/order.js";
+import type { Action, Plan } from "./plan/types.js";
+import { resourceKey } from "./plan/util.js";
 import type { StackInput } from "./schema.js";
 import { validateStack } from "./validate.js";
 
@@ -68,7 +71,9 @@ function emptyEngine(overrides: Partial<ObservedState> = {}): ObservedState {
     contextHashes: { app: "ctx-app-1" },
     inputs: {},
     dirs: {},
+    files: {},
     jobs: {},
+    jobRuns: {},
     ...overrides,
   };
 }
@@ -96,9 +101,9 @@ function appliedContainer(
     // The label holds canonical JSON; observe parses it back.
     snapshot: JSON.parse(canonicalJson(snap)) as Record<string, unknown>,
     imageId,
-    env: [...IMAGE_ENV, ...s.env.map((e) => `${e.name}=${e.value}`)],
-    cmd: s.command ?? null,
     restartPolicy: s.restart,
+    networks: s.networks.map((n) => stack.networks[n.name]?.dockerName ?? n.name).sort(),
+    details: { env: [...IMAGE_ENV, ...s.env.map((e) => `${e.name}=${e.value}`)], cmd: s.command ?? null },
     ...overrides,
   };
 }
@@ -138,7 +143,9 @@ function appliedEngine(stack: ResolvedStack, overrides: Partial<ObservedState> =
 }
 
 const ids = (p: Plan) => p.actions.map((a) => a.id);
-const byId = (p: Plan, id: string): Action => {
+/** An action by id, its kind's fields readable without narrowing (the test checks them). */
+type AnyAction = Action & Partial<Record<"changes" | "jobKey" | "recordedKey" | "containerId", unknown>>;
+const byId = (p: Plan, id: string): AnyAction => {
   const a = p.actions.find((x) => x.id === id);
   if (!a) throw new Error(`no action ${id} in ${ids(p).join(", ")}`);
   return a;
@@ -157,7 +164,8 @@ function waitsFor(p: Plan, a: string, b: string): boolean {
 function expectListedInOrder(p: Plan) {
   const seen = new Set<string>();
   for (const a of p.actions) {
-    for (const dep of a.after) expect(seen.has(dep), `${a.id} waits for ${dep}`).toBe(true);
+    const waits = [...a.after, ...("startAfter" in a ? a.startAfter : [])];
+    for (const dep of waits) expect(seen.has(dep), `${a.id} waits for ${dep}`).toBe(true);
     seen.add(a.id);
   }
   expect(new Set(ids(p)).size).toBe(p.actions.length);
@@ -190,13 +198,15 @@ describe("plan against an empty engine", () => {
     expect(p.conflicts).toEqual([]);
     expect(p.unchanged).toEqual([]);
     expect(p.containers).toEqual({});
-    expect(p).toMatchObject({ version: 1, stack: "shop", profile: undefined, dataRoot: DATA });
+    expect(p).toMatchObject({ version: 2, stack: "shop", dataRoot: DATA });
+    expect(p).not.toHaveProperty("profile");
+    expect(p.waitReady).toEqual(["db", "web", "worker"]);
   });
 
   it("creates missing directories with their owner and mode", () => {
     expect(byId(p, `dir.create:${DATA}/db`)).toMatchObject({
       kind: "dir.create",
-      resource: "dir db",
+      resource: { type: "dir", name: "db" },
       target: `${DATA}/db`,
       owner: { uid: 999, gid: 999 },
       mode: 0o700,
@@ -208,33 +218,38 @@ describe("plan against an empty engine", () => {
   });
 
   it("builds the built image and pulls the referenced one", () => {
-    expect(byId(p, "image.build:app")).toMatchObject({ reason: "not built yet", contextHash: "ctx-app-1" });
-    expect(byId(p, "image.pull:postgres:16")).toMatchObject({ reason: "missing locally", after: [] });
+    expect(byId(p, "image.build:app")).toMatchObject({ cause: "missing", contextHash: "ctx-app-1" });
+    expect(byId(p, "image.pull:postgres:16")).toMatchObject({
+      cause: "missing",
+      ref: "postgres:16",
+      sources: ["postgres:16"],
+      after: [],
+    });
   });
 
-  it("orders containers and jobs after their images, dirs, networks and dependencies", () => {
-    expect(byId(p, "container.create:db").after).toEqual([
-      "image.pull:postgres:16",
-      `dir.create:${DATA}/db`,
-      "network.create:default",
-    ]);
+  it("creates containers after their images, dirs and networks, and starts them after their dependencies", () => {
+    expect(byId(p, "container.create:db")).toMatchObject({
+      after: ["image.pull:postgres:16", `dir.create:${DATA}/db`, "network.create:default"],
+      startAfter: [],
+      waitFor: [],
+    });
     expect(byId(p, "job.run:migrate")).toMatchObject({
-      reason: "never completed",
-      after: ["image.build:app", "network.create:default", "container.create:db"],
+      cause: "never-completed",
+      after: ["image.build:app", "network.create:default"],
+      startAfter: ["container.create:db"],
+      waitFor: [{ service: "db", condition: "healthy" }],
     });
     expect(byId(p, "job.run:migrate")).not.toHaveProperty("recordedKey");
-    expect(byId(p, "container.create:web").after).toEqual([
-      "image.build:app",
-      `dir.create:${DATA}/uploads`,
-      "network.create:default",
-      "container.create:db",
-      "job.run:migrate",
-    ]);
-    expect(byId(p, "container.create:worker").after).toEqual([
-      "image.build:app",
-      "network.create:default",
-      "container.create:db",
-    ]);
+    expect(byId(p, "container.create:web")).toMatchObject({
+      after: ["image.build:app", `dir.create:${DATA}/uploads`, "network.create:default"],
+      startAfter: ["container.create:db", "job.run:migrate"],
+      waitFor: [{ service: "db", condition: "healthy" }],
+    });
+    expect(byId(p, "container.create:worker")).toMatchObject({
+      after: ["image.build:app", "network.create:default"],
+      startAfter: ["container.create:db"],
+      waitFor: [{ service: "db", condition: "healthy" }],
+    });
   });
 
   it("lists every action after the actions it waits for, and names only actions of the plan", () => {
@@ -243,9 +258,10 @@ describe("plan against an empty engine", () => {
 
   it("pulls from the registry mirror when one is set", () => {
     const mirrored = plan(resolve({ ...spec(), registryMirror: "mirror.local" }), emptyEngine());
-    expect(byId(mirrored, "image.pull:postgres:16").reason).toBe(
-      "missing locally; pulled from mirror.local/postgres:16",
-    );
+    expect(byId(mirrored, "image.pull:postgres:16")).toMatchObject({
+      ref: "postgres:16",
+      sources: ["mirror.local/postgres:16"],
+    });
   });
 
   it("reports a missing image that may not be pulled as a conflict", () => {
@@ -262,11 +278,7 @@ describe("plan against an empty engine", () => {
       emptyEngine(),
     );
     expect(never.conflicts).toEqual([
-      {
-        resource: "image pg",
-        message: 'postgres:16 is not present locally and its pull policy is "never"',
-        hint: expect.stringContaining("load or build postgres:16"),
-      },
+      { kind: "image-not-pullable", resource: { type: "image", name: "pg" }, ref: "postgres:16" },
     ]);
   });
 });
@@ -277,7 +289,13 @@ describe("plan against an applied stack", () => {
     const p = plan(stack, appliedEngine(stack));
     expect(p.actions).toEqual([]);
     expect(p.conflicts).toEqual([]);
-    expect(p.unchanged).toEqual(["job migrate", "service db", "service web", "service worker"]);
+    expect(p.unchanged.map(resourceKey)).toEqual([
+      "job migrate",
+      "service db",
+      "service web",
+      "service worker",
+    ]);
+    expect(p.waitReady).toEqual([]);
     expect(p.containers).toEqual({ db: "id-db", web: "id-web", worker: "id-worker" });
   });
 
@@ -291,15 +309,21 @@ describe("plan against an applied stack", () => {
       {
         id: "container.recreate:web",
         kind: "container.recreate",
-        resource: "service web",
+        resource: { type: "service", name: "web" },
         target: "web",
-        reason: "env.LOG_LEVEL changed",
+        cause: "spec",
         changes: [{ field: "env.LOG_LEVEL", before: "info", after: "debug", sensitive: false }],
         after: [],
+        startAfter: [],
+        waitFor: [{ service: "db", condition: "healthy" }],
         containerId: "id-web",
+        networks: [],
+        writers: [],
+        onlyIfChanged: false,
       },
     ]);
-    expect(p.unchanged).toEqual(["job migrate", "service db", "service worker"]);
+    expect(p.unchanged.map(resourceKey)).toEqual(["job migrate", "service db", "service worker"]);
+    expect(p.waitReady).toEqual(["web"]);
   });
 
   it("names added and removed env variables", () => {
@@ -344,12 +368,13 @@ describe("plan against an applied stack", () => {
       {
         id: "container.update:web",
         kind: "container.update",
-        resource: "service web",
+        resource: { type: "service", name: "web" },
         target: "web",
-        reason: "restart policy changed (updated in place)",
+        cause: "restart-policy",
         changes: [{ field: "restart", before: "no", after: "unless-stopped", sensitive: false }],
         after: [],
         containerId: "id-web",
+        restartPolicy: "unless-stopped",
       },
     ]);
   });
@@ -378,11 +403,12 @@ describe("plan against an applied stack", () => {
       {
         id: "container.start:web",
         kind: "container.start",
-        resource: "service web",
+        resource: { type: "service", name: "web" },
         target: "web",
-        reason: "it is exited",
-        changes: [],
+        state: "exited",
         after: [],
+        startAfter: [],
+        waitFor: [{ service: "db", condition: "healthy" }],
         containerId: "id-web",
       },
     ]);
@@ -395,8 +421,7 @@ describe("plan against an applied stack", () => {
       c.node === "web"
         ? {
             ...c,
-            env: [...IMAGE_ENV, "LOG_LEVEL=trace", "HACK=1"],
-            cmd: ["sleep", "infinity"],
+            details: { env: [...IMAGE_ENV, "LOG_LEVEL=trace", "HACK=1"], cmd: ["sleep", "infinity"] },
             imageId: "sha256:x",
           }
         : c,
@@ -404,10 +429,10 @@ describe("plan against an applied stack", () => {
     const p = plan(stack, observed);
     expect(ids(p)).toEqual(["container.recreate:web"]);
     expect(byId(p, "container.recreate:web")).toMatchObject({
-      reason: "changed outside shctl",
+      cause: "drift",
       changes: [
         { field: "env.LOG_LEVEL", before: "trace", after: "info", sensitive: false },
-        { field: "env.HACK", before: "1", after: undefined, sensitive: false },
+        { field: "env.HACK", before: "1", sensitive: false },
         { field: "image", before: "sha256:x", after: IMAGE_IDS.app, sensitive: false },
         {
           field: "command",
@@ -423,7 +448,12 @@ describe("plan against an applied stack", () => {
     const stack = resolve(spec());
     const observed = appliedEngine(stack);
     observed.containers = observed.containers.map((c) =>
-      c.node === "db" ? { ...c, env: c.env.map((e) => e.replace(DB_PASSWORD, "typed-by-hand")) } : c,
+      c.node === "db" && c.details
+        ? {
+            ...c,
+            details: { ...c.details, env: c.details.env.map((e) => e.replace(DB_PASSWORD, "typed-by-hand")) },
+          }
+        : c,
     );
     const p = plan(stack, observed);
     expect(byId(p, "container.recreate:db").changes).toEqual([
@@ -475,12 +505,18 @@ describe("plan against an applied stack", () => {
     );
     const p = plan(stack, observed);
     // By container name, whatever order the engine listed them in.
-    expect(p.actions.map((a) => [a.id, a.reason, a.containerId])).toEqual([
-      ["container.remove:shop-job-migrate", "a job container left from an earlier run", "id-job"],
-      ["container.remove:shop-old", '"old" is no longer in the stack', "id-old"],
-      ["container.remove:shop-web-copy", "a duplicate of the service's container", "id-dup"],
+    expect(
+      p.actions.map((a) => [
+        a.id,
+        a.kind === "container.remove" && a.cause,
+        a.kind === "container.remove" && a.containerId,
+      ]),
+    ).toEqual([
+      ["container.remove:shop-job-migrate", "stale-job", "id-job"],
+      ["container.remove:shop-old", "not-in-stack", "id-old"],
+      ["container.remove:shop-web-copy", "duplicate", "id-dup"],
     ]);
-    expect(byId(p, "container.remove:shop-old").resource).toBe("service old");
+    expect(byId(p, "container.remove:shop-old").resource).toEqual({ type: "service", name: "old" });
     expect(p.containers.web).toBe("id-web");
   });
 
@@ -497,8 +533,8 @@ describe("plan against an applied stack", () => {
     const p = plan(stack, observed);
     expect(ids(p)).toEqual(["container.remove:shop-old", "network.remove:shop_legacy"]);
     expect(byId(p, "network.remove:shop_legacy")).toMatchObject({
-      resource: "network legacy",
-      reason: "no longer in the stack",
+      resource: { type: "network", name: "legacy" },
+      cause: "not-in-stack",
       networkId: "net-legacy",
       after: ["container.remove:shop-old"],
     });
@@ -522,15 +558,17 @@ describe("plan against an applied stack", () => {
       "container.recreate:worker",
     ]);
     expect(byId(p, "container.remove:shop-db")).toMatchObject({
-      resource: "service db",
-      reason: "network default is recreated: the container is created again on it",
+      resource: { type: "service", name: "db" },
+      cause: "network-recreated",
+      networks: ["default"],
       containerId: "id-db",
       after: ["container.remove:shop-web", "container.remove:shop-worker"],
     });
     expect(byId(p, "container.remove:shop-worker").after).toEqual([]);
     expect(byId(p, "network.create:default").after).toEqual(["network.remove:default"]);
     expect(byId(p, "container.recreate:db")).toMatchObject({
-      reason: "network default is recreated",
+      cause: "network",
+      networks: ["default"],
       after: ["network.create:default", "container.remove:shop-db"],
     });
     // The old container is gone by then: the recreate only creates.
@@ -590,10 +628,8 @@ describe("plan against an applied stack", () => {
       "container.remove:shop-worker",
     ]);
     // db is on the other network only: it stays as it is, and its container with it.
-    expect(p.unchanged).toContain("service db");
-    expect(byId(p, "container.recreate:web")).toMatchObject({
-      reason: "its image is built or pulled in this apply",
-    });
+    expect(p.unchanged.map(resourceKey)).toContain("service db");
+    expect(byId(p, "container.recreate:web")).toMatchObject({ cause: "image" });
     expect(byId(p, "container.recreate:web").after).toContain("network.create:front");
     expectListedInOrder(p);
   });
@@ -612,11 +648,7 @@ describe("plan against an applied stack", () => {
   it("reports a network name held by a network shctl did not create", () => {
     const p = plan(resolve(spec()), emptyEngine({ foreignNetworks: ["shop_default"] }));
     expect(p.conflicts).toEqual([
-      {
-        resource: "network default",
-        message: "a network named shop_default exists but was not created by shctl for stack shop",
-        hint: expect.stringContaining("docker network rm shop_default"),
-      },
+      { kind: "network-name-taken", resource: { type: "network", name: "default" }, name: "shop_default" },
     ]);
     expect(ids(p)).not.toContain("network.create:default");
   });
@@ -626,7 +658,7 @@ describe("jobs", () => {
   it("does not re-run a job whose recorded key matches", () => {
     const p = planChange(spec());
     expect(ids(p)).not.toContain("job.run:migrate");
-    expect(p.unchanged).toContain("job migrate");
+    expect(p.unchanged.map(resourceKey)).toContain("job migrate");
   });
 
   it("re-runs a job marked `always`, with the key it last completed with", () => {
@@ -636,7 +668,8 @@ describe("jobs", () => {
     const p = plan(resolve(always), appliedEngine(resolve(s)));
     expect(ids(p)).toEqual(["job.run:migrate"]);
     expect(byId(p, "job.run:migrate")).toMatchObject({
-      reason: "runs on every apply",
+      cause: "always",
+      onlyIfKeyChanged: false,
       recordedKey: recorded,
     });
     expect(byId(p, "job.run:migrate").jobKey).toBe(recorded);
@@ -651,7 +684,7 @@ describe("jobs", () => {
     const p = planChange(changed);
     expect(ids(p)).toEqual(["job.run:migrate"]);
     const a = byId(p, "job.run:migrate");
-    expect(a.reason).toBe("its spec, image or inputs changed");
+    expect(a).toMatchObject({ cause: "changed" });
     expect(a.jobKey).not.toBe(a.recordedKey);
   });
 
@@ -660,7 +693,7 @@ describe("jobs", () => {
       resolve(spec()),
       emptyEngine({ foreignContainers: [{ id: "f1", name: "shop-job-migrate" }] }),
     );
-    expect(p.conflicts.map((c) => c.resource)).toEqual(["job migrate"]);
+    expect(p.conflicts.map((c) => resourceKey(c.resource))).toEqual(["job migrate"]);
     expect(ids(p)).not.toContain("job.run:migrate");
   });
 });
@@ -676,16 +709,21 @@ describe("images", () => {
       "container.recreate:worker",
     ]);
     expect(byId(p, "image.build:app")).toMatchObject({
-      reason: "its build context changed",
+      cause: "context-changed",
       contextHash: "ctx-app-2",
     });
     expect(byId(p, "job.run:migrate")).toMatchObject({
-      reason: "its image is built or pulled in this apply",
+      cause: "image-pending",
+      onlyIfKeyChanged: true,
       after: ["image.build:app"],
     });
-    expect(byId(p, "container.recreate:web").after).toEqual(["image.build:app", "job.run:migrate"]);
+    expect(byId(p, "container.recreate:web")).toMatchObject({
+      after: ["image.build:app"],
+      startAfter: ["job.run:migrate"],
+      onlyIfChanged: true,
+    });
     expect(byId(p, "container.recreate:worker").after).toEqual(["image.build:app"]);
-    expect(p.unchanged).toEqual(["service db"]);
+    expect(p.unchanged.map(resourceKey)).toEqual(["service db"]);
   });
 
   it("rebuilds an image whose base image is pulled in this apply", () => {
@@ -723,8 +761,9 @@ describe("images", () => {
     const stack = resolve(spec());
     const p = plan(stack, appliedEngine(stack, { contextHashes: { app: "ctx-app-2" } }));
     expect(byId(p, "container.recreate:web")).toMatchObject({
-      reason: "its image is built or pulled in this apply",
+      cause: "image",
       changes: [],
+      onlyIfChanged: true,
     });
   });
 });
@@ -735,17 +774,19 @@ describe("conflicts and restarts", () => {
     const p = plan(resolve(spec()), emptyEngine({ foreignPorts: [holder] }));
     expect(p.conflicts).toEqual([
       {
-        resource: "service web",
-        message:
-          "host port 8080/tcp is already published by container legacy-web, which is not in this stack",
-        hint: "stop that container (docker stop legacy-web) or change services.web.ports[0], then apply again",
+        kind: "host-port-held",
+        resource: { type: "service", name: "web" },
+        port: 8080,
+        protocol: "tcp",
+        holder: "legacy-web",
+        index: 0,
       },
     ]);
     // The same for a stopped service that would be started.
     const stack = resolve(spec());
     const stopped = appliedEngine(stack, { foreignPorts: [holder] });
     stopped.containers = stopped.containers.map((c) => (c.node === "web" ? { ...c, state: "exited" } : c));
-    expect(plan(stack, stopped).conflicts.map((c) => c.resource)).toEqual(["service web"]);
+    expect(plan(stack, stopped).conflicts.map((c) => resourceKey(c.resource))).toEqual(["service web"]);
   });
 
   it("sees no port conflict for another protocol, another address, or a service left running", () => {
@@ -768,12 +809,7 @@ describe("conflicts and restarts", () => {
   it("reports a foreign container holding a service's name and does not create it", () => {
     const p = plan(resolve(spec()), emptyEngine({ foreignContainers: [{ id: "f1", name: "shop-web" }] }));
     expect(p.conflicts).toEqual([
-      {
-        resource: "service web",
-        message:
-          "a container named shop-web exists but was not created by shctl (it has no stack labels), so shctl will not touch it",
-        hint: "remove or rename it (docker rm -f shop-web), then apply again",
-      },
+      { kind: "container-name-taken", resource: { type: "service", name: "web" }, name: "shop-web" },
     ]);
     expect(ids(p)).not.toContain("container.create:web");
     expect(ids(p)).toContain("container.create:worker");
@@ -790,13 +826,13 @@ describe("conflicts and restarts", () => {
     });
     expect(ids(p)).toEqual(["container.recreate:db", "container.restart:worker"]);
     expect(byId(p, "container.restart:worker")).toMatchObject({
-      resource: "service worker",
-      reason: "db is replaced",
+      resource: { type: "service", name: "worker" },
+      triggers: [{ name: "db", change: "replaced" }],
       containerId: "id-worker",
       after: ["container.recreate:db"],
     });
     // web depends on db without `restart`, so it keeps running.
-    expect(p.unchanged).toEqual(["job migrate", "service web"]);
+    expect(p.unchanged.map(resourceKey)).toEqual(["job migrate", "service web"]);
   });
 
   it("does not restart a dependent that is not running", () => {
@@ -844,7 +880,10 @@ describe("ordering", () => {
     delete observed.jobs.migrate;
     const p = plan(stack, observed);
     expect(byId(p, "job.run:migrate").after).toEqual(["container.remove:shop-old"]);
-    expect(byId(p, "container.start:web").after).toEqual(["job.run:migrate", "container.remove:shop-old"]);
+    expect(byId(p, "container.start:web")).toMatchObject({
+      after: ["container.remove:shop-old"],
+      startAfter: ["job.run:migrate"],
+    });
     expectListedInOrder(p);
   });
 
@@ -871,7 +910,7 @@ describe("ordering", () => {
     );
     expect(ids(p)).toEqual(["job.run:migrate", "container.restart:web"]);
     expect(byId(p, "container.restart:web")).toMatchObject({
-      reason: "migrate runs again",
+      triggers: [{ name: "migrate", change: "rerun" }],
       containerId: "id-web",
       after: ["job.run:migrate"],
     });
@@ -899,7 +938,7 @@ describe("ordering", () => {
       base,
     );
     expect(ids(p)).toEqual(["container.recreate:db", "container.restart:worker", "job.run:report"]);
-    expect(byId(p, "job.run:report").after).toEqual(["container.restart:worker"]);
+    expect(byId(p, "job.run:report")).toMatchObject({ after: [], startAfter: ["container.restart:worker"] });
     expectListedInOrder(p);
   });
 
@@ -916,12 +955,12 @@ describe("ordering", () => {
       },
     });
     expect(ids(p)).toEqual(["container.recreate:db", "container.update:worker", "container.restart:worker"]);
-    expect(byId(p, "container.update:worker").after).toEqual(["container.recreate:db"]);
+    expect(byId(p, "container.update:worker").after).toEqual([]);
     expect(byId(p, "container.restart:worker").after).toEqual([
       "container.update:worker",
       "container.recreate:db",
     ]);
-    expect(p.unchanged).toEqual(["job migrate", "service web"]);
+    expect(p.unchanged.map(resourceKey)).toEqual(["job migrate", "service web"]);
   });
 
   // Was a bug: after an in-place update and a start, dependents waited for the update only.
@@ -937,7 +976,10 @@ describe("ordering", () => {
       observed,
     );
     expect(ids(p)).toEqual(["container.update:web", "container.start:web", "container.create:proxy"]);
-    expect(byId(p, "container.create:proxy").after).toEqual(["container.start:web"]);
+    expect(byId(p, "container.create:proxy")).toMatchObject({
+      after: [],
+      startAfter: ["container.start:web"],
+    });
   });
 
   it("names real field changes, not the pending image, when a rebuilt service also changed", () => {
@@ -948,7 +990,8 @@ describe("ordering", () => {
     });
     const p = plan(stack, appliedEngine(resolve(s), { contextHashes: { app: "ctx-app-2" } }));
     expect(byId(p, "container.recreate:web")).toMatchObject({
-      reason: "env.LOG_LEVEL changed",
+      cause: "spec",
+      onlyIfChanged: false,
       changes: [{ field: "env.LOG_LEVEL", before: "info", after: "debug", sensitive: false }],
     });
     // A new image reference is a real change, even while its ID is not known yet.
@@ -961,7 +1004,7 @@ describe("ordering", () => {
       {
         field: "image",
         before: "shop-app:latest@sha256:app-1",
-        after: "shop-app:v2@(built or pulled during apply)",
+        after: "shop-app:v2@(pending)",
         sensitive: false,
       },
     ]);
@@ -971,10 +1014,12 @@ describe("ordering", () => {
     const stack = resolve(spec());
     const observed = appliedEngine(stack, { contextHashes: { app: "ctx-app-2" } });
     observed.containers = observed.containers.map((c) =>
-      c.node === "web" ? { ...c, env: [...IMAGE_ENV, "LOG_LEVEL=trace"] } : c,
+      c.node === "web" && c.details
+        ? { ...c, details: { ...c.details, env: [...IMAGE_ENV, "LOG_LEVEL=trace"] } }
+        : c,
     );
     expect(byId(plan(stack, observed), "container.recreate:web")).toMatchObject({
-      reason: "changed outside shctl",
+      cause: "drift",
       changes: [{ field: "env.LOG_LEVEL", before: "trace", after: "info", sensitive: false }],
     });
   });
@@ -1017,7 +1062,11 @@ describe("plan as data", () => {
   const normalized = (p: Plan) => ({
     ...p,
     actions: p.actions
-      .map((a) => ({ ...a, after: [...a.after].sort() }))
+      .map((a) => ({
+        ...a,
+        after: [...a.after].sort(),
+        ...("startAfter" in a ? { startAfter: [...a.startAfter].sort() } : {}),
+      }))
       .sort((a, b) => a.id.localeCompare(b.id)),
   });
 
@@ -1063,17 +1112,19 @@ describe("plan: files a job writes that services read", () => {
   it("recreates each reader after the job re-runs, with no field change and the job as reason", () => {
     const before = withRender("1");
     const p = plan(withRender("2"), engineAfter(before));
-    expect(byId(p, "job.run:render").reason).toBe("its spec, image or inputs changed");
+    expect(byId(p, "job.run:render")).toMatchObject({ cause: "changed" });
     for (const svc of ["web", "cache"]) {
       const a = byId(p, `container.recreate:${svc}`);
       expect(a).toMatchObject({
-        reason: "job render may rewrite its inputs",
+        cause: "inputs",
+        writers: ["render"],
+        onlyIfChanged: true,
         changes: [],
         containerId: `id-${svc}`,
       });
       expect(a.after).toContain("job.run:render");
     }
-    expect(p.unchanged).toEqual(expect.arrayContaining(["service db", "service worker"]));
+    expect(p.unchanged.map(resourceKey)).toEqual(expect.arrayContaining(["service db", "service worker"]));
     expectListedInOrder(p);
   });
 

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { parseDuration } from "./duration.js";
 import { SpecError, type SpecIssue } from "./errors.js";
+import { byCodeUnit } from "./graph.js";
 import type {
   ContainerSpec,
   ResolvedDependency,
@@ -194,11 +195,20 @@ function resolveStack(spec: StackSpec, ctx: ResolveContext, issues: SpecIssue[])
       pull: img.pull,
       needs: img.needs,
       mirrorRef: img.build ? undefined : mirrorOf(img.ref),
+      pullSources: img.build ? [] : [mirrorOf(img.ref) ?? img.ref],
     };
   }
   const imageKey = (ref: string): string => {
     if (images[ref]) return ref;
-    images[ref] = { key: ref, ref, build: undefined, pull: "missing", needs: [], mirrorRef: mirrorOf(ref) };
+    images[ref] = {
+      key: ref,
+      ref,
+      build: undefined,
+      pull: "missing",
+      needs: [],
+      mirrorRef: mirrorOf(ref),
+      pullSources: [mirrorOf(ref) ?? ref],
+    };
     return ref;
   };
 
@@ -356,7 +366,7 @@ function resolveStack(spec: StackSpec, ctx: ResolveContext, issues: SpecIssue[])
       restart: s.restart,
       ulimits: Object.entries(s.ulimits)
         .map(([n, u]) => (typeof u === "number" ? { name: n, soft: u, hard: u } : { name: n, ...u }))
-        .sort((a, b) => a.name.localeCompare(b.name)),
+        .sort((a, b) => byCodeUnit(a.name, b.name)),
       stopSignal: s.stopSignal,
       stopGraceMs: ms(s.stopGracePeriod),
       init: s.init,

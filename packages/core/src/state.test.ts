@@ -227,14 +227,17 @@ describe("acquireLock", () => {
 
 describe("job state", () => {
   it("reads an empty state when there is no file", async () => {
-    expect(await readState(dataRoot)).toEqual({ jobs: {} });
-    expect(await readState(path.join(dataRoot, "does", "not", "exist"))).toEqual({ jobs: {} });
+    expect(await readState(dataRoot)).toEqual({ jobs: {}, containers: {} });
+    expect(await readState(path.join(dataRoot, "does", "not", "exist"))).toEqual({
+      jobs: {},
+      containers: {},
+    });
   });
 
   it("reads an empty state from a corrupt file", async () => {
     await mkdir(stateDir(dataRoot), { recursive: true });
     await writeFile(path.join(stateDir(dataRoot), "state.json"), "{ half a fi");
-    expect(await readState(dataRoot)).toEqual({ jobs: {} });
+    expect(await readState(dataRoot)).toEqual({ jobs: {}, containers: {} });
   });
 
   it("round-trips recorded jobs, replacing a job's earlier key", async () => {

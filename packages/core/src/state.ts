@@ -14,6 +14,11 @@ import { InterruptedError, LockedError } from "./errors.js";
 
 export interface StackState {
   jobs: Record<string, { key: string; completedAt: string }>;
+  /**
+   * The container shctl last made (or checked) for each service, and the restart policy it set on
+   * it: a container listed under that ID needs no inspect to be known as applied.
+   */
+  containers: Record<string, { id: string; restart: string }>;
 }
 
 export function stateDir(dataRoot: string): string {
@@ -25,28 +30,75 @@ export async function readState(dataRoot: string): Promise<StackState> {
     const parsed = JSON.parse(
       await readFile(path.join(stateDir(dataRoot), "state.json"), "utf8"),
     ) as Partial<StackState>;
-    return { jobs: parsed.jobs ?? {} };
+    return { jobs: parsed.jobs ?? {}, containers: parsed.containers ?? {} };
   } catch {
-    return { jobs: {} };
+    return { jobs: {}, containers: {} };
   }
 }
 
-/** Records a completed job; written to a temp file and renamed, so a crash never leaves half a file. */
-let recording: Promise<void> = Promise.resolve();
+type StateUpdate = (state: StackState) => void;
 
-export function recordJob(dataRoot: string, job: string, key: string): Promise<void> {
-  // Jobs finish in parallel: one read-modify-write at a time, or a record could be lost.
-  const next = recording.then(() => writeJobRecord(dataRoot, job, key));
-  recording = next.catch(() => undefined);
-  return next;
+/**
+ * Updates of one data root's state file, merged: while a write is on its way, the updates that come
+ * in wait and then go in one write, so forty containers created together cost a few writes, not
+ * forty. Each caller's promise settles once a write that includes its update is on disk.
+ */
+const writers = new Map<
+  string,
+  { queued: { update: StateUpdate; done: (err?: unknown) => void }[]; busy: boolean }
+>();
+
+function updateState(dataRoot: string, update: StateUpdate): Promise<void> {
+  let w = writers.get(dataRoot);
+  if (!w) {
+    w = { queued: [], busy: false };
+    writers.set(dataRoot, w);
+  }
+  const writer = w;
+  return new Promise<void>((resolve, reject) => {
+    writer.queued.push({ update, done: (err) => (err === undefined ? resolve() : reject(err)) });
+    if (!writer.busy) void flush(dataRoot, writer);
+  });
 }
 
-async function writeJobRecord(dataRoot: string, job: string, key: string): Promise<void> {
-  const state = await readState(dataRoot);
-  state.jobs[job] = { key, completedAt: new Date().toISOString() };
-  const dir = stateDir(dataRoot);
-  await mkdir(dir, { recursive: true });
-  await writeFileAtomic(path.join(dir, "state.json"), `${JSON.stringify(state, null, 2)}\n`);
+async function flush(
+  dataRoot: string,
+  w: { queued: { update: StateUpdate; done: (err?: unknown) => void }[]; busy: boolean },
+): Promise<void> {
+  w.busy = true;
+  while (w.queued.length > 0) {
+    const batch = w.queued.splice(0);
+    try {
+      const state = await readState(dataRoot);
+      for (const b of batch) b.update(state);
+      const dir = stateDir(dataRoot);
+      await mkdir(dir, { recursive: true });
+      await writeFileAtomic(path.join(dir, "state.json"), `${JSON.stringify(state, null, 2)}\n`);
+      for (const b of batch) b.done();
+    } catch (err) {
+      for (const b of batch) b.done(err);
+    }
+  }
+  w.busy = false;
+}
+
+/** Records a completed job (durably: the promise settles once it is on disk). */
+export function recordJob(dataRoot: string, job: string, key: string): Promise<void> {
+  return updateState(dataRoot, (s) => {
+    s.jobs[job] = { key, completedAt: new Date().toISOString() };
+  });
+}
+
+/** Records the container shctl made or checked for a service, with the restart policy it has. */
+export function recordContainer(
+  dataRoot: string,
+  service: string,
+  id: string,
+  restart: string,
+): Promise<void> {
+  return updateState(dataRoot, (s) => {
+    s.containers[service] = { id, restart };
+  });
 }
 
 export interface LockInfo {
@@ -221,4 +273,10 @@ export async function readJobLog(dataRoot: string, job: string): Promise<SavedJo
   } catch {
     return undefined;
   }
+}
+
+/** The jobs that have completed under a data root, with when (a job re-runs only when its key changes). */
+export async function completedJobs(dataRoot: string): Promise<Record<string, { completedAt: string }>> {
+  const state = await readState(dataRoot);
+  return Object.fromEntries(Object.entries(state.jobs).map(([j, r]) => [j, { completedAt: r.completedAt }]));
 }

@@ -5,7 +5,7 @@ import pLimit from "p-limit";
 import type { EngineClient } from "./engine.js";
 import { EngineError, StepFailedError, UnsafeDataRootError } from "./errors.js";
 import type { EventSink } from "./events.js";
-import { runHelper } from "./execute.js";
+import { runHelper } from "./execute/helpers.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 

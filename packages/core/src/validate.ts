@@ -83,3 +83,6 @@ function zodIssue(i: z.core.$ZodIssue, prefix: (string | number)[]): SpecIssue {
 function depth(issues: z.core.$ZodIssue[]): number {
   return Math.max(0, ...issues.map((x) => x.path.length + (x.code === "invalid_type" ? 0 : 1)));
 }
+
+/** The zod schema of a plan (what `shctl diff --json` prints); plan.schema.json is made from it. */
+export { PlanSchema } from "./plan/types.js";

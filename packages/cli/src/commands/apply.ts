@@ -1,19 +1,22 @@
 import {
   apply,
+  CancelledError,
   ConflictError,
   connectEngine,
-  diff,
   formatDuration,
+  hasChanges,
   InterruptedError,
+  isDestructive,
   type Plan,
   type ProgressEvent,
   parseDuration,
+  resourceKey,
   UsageError,
 } from "@sh/core";
 import { ask } from "../prompt.js";
-import { countPlan, hasChanges, isDestructive, renderPlan } from "../render/plan.js";
+import { countPlan, renderPlan } from "../render/plan.js";
 import type { Progress } from "../render/progress.js";
-import { notStarted, stoppedSummary } from "../render/summary.js";
+import { notDone, stoppedSummary } from "../render/summary.js";
 import { onInterrupt } from "../signals.js";
 import type { GlobalOptions, Ui } from "../ui.js";
 import { createProgress, displayPath, resolveStack, type StackOptions } from "./common.js";
@@ -44,41 +47,43 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
     !o.yes && !o.dryRun && !ui.json && ui.canPrompt ? ask : undefined,
   );
   const engine = connectEngine();
-
-  // On a terminal, ask before anything that exists is removed or replaced (unless --yes).
-  let confirmed: Plan | undefined;
-  if (!o.yes && !o.dryRun && !ui.json && ui.canPrompt) {
-    const p = await diff(stack, engine);
-    if (isDestructive(p) && p.conflicts.length === 0) {
-      ui.out(renderPlan(p, ui.c));
-      ui.out("");
-      const where = displayPath(stack.dataRoot);
-      const answer = await ask(`Apply this plan to stack ${stack.name}? Data under ${where} is kept. [y/N] `);
-      if (answer === undefined) {
-        ui.err("Cancelled; nothing was changed.");
-        return 130;
-      }
-      if (!/^y(es)?$/i.test(answer)) {
-        ui.err("Cancelled; nothing was changed.");
-        return 1;
-      }
-      confirmed = p;
-    }
-  }
-
   const controller = new AbortController();
   let shown: Plan | undefined;
-  let planChanged = false;
   let progress: Progress | undefined;
-  /** Resources that reached a phase. */
-  const seen = new Set<string>();
+  /** How the execution ended (its last event), and the resources that failed on the way. */
+  let outcome: { notDone: string[]; notReady: string[] } | undefined;
+  const failed = new Set<string>();
   const warn = (message: string) => {
     if (progress) progress.note(ui.c.yellow(`warning: ${message}`));
     else if (ui.json) ui.emit({ type: "warning", message });
     else ui.err(`${ui.ce.yellow("warning:")} ${message}`);
   };
+  const startProgress = (p: Plan) => {
+    if (o.dryRun || p.actions.length === 0 || p.conflicts.length > 0) return;
+    if (!ui.json) ui.out("");
+    progress = createProgress(
+      ui,
+      "applying",
+      p.actions.map((a) => resourceKey(a.resource)),
+    );
+  };
+  // On a terminal, ask before anything that exists is removed or replaced (unless --yes): core asks
+  // under the lock, with the plan that will run.
+  const asking = !o.yes && !o.dryRun && !ui.json && ui.canPrompt;
+  const confirm = async (p: Plan): Promise<boolean> => {
+    if (asking && isDestructive(p)) {
+      ui.out("");
+      const where = displayPath(stack.dataRoot);
+      const answer = await ask(`Apply this plan to stack ${stack.name}? Data under ${where} is kept. [y/N] `);
+      if (answer === undefined) throw new InterruptedError("cancelled at the question: nothing was changed");
+      if (!/^y(es)?$/i.test(answer)) return false;
+    }
+    startProgress(p);
+    return true;
+  };
   const onEvent = (e: ProgressEvent) => {
-    if (e.type === "phase") seen.add(e.resource);
+    if (e.type === "outcome") outcome = e;
+    if (e.type === "phase" && e.phase === "failed") failed.add(e.resource);
     if (e.type !== "plan") {
       if (progress) progress.event(e);
       else if (ui.json) ui.emit(e);
@@ -87,23 +92,7 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
     }
     shown = e.plan;
     if (ui.json) ui.emit(e);
-    else if (!(confirmed && samePlan(confirmed, e.plan))) {
-      if (confirmed && hasChanges(e.plan)) {
-        // Something changed between the question and the lock: run nothing the user has not seen.
-        planChanged = true;
-        controller.abort();
-        ui.out(ui.c.yellow("The plan changed after it was confirmed; nothing is done. The plan now:"));
-      }
-      ui.out(renderPlan(e.plan, ui.c));
-    }
-    if (!o.dryRun && !planChanged && e.plan.actions.length > 0 && e.plan.conflicts.length === 0) {
-      if (!ui.json) ui.out("");
-      progress = createProgress(
-        ui,
-        "applying",
-        e.plan.actions.map((a) => a.resource),
-      );
-    }
+    else ui.out(renderPlan(e.plan, ui.c));
   };
 
   const interrupt = onInterrupt(() => {
@@ -125,21 +114,11 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
       wait: o.wait !== false,
       lockWaitMs,
       dryRun: o.dryRun === true,
+      confirm,
       ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     });
     progress?.stop();
     if (o.dryRun || !r.result) {
-      const n = r.plan.conflicts.length;
-      if (n > 0) {
-        // A dry run says what apply would do: here, stop at the conflicts (exit 1, as apply would).
-        if (!ui.json) ui.out(`\n${ui.c.dim("Dry run: nothing was changed.")}`);
-        throw new ConflictError(`${n} conflict${n === 1 ? "" : "s"} would stop this apply`, {
-          details: ui.json ? r.plan.conflicts.map((k) => `${k.resource}: ${k.message}`) : [],
-          hint: ui.json
-            ? r.plan.conflicts.map((k) => k.hint).join("; ")
-            : "resolve the conflicts listed above, then run apply again",
-        });
-      }
       if (ui.json) {
         ui.emit({
           type: "result",
@@ -182,23 +161,29 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
     if (stack.notes.length > 0) ui.out(`\n${stack.notes.join("\n")}`);
     return 0;
   } catch (err) {
-    if (progress && !ui.json && !planChanged) {
+    if (progress && !ui.json) {
       progress.stop();
       const how = err instanceof InterruptedError ? "interrupted" : "failed";
       ui.out("");
-      ui.out(stoppedSummary(how, Date.now() - t0, shown ? notStarted(shown, seen) : [], ui.c));
+      // What failed says so on its own line: the summary names the rest that was not done.
+      const rest = shown && outcome ? notDone(shown, outcome).filter((r) => !failed.has(r)) : [];
+      ui.out(stoppedSummary(how, Date.now() - t0, rest, ui.c));
     }
     progress?.stop();
-    if (planChanged && err instanceof InterruptedError) {
-      throw new ConflictError("the plan changed after it was confirmed, so nothing was changed", {
-        hint: "read the plan above and run apply again",
-      });
-    }
     if (err instanceof ConflictError && !ui.json && shown && shown.conflicts.length > 0) {
       // The plan above lists each conflict with its hint; say it once more in one line.
+      if (o.dryRun) ui.out(`\n${ui.c.dim("Dry run: nothing was changed.")}`);
       throw new ConflictError(err.message, {
         hint: "resolve the conflicts listed above, then run apply again",
       });
+    }
+    if (err instanceof CancelledError) {
+      ui.err("Cancelled; nothing was changed.");
+      return 1;
+    }
+    if (err instanceof InterruptedError && !progress && err.message.startsWith("cancelled at the question")) {
+      ui.err("Cancelled; nothing was changed.");
+      return 130;
     }
     throw err;
   } finally {
@@ -215,10 +200,4 @@ async function stopBeforeAnyChange(ui: Ui): Promise<never> {
     ui,
   );
   process.exit(code);
-}
-
-/** The same actions with the same changes (what the user confirmed is what runs). */
-function samePlan(a: Plan, b: Plan): boolean {
-  const key = (p: Plan) => JSON.stringify(p.actions.map((x) => [x.id, x.changes]));
-  return key(a) === key(b);
 }

@@ -1,5 +1,5 @@
-import { connectEngine, diff } from "@sh/core";
-import { countPlan, hasChanges, renderPlan } from "../render/plan.js";
+import { connectEngine, diff, hasChanges } from "@sh/core";
+import { countPlan, renderPlan } from "../render/plan.js";
 import type { GlobalOptions, Ui } from "../ui.js";
 import { resolveStack, type StackOptions } from "./common.js";
 

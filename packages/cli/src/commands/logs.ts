@@ -1,4 +1,4 @@
-import { connectEngine, LABEL, logs, UsageError } from "@sh/core";
+import { connectEngine, logs, UnknownNameError, UsageError } from "@sh/core";
 import { unknownNameHint } from "../render/suggest.js";
 import { onInterrupt } from "../signals.js";
 import type { GlobalOptions, Ui } from "../ui.js";
@@ -15,17 +15,6 @@ export async function run(service: string, o: LogsCommandOptions, ui: Ui): Promi
     "-f names the stack file in every shctl command; to follow the log, use -F or --follow",
   );
   const engine = connectEngine();
-  const names = [...Object.keys(stack.services), ...Object.keys(stack.jobs)];
-  // A name outside the stack may still be an orphan's container; if not, it is most likely a typo:
-  // a usage error naming what exists, the closest first. (Names in the stack go to `logs` directly.)
-  if (
-    !names.includes(service) &&
-    (await engine.listContainers([`${LABEL.stack}=${stack.name}`, `${LABEL.name}=${service}`])).length === 0
-  ) {
-    throw new UsageError(`stack ${stack.name} has no service or job named "${service}"`, {
-      hint: unknownNameHint(service, names, "services and jobs"),
-    });
-  }
   const controller = new AbortController();
   let interrupted = false;
   const interrupt = onInterrupt(() => {
@@ -51,6 +40,11 @@ export async function run(service: string, o: LogsCommandOptions, ui: Ui): Promi
         ),
       );
     }
+  } catch (err) {
+    // A name the stack does not have is most likely a typo: name what exists, the closest first.
+    if (err instanceof UnknownNameError)
+      throw new UsageError(err.message, { hint: unknownNameHint(service, err.names, "services and jobs") });
+    throw err;
   } finally {
     interrupt.dispose();
   }

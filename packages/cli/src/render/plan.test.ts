@@ -1,32 +1,50 @@
 import type { Action, Plan } from "@sh/core";
+import { hasChanges } from "@sh/core";
 import { describe, expect, it } from "vitest";
 import { createColors } from "./colors.js";
-import {
-  countPlan,
-  formatValue,
-  hasChanges,
-  isDestructive,
-  NO_CHANGES,
-  renderPlan,
-  summaryLine,
-} from "./plan.js";
+import { countPlan, formatValue, NO_CHANGES, renderPlan, summaryLine } from "./plan.js";
 
 const plain = createColors(false);
 
-function action(a: Partial<Action> & Pick<Action, "kind" | "resource" | "target">): Action {
-  return { id: `${a.kind}:${a.target}`, reason: "missing", changes: [], after: [], ...a };
+type Loose = { kind: Action["kind"]; resource: string; target: string } & Record<string, unknown>;
+
+/** An action of the plan, with the fields its kind always has filled in ("service web" → a resource). */
+function action(a: Loose): Action {
+  const [type, ...name] = a.resource.split(" ");
+  const defaults: Record<string, unknown> = {
+    "container.recreate": { cause: "spec", changes: [], networks: [], writers: [], onlyIfChanged: false },
+    "container.update": { cause: "restart-policy", changes: [], restartPolicy: "always", containerId: "c" },
+    "container.remove": { cause: "not-in-stack", networks: [], containerId: "c" },
+    "container.start": { state: "exited", containerId: "c" },
+    "container.restart": { triggers: [], containerId: "c" },
+    "network.remove": { cause: "not-in-stack", networkId: "n", dockerName: a.target },
+    "network.create": { cause: "missing", dockerName: a.target },
+    "image.pull": { cause: "missing", ref: a.target, sources: [a.target] },
+    "image.build": { cause: "missing", ref: a.target, contextHash: "h", needs: [] },
+    "job.run": { cause: "never-completed", jobKey: "k", onlyIfKeyChanged: false },
+  };
+  return {
+    id: `${a.kind}:${a.target}`,
+    after: [],
+    startAfter: [],
+    waitFor: [],
+    cause: "missing",
+    ...(defaults[a.kind] as object),
+    ...a,
+    resource: { type, name: name.join(" ") },
+  } as unknown as Action;
 }
 
 function planOf(actions: Action[], extra: Partial<Plan> = {}): Plan {
   return {
-    version: 1,
+    version: 2,
     stack: "shop",
-    profile: undefined,
     dataRoot: "/srv/shop/data",
     actions,
     conflicts: [],
     unchanged: [],
     unready: [],
+    waitReady: [],
     containers: {},
     ...extra,
   };
@@ -40,7 +58,7 @@ describe("renderPlan", () => {
   });
 
   it("says so when there is nothing to do", () => {
-    expect(renderPlan(planOf([], { unchanged: ["service web"] }), plain)).toBe(NO_CHANGES);
+    expect(renderPlan(planOf([], { unchanged: [{ type: "service", name: "web" }] }), plain)).toBe(NO_CHANGES);
     expect(NO_CHANGES).toBe("No changes. The stack matches the spec.");
   });
 
@@ -51,16 +69,18 @@ describe("renderPlan", () => {
           kind: "container.remove",
           resource: "service old",
           target: "shop-old",
-          reason: '"old" is no longer in the stack',
+          cause: "not-in-stack",
         }),
         action({ kind: "network.create", resource: "network back", target: "back" }),
-        action({ kind: "image.pull", resource: "image cache", target: "cache", reason: "missing locally" }),
+        action({ kind: "image.pull", resource: "image cache", target: "cache" }),
         action({
-          kind: "image.build",
-          resource: "image app",
-          target: "app",
-          reason: "its build context changed",
+          kind: "image.pull",
+          resource: "image pg",
+          target: "pg",
+          ref: "postgres:16",
+          sources: ["hub.local/library/postgres:16", "hub.local/postgres:16"],
         }),
+        action({ kind: "image.build", resource: "image app", target: "app", cause: "context-changed" }),
         action({
           kind: "dir.create",
           resource: "dir db",
@@ -68,13 +88,13 @@ describe("renderPlan", () => {
           owner: { uid: 999, gid: 999 },
           mode: 0o700,
         }),
-        action({ kind: "job.run", resource: "job migrate", target: "migrate", reason: "never completed" }),
+        action({ kind: "job.run", resource: "job migrate", target: "migrate", cause: "never-completed" }),
         action({ kind: "container.create", resource: "service web", target: "web" }),
         action({
           kind: "container.recreate",
           resource: "service db",
           target: "db",
-          reason: "env.LOG_LEVEL, image changed",
+          cause: "spec",
           changes: [
             { field: "env.LOG_LEVEL", before: "info", after: "debug", sensitive: false },
             { field: "image", before: "sha256:aaa", after: "sha256:bbb", sensitive: false },
@@ -84,35 +104,40 @@ describe("renderPlan", () => {
           kind: "container.update",
           resource: "service cache",
           target: "cache",
-          reason: "restart policy changed (updated in place)",
           changes: [{ field: "restart", before: "no", after: "always", sensitive: false }],
         }),
         action({
           kind: "container.start",
           resource: "service worker",
           target: "worker",
-          reason: "it is exited",
+          state: "exited",
         }),
         action({
           kind: "container.restart",
           resource: "service nginx",
           target: "nginx",
-          reason: "web is replaced",
+          triggers: [{ name: "web", change: "replaced" }],
         }),
         action({
           kind: "network.remove",
           resource: "network legacy",
           target: "shop_legacy",
-          reason: "no longer in the stack",
+          cause: "not-in-stack",
         }),
       ],
-      { unchanged: ["service redis", "job init"] },
+      {
+        unchanged: [
+          { type: "service", name: "redis" },
+          { type: "job", name: "init" },
+        ],
+      },
     );
     expect(renderPlan(plan, plain)).toBe(
       [
         '  - service old     remove ("old" is no longer in the stack)',
         "  + network back    create",
-        "  + image cache     pull (missing locally)",
+        "  + image cache     pull",
+        "  + image pg        pull (from hub.local/library/postgres:16, else hub.local/postgres:16)",
         "  + image app       build (its build context changed)",
         "  + dir db          create (owner 999:999, mode 0700)",
         "  > job migrate     run (never completed)",
@@ -126,7 +151,7 @@ describe("renderPlan", () => {
         "  ~ service nginx   restart (web is replaced)",
         "  - network legacy  remove (no longer in the stack)",
         "",
-        "Plan: 5 to create, 1 to recreate, 3 to update/start, 2 to remove,",
+        "Plan: 6 to create, 1 to recreate, 3 to update/start, 2 to remove,",
         "      1 job to run; 2 unchanged.",
       ].join("\n"),
     );
@@ -138,7 +163,6 @@ describe("renderPlan", () => {
         kind: "container.recreate",
         resource: "service web",
         target: "web",
-        reason: "env.API_TOKEN changed",
         changes: [
           { field: "env.API_TOKEN", before: "(sensitive)", after: "(sensitive)", sensitive: true },
           // Even a value that slipped through unredacted is not printed when the change is sensitive.
@@ -154,17 +178,12 @@ describe("renderPlan", () => {
 
   it("shows a network whose settings changed as one recreate", () => {
     const plan = planOf([
-      action({
-        kind: "network.remove",
-        resource: "network back",
-        target: "back",
-        reason: "its settings changed (driver, internal or labels): recreated",
-      }),
+      action({ kind: "network.remove", resource: "network back", target: "back", cause: "settings-changed" }),
       action({
         kind: "network.create",
         resource: "network back",
         target: "back",
-        reason: "its settings changed",
+        cause: "settings-changed",
         after: ["network.remove:back"],
       }),
     ]);
@@ -181,7 +200,8 @@ describe("renderPlan", () => {
         resource: "service db",
         target: "shop-db",
         containerId: "id-db",
-        reason: "network back is recreated: the container is created again on it",
+        cause: "network-recreated",
+        networks: ["back"],
       }),
       action({
         kind: "network.remove",
@@ -193,20 +213,20 @@ describe("renderPlan", () => {
         kind: "network.create",
         resource: "network back",
         target: "back",
-        reason: "its settings changed",
+        cause: "settings-changed",
       }),
       action({
         kind: "container.recreate",
         resource: "service db",
         target: "db",
-        reason: "network back is recreated",
+        cause: "network",
+        networks: ["back"],
         after: ["network.create:back", "container.remove:shop-db"],
       }),
       action({
         kind: "container.remove",
         resource: "service old",
         target: "shop-old",
-        reason: "no longer in the stack",
       }),
     ]);
     const text = renderPlan(plan, plain);
@@ -219,11 +239,7 @@ describe("renderPlan", () => {
   it("lists conflicts with their hints, in red", () => {
     const plan = planOf([action({ kind: "container.create", resource: "service db", target: "db" })], {
       conflicts: [
-        {
-          resource: "service web",
-          message: "a container named shop-web exists but was not created by shctl",
-          hint: "remove or rename it (docker rm -f shop-web), then apply again",
-        },
+        { kind: "container-name-taken", resource: { type: "service", name: "web" }, name: "shop-web" },
       ],
     });
     const text = renderPlan(plan, plain);
@@ -234,7 +250,7 @@ describe("renderPlan", () => {
         "Plan: 1 to create.",
         "",
         "1 conflict: apply changes nothing until it is resolved",
-        "  ✗ service web: a container named shop-web exists but was not created by shctl",
+        "  ✗ service web: a container named shop-web exists but was not created by shctl (it has no stack labels), so shctl will not touch it",
         "    hint: remove or rename it (docker rm -f shop-web), then apply again",
       ].join("\n"),
     );
@@ -298,15 +314,5 @@ describe("plan helpers", () => {
     expect(formatValue(" padded", false)).toBe('" padded"');
     expect(formatValue('["sleep","infinity"]', false)).toBe('["sleep","infinity"]');
     expect(formatValue("secret", true)).toBe("(sensitive)");
-  });
-
-  it("calls removals and recreates destructive, creates and starts not", () => {
-    const mk = (kind: Action["kind"]) => planOf([action({ kind, resource: "service x", target: "x" })]);
-    expect(isDestructive(mk("container.remove"))).toBe(true);
-    expect(isDestructive(mk("container.recreate"))).toBe(true);
-    expect(isDestructive(mk("network.remove"))).toBe(true);
-    expect(isDestructive(mk("container.create"))).toBe(false);
-    expect(isDestructive(mk("container.start"))).toBe(false);
-    expect(isDestructive(mk("job.run"))).toBe(false);
   });
 });

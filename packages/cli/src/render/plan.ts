@@ -1,4 +1,12 @@
-import type { Action, ActionKind, FieldChange, Plan } from "@sh/core";
+import {
+  type Action,
+  type ActionKind,
+  type ActionOf,
+  describeConflict,
+  type FieldChange,
+  type Plan,
+  resourceKey,
+} from "@sh/core";
 import { type Colors, padEnd } from "./colors.js";
 import { columnWidth } from "./format.js";
 
@@ -65,55 +73,134 @@ interface Entry {
   changes: FieldChange[];
 }
 
-function entries(plan: Plan): Entry[] {
+function entries(plan: Plan, profile?: string): Entry[] {
   // A network whose settings changed is planned as remove + create of the same target: one recreate.
-  const creates = new Map(
-    plan.actions.filter((a) => a.kind === "network.create").map((a) => [a.target, a] as const),
+  const creates = new Set(plan.actions.filter((a) => a.kind === "network.create").map((a) => a.target));
+  const paired = new Set(
+    plan.actions.filter((a) => a.kind === "network.remove" && creates.has(a.target)).map((a) => a.target),
   );
-  const paired = new Set<string>();
-  for (const a of plan.actions) {
-    if (a.kind === "network.remove" && creates.has(a.target)) paired.add(a.target);
-  }
   // A service taken down before its network is recreated is planned as remove + recreate: its
   // recreate line says it all.
   const recreated = new Set(
-    plan.actions.filter((a) => a.kind === "container.recreate").map((a) => a.resource),
+    plan.actions.filter((a) => a.kind === "container.recreate").map((a) => resourceKey(a.resource)),
   );
   const out: Entry[] = [];
   for (const a of plan.actions) {
     if (a.kind === "network.create" && paired.has(a.target)) continue;
-    if (a.kind === "container.remove" && recreated.has(a.resource)) continue;
+    if (a.kind === "container.remove" && recreated.has(resourceKey(a.resource))) continue;
     if (a.kind === "network.remove" && paired.has(a.target)) {
-      const create = creates.get(a.target) as Action;
       out.push({
         category: "recreate",
-        resource: a.resource,
+        resource: resourceKey(a.resource),
         verb: "recreate",
-        detail: create.reason,
+        detail: "its settings changed",
         changes: [],
       });
       continue;
     }
     out.push({
       category: CATEGORY[a.kind],
-      resource: a.resource,
+      resource: resourceKey(a.resource),
       verb: VERB[a.kind],
-      detail: detailOf(a),
-      changes: a.changes,
+      detail: detailOf(a, profile ?? plan.profile),
+      changes: a.kind === "container.recreate" || a.kind === "container.update" ? a.changes : [],
     });
   }
   return out;
 }
 
-function detailOf(a: Action): string | undefined {
+const list = (names: readonly string[]) => names.join(", ");
+const verbFor = (names: readonly string[], one: string, many: string) => (names.length > 1 ? many : one);
+
+/** Why an action is planned, in words (undefined where the symbol and verb say it all). */
+export function reasonOf(a: Action, profile?: string): string | undefined {
+  switch (a.kind) {
+    case "network.create":
+      return a.cause === "settings-changed" ? "its settings changed" : undefined;
+    case "network.remove":
+      return a.cause === "not-in-stack" ? "no longer in the stack" : "its settings changed";
+    case "image.pull":
+      return a.sources[0] !== a.ref ? `from ${a.sources.join(", else ")}` : undefined;
+    case "image.build":
+      return a.cause === "missing"
+        ? "not built yet"
+        : a.cause === "context-changed"
+          ? "its build context changed"
+          : `${list(a.needs)} ${verbFor(a.needs, "is", "are")} built or pulled first`;
+    case "dir.create":
+      return undefined;
+    case "job.run":
+      return jobReason(a);
+    case "container.create":
+      return undefined;
+    case "container.recreate":
+      return recreateReason(a);
+    case "container.update":
+      return "restart policy changed";
+    case "container.start":
+      return `it is ${a.state}`;
+    case "container.restart": {
+      const replaced = a.triggers.filter((t) => t.change === "replaced").map((t) => t.name);
+      const rerun = a.triggers.filter((t) => t.change === "rerun").map((t) => t.name);
+      const parts: string[] = [];
+      if (replaced.length > 0) parts.push(`${list(replaced)} ${verbFor(replaced, "is", "are")} replaced`);
+      if (rerun.length > 0) parts.push(`${list(rerun)} ${verbFor(rerun, "runs", "run")} again`);
+      return parts.join("; ");
+    }
+    case "container.remove":
+      return {
+        "not-in-stack": `"${a.resource.name}" is no longer in the stack${profile ? ` (profile ${profile})` : ""}`,
+        duplicate: "a duplicate of the service's container",
+        "stale-job": "a job container left from an earlier run",
+        "stale-helper": "a helper container left from an earlier run",
+        "network-recreated": `network ${list(a.networks)} ${verbFor(a.networks, "is", "are")} recreated: the container is created again on it`,
+      }[a.cause];
+    default: {
+      const never: never = a;
+      return String(never);
+    }
+  }
+}
+
+function jobReason(a: ActionOf<"job.run">): string {
+  switch (a.cause) {
+    case "always":
+      return "runs on every apply";
+    case "never-completed":
+      return "never completed";
+    case "last-failed":
+      return `its last run ${a.lastRun?.outcome ?? "did not complete"}${a.lastRun?.finishedAt ? ` at ${a.lastRun.finishedAt}` : ""}`;
+    case "changed":
+      return "its spec, image or inputs changed";
+    case "image-pending":
+      return "its image is built or pulled in this apply; skipped if it comes out the same";
+  }
+}
+
+function recreateReason(a: ActionOf<"container.recreate">): string {
+  const kept = a.onlyIfChanged ? "; kept if it comes out the same" : "";
+  switch (a.cause) {
+    case "spec":
+      return `${a.changes.map((c) => c.field).join(", ") || "spec"} changed`;
+    case "drift":
+      return "changed outside shctl";
+    case "image":
+      return `its image is built or pulled in this apply${kept}`;
+    case "network":
+      return `network ${list(a.networks)} ${verbFor(a.networks, "is", "are")} recreated`;
+    case "inputs":
+      return `job ${list(a.writers)} may rewrite its inputs${kept}`;
+  }
+}
+
+function detailOf(a: Action, profile?: string): string | undefined {
   const parts: string[] = [];
+  const reason = reasonOf(a, profile);
+  if (reason) parts.push(reason);
   if (a.kind === "dir.create") {
     if (a.owner) parts.push(`owner ${a.owner.uid}:${a.owner.gid}`);
     if (a.mode !== undefined) parts.push(`mode ${a.mode.toString(8).padStart(4, "0")}`);
   }
-  // "missing" says nothing a "+ … create" line does not, nor "(updated in place)" an update's verb.
-  const reason = a.kind === "container.update" ? a.reason?.replace(/\s*\(updated in place\)$/, "") : a.reason;
-  if (reason && !(CATEGORY[a.kind] === "create" && reason === "missing")) parts.unshift(reason);
   return parts.length > 0 ? parts.join(", ") : undefined;
 }
 
@@ -125,17 +212,6 @@ export function countPlan(plan: Plan): PlanCounts {
   }
   counts.unchanged = plan.unchanged.length;
   return counts;
-}
-
-/** True when applying the plan would remove or replace something that exists now. */
-export function isDestructive(plan: Plan): boolean {
-  return plan.actions.some(
-    (a) => a.kind === "container.remove" || a.kind === "container.recreate" || a.kind === "network.remove",
-  );
-}
-
-export function hasChanges(plan: Plan): boolean {
-  return plan.actions.length > 0 || plan.conflicts.length > 0;
 }
 
 /** Shows a printable value: "(none)" when absent, "(sensitive)" for secrets, quoted when it would not read. */
@@ -223,8 +299,9 @@ export function renderPlan(plan: Plan, c: Colors): string {
       ),
     );
     for (const k of plan.conflicts) {
-      lines.push(c.red(`  ✗ ${k.resource}: ${k.message}`));
-      lines.push(`    ${c.red("hint:")} ${k.hint}`);
+      const words = describeConflict(k);
+      lines.push(c.red(`  ✗ ${resourceKey(k.resource)}: ${words.message}`));
+      lines.push(`    ${c.red("hint:")} ${words.hint}`);
     }
   }
   return lines.join("\n");

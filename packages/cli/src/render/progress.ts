@@ -74,6 +74,8 @@ export function formatPlainEvent(e: StepEvent, at: Date, c: Colors): string | un
     }
     case "warning":
       return `${ts} ${c.yellow("warning:")} ${e.resource ? `${e.resource}: ` : ""}${e.message}`;
+    case "outcome":
+      return undefined; // the summary line says it
   }
 }
 
@@ -206,6 +208,7 @@ export class LiveProgress implements Progress {
       this.pending.push(`  ${this.c.yellow("!")} ${e.resource ? `${e.resource}: ` : ""}${e.message}`);
       return;
     }
+    if (e.type === "outcome") return;
     if (!this.names.has(e.resource)) {
       this.names.add(e.resource);
       this.width = columnWidth(this.names, NAME_CAP);

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { readState } from "@sh/core";
+import { completedJobs } from "@sh/core";
 import { loadSentryOptions } from "./options.js";
 
 /** One thing to ask on a terminal; the answer is passed to the stack as the environment variable `env`. */
@@ -27,8 +27,8 @@ export async function firstRunQuestions(
     return [];
   }
   if (opts.admin) return [];
-  const state = await readState(path.resolve(projectDir, opts.dataRoot));
-  if (state.jobs["sentry-upgrade"]) return [];
+  const done = await completedJobs(path.resolve(projectDir, opts.dataRoot));
+  if (done["sentry-upgrade"]) return [];
   return [
     {
       env: "SHCTL_ADMIN_EMAIL",

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { loadStack, nodesInOrder, type ResolvedStack } from "@sh/core";
+import { loadStack, type ResolvedStack } from "@sh/core";
+import { nodesInOrder } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderConfigFiles } from "./files.js";
 import { parseSentryOptions } from "./options.js";

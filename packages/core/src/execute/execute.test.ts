@@ -1,0 +1,255 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { InterruptedError, JobFailedError, StepFailedError } from "../errors.js";
+import type { ProgressEvent } from "../events.js";
+import type { ResolvedStack } from "../model.js";
+import { observe } from "../observe.js";
+import { plan } from "../plan/index.js";
+import type { StackInput } from "../schema.js";
+import { FakeEngine } from "../testing/fake-engine.js";
+import { validateStack } from "../validate.js";
+import { execute } from "./index.js";
+
+/*
+ * The executor against an in-memory engine: the order of its calls, what a failure, an interrupt,
+ * a timeout or a dropped connection does, and that no clean-up error hides the first failure.
+ * (The real engine is exercised by the integration tier.)
+ */
+
+let dir: string;
+let engine: FakeEngine;
+let events: ProgressEvent[];
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "shctl-exec-"));
+  engine = new FakeEngine();
+  engine.addImage("db:1");
+  engine.addImage("app:1");
+  events = [];
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function load(input: Partial<StackInput>): ResolvedStack {
+  return validateStack(
+    { name: "s", dataRoot: "data", ...input },
+    { label: "t", projectDir: dir, profile: undefined, env: {} },
+  );
+}
+
+/** A database with a probe, a job after it, and an app that waits for both. */
+function shop(extra: Partial<StackInput> = {}): ResolvedStack {
+  return load({
+    services: {
+      db: { image: "db:1", readiness: [{ exec: ["ready"], interval: "10ms" }], readyTimeout: "2s" },
+      app: {
+        image: "app:1",
+        dependsOn: { db: { condition: "healthy" }, migrate: { condition: "completed" } },
+      },
+    },
+    jobs: {
+      migrate: {
+        image: "app:1",
+        command: ["migrate"],
+        dependsOn: { db: { condition: "healthy" } },
+        timeout: "1s",
+      },
+    },
+    ...extra,
+  });
+}
+
+async function run(stack: ResolvedStack, opts: Parameters<typeof execute>[3] = {}) {
+  const p = plan(stack, await observe(engine, stack));
+  engine.log.length = 0;
+  const result = await execute(p, stack, engine, { onEvent: (e) => events.push(e), ...opts });
+  return { plan: p, result };
+}
+
+/** Index of the first call of `op` whose first argument (or the created container's name) matches. */
+function at(op: string, match: (args: unknown[]) => boolean): number {
+  const i = engine.log.findIndex((c) => c.op === op && match(c.args));
+  if (i < 0) throw new Error(`no ${op} call matched: ${engine.ops().join(", ")}`);
+  return i;
+}
+const created = (name: string) =>
+  at("container.create", (a) => (a[0] as { name?: string }).name === `s-${name}`);
+const idOf = (name: string) => [...engine.containers.values()].find((c) => c.name === `s-${name}`)?.id;
+const started = (name: string) => at("container.start", (a) => a[0] === idOf(name));
+
+describe("execute: order", () => {
+  it("creates a container as soon as its image is there and starts it once its dependencies are ready", async () => {
+    // The job's container exits 0 at once; the app's keeps running.
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 0 : undefined);
+    let ready = false;
+    engine.onExec = () => ({ exitCode: ready ? 0 : 1, output: "" });
+    setTimeout(() => {
+      ready = true;
+    }, 100);
+    await run(shop());
+    // The app is made while the database is not ready yet, but started only after it and the job.
+    expect(created("app")).toBeLessThan(started("db") + 10);
+    expect(started("app")).toBeGreaterThan(at("container.exec", () => true));
+    expect(started("app")).toBeGreaterThan(at("container.remove", (a) => a[0] === "c3" || true));
+    expect(events).toContainEqual(expect.objectContaining({ resource: "service db", phase: "healthy" }));
+    const state = JSON.parse(await readFile(path.join(dir, "data/.shctl/state.json"), "utf8"));
+    expect(Object.keys(state.jobs)).toEqual(["migrate"]);
+    expect(Object.keys(state.containers).sort()).toEqual(["app", "db"]);
+  });
+
+  it("recreates by stopping, removing, creating and starting, in that order", async () => {
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 0 : undefined);
+    await run(shop());
+    const changed = shop({});
+    changed.services.app?.env.push({ name: "X", value: "1", secret: false });
+    await run(changed);
+    expect(engine.ops("container.stop", "container.remove", "container.create", "container.start")).toEqual([
+      "container.stop",
+      "container.remove",
+      "container.create",
+      "container.start",
+    ]);
+  });
+
+  it("keeps a container whose image came out the same after a planned rebuild (the plan's condition)", async () => {
+    await writeFile(path.join(dir, "Dockerfile"), "FROM scratch\n");
+    const stack = load({
+      images: { app: { ref: "app:1", build: { context: "." } } },
+      services: { app: { image: "app" } },
+    });
+    await run(stack);
+    const first = idOf("app");
+    // The context changed, so the plan rebuilds and recreates only if the image comes out different.
+    engine.buildImage = async (_c, opts) => {
+      engine.log.push({ op: "image.build", args: [opts] });
+      return (engine.images.get("app:1") as { id: string }).id;
+    };
+    const p = plan(stack, { ...(await observe(engine, stack)), contextHashes: { app: "changed" } });
+    expect(p.actions.map((a) => a.id)).toEqual(["image.build:app", "container.recreate:app"]);
+    await execute(p, stack, engine, { onEvent: (e) => events.push(e) });
+    expect(idOf("app")).toBe(first);
+    expect(events).toContainEqual(expect.objectContaining({ resource: "service app", phase: "unchanged" }));
+  });
+});
+
+describe("execute: failures", () => {
+  it("stops at the first failure: what waits for it never starts, and the error is the first one", async () => {
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 3 : undefined);
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JobFailedError);
+    expect(() => started("app")).toThrow();
+    const outcome = events.find((e) => e.type === "outcome");
+    expect(outcome).toMatchObject({
+      notDone: expect.arrayContaining(["job.run:migrate", "container.create:app"]),
+    });
+  });
+
+  it("never lets a clean-up error hide the failure it cleans up after", async () => {
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 3 : undefined);
+    engine.inject("container.remove", { kind: "fail", status: 500, message: "device busy" });
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JobFailedError);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "warning",
+        message: expect.stringContaining("could not remove its container"),
+      }),
+    );
+  });
+
+  it("stops a job at its timeout, kills it and says so", async () => {
+    // The job's container never exits by itself.
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StepFailedError);
+    expect((err as Error).message).toMatch(/job migrate: run failed: still running after 1s; stopped/);
+    expect(engine.ops()).toContain("container.kill");
+  });
+
+  it("ends a readiness wait as soon as the container exits, with its exit code", async () => {
+    engine.onExec = () => ({ exitCode: 1, output: "not yet" });
+    engine.onStart = (c) => (c.name === "s-db" ? 2 : undefined);
+    const t0 = Date.now();
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /service db: wait for health failed: the container exited with code 2/,
+    );
+    expect(Date.now() - t0).toBeLessThan(1500); // not its 2s readyTimeout
+  });
+
+  it("names the step when the engine's connection drops during it", async () => {
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 0 : undefined);
+    engine.onExec = () => ({ exitCode: 0, output: "" });
+    engine.inject("network.create", { kind: "drop" });
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StepFailedError);
+    expect((err as Error).message).toMatch(/^network default: network\.create failed: socket hang up/);
+  });
+
+  it("reports a network the engine will not remove with what to do", async () => {
+    await run(load({ networks: { a: {} }, services: { x: { image: "app:1" } } }));
+    engine.inject("network.remove", { kind: "fail", status: 403, message: "has active endpoints" });
+    const err = await run(
+      load({ networks: { b: {} }, services: { x: { image: "app:1", networks: ["b"] } } }),
+    ).catch((e: unknown) => e);
+    expect((err as StepFailedError).hint).toMatch(/moby#43286/);
+  });
+});
+
+describe("execute: interrupt", () => {
+  it("finishes the step in flight, begins nothing new, and says what was not done", async () => {
+    const controller = new AbortController();
+    engine.onExec = () => ({ exitCode: 0, output: "" });
+    engine.onStart = (c) => {
+      if (c.name !== "s-job-migrate") return undefined;
+      controller.abort();
+      setTimeout(() => engine.exit(c.id, 0), 20);
+      return undefined;
+    };
+    const err = await run(shop(), { signal: controller.signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect((err as InterruptedError).details.join("\n")).toContain("service app");
+    const state = JSON.parse(await readFile(path.join(dir, "data/.shctl/state.json"), "utf8"));
+    expect(Object.keys(state.jobs)).toEqual(["migrate"]); // the job in flight finished and was recorded
+    expect(() => started("app")).toThrow();
+  });
+});
+
+describe("execute: each operation's calls", () => {
+  it("pulls from the next source only when one has no such image, then tags the reference", async () => {
+    const stack = load({ services: { x: { image: "ghost:1" } } });
+    const p = plan(stack, await observe(engine, stack));
+    const pull = p.actions.find((a) => a.kind === "image.pull");
+    if (pull?.kind !== "image.pull") throw new Error("no pull");
+    pull.sources = ["mirror/library/ghost:1", "mirror/ghost:1"];
+    engine.inject("image.pull", { kind: "fail", status: 404, message: "manifest unknown" }, { times: 1 });
+    engine.log.length = 0;
+    await execute(p, stack, engine);
+    expect(
+      engine.log.filter((c) => c.op === "image.pull" || c.op === "image.tag").map((c) => c.args),
+    ).toEqual([["mirror/library/ghost:1"], ["mirror/ghost:1"], ["mirror/ghost:1", "ghost:1"]]);
+  });
+
+  it("does not try another source when the registry fails otherwise", async () => {
+    const stack = load({ services: { x: { image: "ghost:1" } } });
+    const p = plan(stack, await observe(engine, stack));
+    const pull = p.actions.find((a) => a.kind === "image.pull");
+    if (pull?.kind !== "image.pull") throw new Error("no pull");
+    pull.sources = ["mirror/library/ghost:1", "mirror/ghost:1"];
+    engine.inject("image.pull", { kind: "fail", message: "connection refused" });
+    await expect(execute(p, stack, engine)).rejects.toThrow(/image ghost:1: pull failed/);
+    expect(engine.ops("image.pull")).toHaveLength(1);
+  });
+
+  it("updates a restart policy in place, and restarts with the service's grace period", async () => {
+    const base = { services: { x: { image: "app:1", stopGracePeriod: "7s" } } };
+    await run(load(base));
+    await run(load({ services: { x: { image: "app:1", stopGracePeriod: "7s", restart: "always" } } }));
+    expect(engine.log.find((c) => c.op === "container.update")?.args[1]).toEqual({
+      RestartPolicy: { Name: "always" },
+    });
+    expect(engine.ops("container.stop", "container.remove", "container.create")).toEqual([]);
+  });
+});

@@ -1,0 +1,189 @@
+import { setMaxListeners } from "node:events";
+import type { EngineClient } from "../engine.js";
+import { InterruptedError, isShctlError, StepFailedError } from "../errors.js";
+import type { EventSink } from "../events.js";
+import type { ResolvedStack } from "../model.js";
+import type { Action, Plan } from "../plan/types.js";
+import { resourceKey } from "../plan/util.js";
+import { recordContainer } from "../state.js";
+import {
+  type ContainerOps,
+  createService,
+  recreateService,
+  removeContainer,
+  restartService,
+  startExisting,
+  updateService,
+} from "./containers.js";
+import { createRunContext, type RunContext } from "./context.js";
+import { createDir } from "./dirs.js";
+import { buildImage, pullImage } from "./images.js";
+import { runJob } from "./jobs.js";
+import { createNetwork, removeNetwork } from "./networks.js";
+import { Readiness } from "./readiness.js";
+import { Scheduler, type StepControls } from "./scheduler.js";
+
+export interface ExecuteOptions {
+  /**
+   * How many actions run at once; default 32. The engine queues what it cannot do at once; on 2
+   * cores, 40 services reach running about 10% sooner with 32 than with 8.
+   */
+  concurrency?: number;
+  /** Aborting stops scheduling; actions in flight finish, then InterruptedError is thrown. */
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+  /** Wait until every started service is healthy and ready before returning; default true. */
+  wait?: boolean;
+}
+
+export interface ExecuteResult {
+  /** Ids of the actions carried out. */
+  done: string[];
+  /** Ids of the actions not carried out (the run stopped first). */
+  skipped: string[];
+  durationMs: number;
+}
+
+/**
+ * Carries out a plan as it says: the only code that changes the engine or the data root. Each
+ * action begins once the actions it comes after are done; containers start once the dependencies
+ * the plan names are ready. On the first failure nothing new begins, waits end, steps in flight
+ * finish, and the first failure is what is thrown.
+ */
+export async function execute(
+  plan: Plan,
+  stack: ResolvedStack,
+  engine: EngineClient,
+  opts: ExecuteOptions = {},
+): Promise<ExecuteResult> {
+  const started = Date.now();
+  const internal = new AbortController();
+  // Every service waiting for health listens for the abort: as many listeners as services.
+  setMaxListeners(0, internal.signal);
+  const interrupted = () => opts.signal?.aborted === true;
+  opts.signal?.addEventListener("abort", () => internal.abort(), { once: true });
+  const ctx = createRunContext(plan, stack, engine, opts.onEvent ?? (() => {}), internal.signal, opts.signal);
+  const records: Promise<void>[] = [];
+  const ops: ContainerOps = {
+    ctx,
+    ready: new Readiness(ctx),
+    record: (service, id, restart) => {
+      records.push(
+        recordContainer(stack.dataRoot, service, id, restart).catch((err: unknown) =>
+          ctx.emit({
+            type: "warning",
+            message: `could not record service ${service}'s container: ${(err as Error).message}`,
+          }),
+        ),
+      );
+    },
+  };
+  const scheduler = new Scheduler<Action>(
+    { steps: plan.actions, idOf: (a) => a.id, afterOf: (a) => a.after },
+    opts.concurrency ?? 32,
+    interrupted,
+    () => internal.abort(),
+  );
+  const failed = (a: Action | undefined, err: unknown) => {
+    const resource = a ? resourceKey(a.resource) : err instanceof StepFailedError ? err.resource : undefined;
+    if (resource)
+      ctx.phase(resource, "failed", isShctlError(err) ? err.message : String((err as Error)?.message ?? err));
+  };
+  const outcome = await scheduler.run(async (a, controls) => {
+    try {
+      return await perform(ops, a, controls);
+    } catch (err) {
+      failed(a, err);
+      // Interrupted: a step that failed on the way is shown failed; the run ends as interrupted.
+      if (interrupted()) return false;
+      throw err;
+    }
+  });
+  if (!scheduler.stopped() && opts.wait !== false) {
+    await Promise.all(
+      plan.waitReady.map(async (name) => {
+        const svc = stack.services[name];
+        if (!svc) return;
+        try {
+          await ops.ready.wait(svc);
+        } catch (err) {
+          failed(undefined, err);
+          scheduler.fail(undefined, err);
+        }
+      }),
+    );
+  }
+  internal.abort();
+  await Promise.all(records);
+  const done = plan.actions.filter((a) => outcome.done.has(a.id)).map((a) => a.id);
+  const skipped = plan.actions.filter((a) => !outcome.done.has(a.id)).map((a) => a.id);
+  const notReady = opts.wait === false ? [] : plan.waitReady.filter((n) => !ops.ready.ready.has(n));
+  ctx.emit({ type: "outcome", done, notDone: skipped, notReady });
+  const failure = scheduler.failure;
+  if (failure) throw asStepError(plan, failure.step, failure.error);
+  if (interrupted()) throw interruptedError(plan, skipped, done.length, notReady);
+  return { done, skipped, durationMs: Date.now() - started };
+}
+
+/** Runs one action; false when it stopped part-way because the run stopped. */
+async function perform(ops: ContainerOps, a: Action, controls: StepControls): Promise<boolean | undefined> {
+  const { ctx } = ops;
+  switch (a.kind) {
+    case "network.create":
+      return void (await createNetwork(ctx, a));
+    case "network.remove":
+      return void (await removeNetwork(ctx, a));
+    case "image.pull":
+      return void (await pullImage(ctx, a));
+    case "image.build":
+      return void (await buildImage(ctx, a));
+    case "dir.create":
+      return void (await createDir(ctx, a));
+    case "job.run":
+      return runJob(ops, a, controls);
+    case "container.create":
+      return createService(ops, a, controls);
+    case "container.recreate":
+      return recreateService(ops, a, controls);
+    case "container.update":
+      return void (await updateService(ops, a));
+    case "container.start":
+      return startExisting(ops, a, controls);
+    case "container.restart":
+      return void (await restartService(ops, a));
+    case "container.remove":
+      return void (await removeContainer(ops, a));
+    default: {
+      const never: never = a;
+      throw new Error(`unknown action ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** A failure as a typed error: engine and unknown errors are named by the step that failed. */
+function asStepError(plan: Plan, step: string | undefined, err: unknown): unknown {
+  if (isShctlError(err)) return err;
+  const a = plan.actions.find((x) => x.id === step);
+  if (!a) return err;
+  return new StepFailedError(resourceKey(a.resource), a.kind, String((err as Error)?.message ?? err), {
+    cause: err,
+  });
+}
+
+function interruptedError(plan: Plan, skipped: string[], done: number, notReady: string[]): InterruptedError {
+  const resources = [
+    ...new Set([
+      ...plan.actions.filter((a) => skipped.includes(a.id)).map((a) => resourceKey(a.resource)),
+      ...notReady.map((n) => `service ${n}`),
+    ]),
+  ];
+  return new InterruptedError(
+    `interrupted: ${done} of ${plan.actions.length} steps done, nothing new was started`,
+    {
+      details: resources.length > 0 ? [`not done: ${resources.join(", ")}`] : [],
+      hint: "run apply again to finish; it continues from what the engine has now",
+    },
+  );
+}
+
+export type { RunContext };

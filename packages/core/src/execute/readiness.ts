@@ -1,0 +1,218 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { EngineEvent } from "../engine.js";
+import { HealthTimeoutError, StepFailedError } from "../errors.js";
+import { LABEL } from "../labels.js";
+import type { ResolvedProbe, ResolvedService } from "../model.js";
+import { runProbe } from "../probe.js";
+import type { RunContext } from "./context.js";
+
+/*
+ * Waiting until services are ready: their readiness probes answer (or, without probes, the Docker
+ * healthcheck says healthy), within each service's readyTimeout. Probes run fast at first and back
+ * off to their interval; the engine's events wake a wait at once when a container starts, dies or
+ * changes health, and a container that has stopped ends its wait at once, with why.
+ */
+
+const LOG_TAIL = 50;
+/** The first probe retries come this fast; later ones space out with the time waited (5%). */
+const FIRST_RETRY_MS = 50;
+/** After this long without readiness, the wait's line says why (the last probe's answer). */
+const EXPLAIN_AFTER_MS = 2000;
+
+export class Readiness {
+  /** Services seen ready (or healthy) in this run. */
+  readonly ready = new Set<string>();
+  private readonly waits = new Map<string, Promise<void>>();
+  private readonly listeners = new Map<string, Set<(e: EngineEvent) => void>>();
+  private eventsStarted = false;
+
+  constructor(private readonly ctx: RunContext) {}
+
+  /** Memoized per service: ready (probes) or healthy (healthcheck), within its readyTimeout. */
+  wait(s: ResolvedService): Promise<void> {
+    let p = this.waits.get(s.name);
+    if (!p) {
+      p = this.doWait(s);
+      this.waits.set(s.name, p);
+    }
+    return p;
+  }
+
+  /** Fails unless the service's container runs now (a `started` dependency that was not touched). */
+  async ensureRunning(service: string): Promise<void> {
+    const id = this.ctx.containerIds.get(service);
+    const info = id ? await this.ctx.engine.inspectContainer(id) : undefined;
+    if (info?.state !== "running") {
+      throw new StepFailedError(`service ${service}`, "dependency", `it is ${info?.state ?? "missing"}`, {
+        hint: `run apply again; if it keeps stopping, check \`shctl logs ${service}\``,
+      });
+    }
+  }
+
+  private async doWait(s: ResolvedService): Promise<void> {
+    const resource = `service ${s.name}`;
+    const t0 = Date.now();
+    const id = this.ctx.containerIds.get(s.name);
+    if (!id) throw new StepFailedError(resource, "wait for health", "it has no container");
+    if (!s.healthcheck && s.readiness.length === 0) {
+      this.ready.add(s.name);
+      return;
+    }
+    this.ctx.phase(resource, "waiting");
+    const watch = this.watch(id);
+    try {
+      // Readiness probes, when a service has them, decide on their own: they answer as soon as the
+      // service is ready, while the engine's healthcheck may only run again an interval later.
+      if (s.readiness.length > 0) {
+        for (const probe of s.readiness) {
+          if (!(await this.waitProbe(s, id, probe, t0, watch))) return;
+        }
+      } else if (!(await this.waitHealthy(s, id, t0, watch))) return;
+    } finally {
+      watch.close();
+    }
+    this.ready.add(s.name);
+    this.ctx.phase(resource, "healthy", undefined, t0);
+  }
+
+  /** Until the probe answers: true; false when the run stopped first. */
+  private async waitProbe(
+    s: ResolvedService,
+    id: string,
+    probe: ResolvedProbe,
+    t0: number,
+    watch: Watch,
+  ): Promise<boolean> {
+    const deadline = t0 + s.readyTimeoutMs;
+    let last = "";
+    let explained = "";
+    let nextCheck = 0;
+    for (;;) {
+      if (this.ctx.signal.aborted) return false;
+      if (watch.died() || Date.now() >= nextCheck) {
+        await this.failIfStopped(s, id, last);
+        nextCheck = Date.now() + 5000;
+      }
+      try {
+        await runProbe(this.ctx.engine, s, id, probe, this.ctx.signal);
+        return true;
+      } catch (err) {
+        if (this.ctx.signal.aborted) return false;
+        last = `${probe.label}: ${(err as Error)?.message ?? String(err)}`;
+      }
+      const waited = Date.now() - t0;
+      if (waited >= EXPLAIN_AFTER_MS && last !== explained) {
+        explained = last;
+        this.ctx.phase(`service ${s.name}`, "waiting", last);
+      }
+      const delay = Math.min(probe.intervalMs, Math.max(FIRST_RETRY_MS, waited * 0.05));
+      if (Date.now() + delay > deadline) {
+        throw new HealthTimeoutError(s.name, Date.now() - t0, [this.ctx.redact(last)], "ready");
+      }
+      await watch.sleep(delay, this.ctx.signal);
+    }
+  }
+
+  /** Until the Docker healthcheck says healthy: true; false when the run stopped first. */
+  private async waitHealthy(s: ResolvedService, id: string, t0: number, watch: Watch): Promise<boolean> {
+    const deadline = t0 + s.readyTimeoutMs;
+    for (;;) {
+      if (this.ctx.signal.aborted) return false;
+      const info = await this.ctx.engine.inspectContainer(id);
+      if (!info)
+        throw new StepFailedError(`service ${s.name}`, "wait for health", "its container disappeared");
+      if (info.health === "healthy") return true;
+      if (info.state === "exited" || info.state === "dead") await this.failIfStopped(s, id, "");
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new HealthTimeoutError(
+          s.name,
+          Date.now() - t0,
+          info.healthLog.slice(-3).map((l) => this.ctx.redact(l)),
+          "healthy",
+        );
+      }
+      // An unhealthy report is not final while the deadline allows: slow cold starts recover.
+      await watch.sleep(Math.min(left, 5000), this.ctx.signal);
+    }
+  }
+
+  /** A container that exited (and will not be restarted by its policy) ends the wait with why. */
+  private async failIfStopped(s: ResolvedService, id: string, lastProbe: string): Promise<void> {
+    const info = await this.ctx.engine.inspectContainer(id);
+    if (!info) throw new StepFailedError(`service ${s.name}`, "wait for health", "its container disappeared");
+    if (info.state !== "exited" && info.state !== "dead") return;
+    const tail = (await this.ctx.engine.containerLogs(id, LOG_TAIL).catch(() => [])).map((l) =>
+      this.ctx.redact(l),
+    );
+    throw new StepFailedError(
+      `service ${s.name}`,
+      "wait for health",
+      `the container exited with code ${info.exitCode}`,
+      {
+        details: [
+          ...(lastProbe ? [`last probe: ${this.ctx.redact(lastProbe)}`] : []),
+          ...(tail.length > 0 ? ["last log lines:", ...tail.map((l) => `  ${l}`)] : ["(it printed nothing)"]),
+        ],
+        hint: `fix the cause above, then run apply again (\`shctl logs ${s.name}\` shows the whole log)`,
+      },
+    );
+  }
+
+  /** Engine events for one container: wakes sleeps on start, die and health changes. */
+  private watch(id: string): Watch {
+    this.startEvents();
+    let died = false;
+    let wake: (() => void) | undefined;
+    const listener = (e: EngineEvent) => {
+      if (e.action === "die") died = true;
+      if (e.action === "die" || e.action === "start" || e.action.startsWith("health_status")) wake?.();
+    };
+    const set = this.listeners.get(id) ?? new Set();
+    set.add(listener);
+    this.listeners.set(id, set);
+    return {
+      died: () => {
+        const d = died;
+        died = false;
+        return d;
+      },
+      sleep: async (ms, signal) => {
+        const woken = new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        const stop = new AbortController();
+        try {
+          await Promise.race([
+            sleep(ms, undefined, { signal: AbortSignal.any([signal, stop.signal]) }).catch(() => undefined),
+            woken,
+          ]);
+        } finally {
+          stop.abort();
+          wake = undefined;
+        }
+      },
+      close: () => set.delete(listener),
+    };
+  }
+
+  private startEvents(): void {
+    if (this.eventsStarted) return;
+    this.eventsStarted = true;
+    this.ctx.engine
+      .events([`${LABEL.stack}=${this.ctx.stack.name}`], this.ctx.signal, (e) => {
+        for (const fn of this.listeners.get(e.id) ?? []) fn(e);
+      })
+      .catch(() => {
+        // Without events the waits still look again on their timers.
+      });
+  }
+}
+
+interface Watch {
+  /** Whether the container died since the last call. */
+  died(): boolean;
+  /** Sleeps `ms`, or until an event about the container, or until the signal aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  close(): void;
+}

@@ -1,0 +1,29 @@
+/*
+ * @sh/core/internals: the building blocks under the public API, for tests, the benchmark and
+ * tools that need to go below it. No stability promise: these change with the code.
+ *
+ * - observe → plan → execute: the three stages apply runs (plan is pure and synchronous).
+ * - the engine client's types, labels, hashes and graph order;
+ * - the state files under the data root (lock, job records, saved job logs).
+ */
+export type {
+  BuildOptions,
+  CallCounts,
+  ContainerDetails,
+  ContainerSummary,
+  EngineEvent,
+  EngineInfo,
+} from "./engine.js";
+export { type ExecuteOptions, type ExecuteResult, execute } from "./execute/index.js";
+export { byCodeUnit, findCycles, topoOrder } from "./graph.js";
+export { canonicalJson, HASH_RECIPE } from "./hash.js";
+export { LABEL } from "./labels.js";
+export { type ObservedContainer, type ObservedState, observe } from "./observe.js";
+export { diffSnapshots } from "./plan/fields.js";
+export { plan } from "./plan/index.js";
+export { nodesInOrder } from "./plan/order.js";
+export { PLAN_VERSION } from "./plan/util.js";
+export { redact } from "./redact.js";
+export { type ResolveContext, splitCommand } from "./resolve.js";
+export type { EngineInfoSummary, JobRun, ProbeCheck } from "./schema.js";
+export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";

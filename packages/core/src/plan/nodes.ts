@@ -1,0 +1,274 @@
+import { HASH_RECIPE, jobKey, serviceSnapshot, snapshotHash } from "../hash.js";
+import type { ResolvedJob, ResolvedService, ResolvedStack, StackNode } from "../model.js";
+import type { ObservedContainer, ObservedState } from "../observe.js";
+import { ids, type PlanBuilder } from "./builder.js";
+import { diffSnapshots, driftOf } from "./fields.js";
+import { type Materials, materialsOf } from "./materials.js";
+import type { NetworkPlan } from "./networks.js";
+import { writersOf } from "./order.js";
+import type { Action, ActionOf, Resource, Wait } from "./types.js";
+
+/*
+ * Services and jobs, in dependency order: what each needs (create, recreate, update, start,
+ * restart, run) and the gates between its steps. `after` must finish before a container is made;
+ * `startAfter` and `waitFor` (its dependencies) before it starts or a job runs, so containers are
+ * created as soon as their images and directories exist.
+ */
+
+export interface NodeContext {
+  stack: ResolvedStack;
+  observed: ObservedState;
+  b: PlanBuilder;
+  m: Materials;
+  nets: NetworkPlan;
+  primary: Map<string, ObservedContainer>;
+  /** Removals that go before any new container (leftovers). */
+  leftovers: Action[];
+  /** Services removed before their network is recreated, by name. */
+  takedown: Map<string, Action>;
+  /** Networks (recreated ones) each service's container is attached to, by service. */
+  attachedRecreated: Map<string, string[]>;
+  /** The action planned for each service or job so far. */
+  nodeAction: Map<string, Action>;
+  unchanged: Resource[];
+  unready: string[];
+}
+
+/** Kinds of a dependency's action that restart dependents with `restart: true`. */
+const RESTART_TRIGGERS = new Set(["container.create", "container.recreate", "container.restart", "job.run"]);
+
+/**
+ * What must finish before the node's container is created: materials, networks, leftovers, and the
+ * jobs of this plan that write its inputs or a file it mounts (its applied hash records the inputs
+ * as they are when it is created, and a file mount must exist by then).
+ */
+function createAfter(node: StackNode, ctx: NodeContext): string[] {
+  const spec = node.kind === "service" ? node : node.container;
+  const read = new Set([...node.inputs, ...fileMounts(node)]);
+  const writers = Object.values(ctx.stack.jobs)
+    .filter((j) => j.name !== node.name && j.outputs.some((o) => read.has(o)))
+    .map((j) => ctx.nodeAction.get(j.name))
+    .filter((a) => a?.kind === "job.run");
+  return ids([
+    ...materialsOf(node, ctx.m),
+    ...(spec?.networks ?? []).map((n) => ctx.nets.created.get(n.name)),
+    ...ctx.leftovers,
+    ctx.takedown.get(node.name),
+    ...writers,
+  ]);
+}
+
+/** Host paths of the files (not directories) a node's container bind-mounts. */
+export function fileMounts(node: StackNode): string[] {
+  const spec = node.kind === "service" ? node : node.container;
+  return (spec?.mounts ?? []).flatMap((m) => (m.type === "bind" && m.kind === "file" ? [m.hostPath] : []));
+}
+
+/**
+ * A mounted file that does not exist and that no job of the stack writes is a conflict: the engine
+ * would make an empty directory in its place.
+ */
+function missingFiles(node: StackNode, ctx: NodeContext, resource: Resource): boolean {
+  let missing = false;
+  const spec = node.kind === "service" ? node : node.container;
+  for (const m of spec?.mounts ?? []) {
+    if (m.type !== "bind" || m.kind !== "file" || ctx.observed.files[m.hostPath]) continue;
+    if (Object.values(ctx.stack.jobs).some((j) => j.outputs.includes(m.hostPath))) continue;
+    ctx.b.conflict({ kind: "mount-file-missing", resource, path: m.hostPath, target: m.target });
+    missing = true;
+  }
+  return missing;
+}
+
+/** Its dependencies' actions (to finish before it starts) and the waits on their health or state. */
+function startGate(node: StackNode, ctx: NodeContext): { startAfter: string[]; waitFor: Wait[] } {
+  const startAfter: (Action | undefined)[] = [];
+  const waitFor: Wait[] = [];
+  for (const d of node.deps) {
+    const dep = ctx.nodeAction.get(d.name);
+    startAfter.push(dep);
+    if (d.kind !== "service") continue;
+    if (d.condition === "healthy") waitFor.push({ service: d.name, condition: "healthy" });
+    else if (!dep) waitFor.push({ service: d.name, condition: "running" });
+  }
+  return { startAfter: ids(startAfter), waitFor };
+}
+
+export function planJob(node: ResolvedJob, ctx: NodeContext): void {
+  const { stack, observed, b } = ctx;
+  const spec = node.container;
+  const ident = spec ? ctx.m.identity.get(spec.image) : undefined;
+  const pending = spec !== undefined && ident === undefined;
+  const key = jobKey(node, ident, spec ? stack.images[spec.image]?.ref : undefined, observed.inputs);
+  const done = observed.jobs[node.name];
+  const lastRun = observed.jobRuns[node.name];
+  const cause: ActionOf<"job.run">["cause"] | undefined = node.always
+    ? "always"
+    : !done
+      ? lastRun && lastRun.outcome !== "completed"
+        ? "last-failed"
+        : "never-completed"
+      : pending
+        ? "image-pending"
+        : done.key !== key
+          ? "changed"
+          : undefined;
+  const resource: Resource = { type: "job", name: node.name };
+  if (cause === undefined) {
+    ctx.unchanged.push(resource);
+    return;
+  }
+  if (observed.foreignContainers.some((f) => f.name === node.containerName)) {
+    b.conflict({ kind: "container-name-taken", resource, name: node.containerName });
+    return;
+  }
+  if (missingFiles(node, ctx, resource)) return;
+  const a = b.add<ActionOf<"job.run">>({
+    kind: "job.run",
+    resource,
+    target: node.name,
+    after: createAfter(node, ctx),
+    ...startGate(node, ctx),
+    jobKey: key,
+    ...(done ? { recordedKey: done.key } : {}),
+    ...(lastRun && lastRun.outcome !== "completed" ? { lastRun } : {}),
+    cause,
+    onlyIfKeyChanged: cause === "image-pending",
+  });
+  ctx.nodeAction.set(node.name, a);
+}
+
+export function planService(node: ResolvedService, ctx: NodeContext): void {
+  const { observed, b } = ctx;
+  const resource: Resource = { type: "service", name: node.name };
+  const c = ctx.primary.get(node.name);
+  if (!c) {
+    if (observed.foreignContainers.some((f) => f.name === node.containerName)) {
+      b.conflict({ kind: "container-name-taken", resource, name: node.containerName });
+      return;
+    }
+    if (missingFiles(node, ctx, resource)) return;
+    const a = b.add<ActionOf<"container.create">>({
+      kind: "container.create",
+      resource,
+      target: node.name,
+      after: createAfter(node, ctx),
+      ...startGate(node, ctx),
+      cause: "missing",
+    });
+    ctx.nodeAction.set(node.name, a);
+    return;
+  }
+  if (planRecreate(node, c, ctx)) return;
+  let updated: Action | undefined;
+  if (c.restartPolicy !== node.restart) {
+    updated = b.add<ActionOf<"container.update">>({
+      kind: "container.update",
+      resource,
+      target: node.name,
+      after: createAfter(node, ctx),
+      containerId: c.id,
+      cause: "restart-policy",
+      changes: [{ field: "restart", before: c.restartPolicy, after: node.restart, sensitive: false }],
+      restartPolicy: node.restart,
+    });
+    ctx.nodeAction.set(node.name, updated);
+  }
+  if (c.state !== "running" && c.state !== "restarting") {
+    const a = b.add<ActionOf<"container.start">>({
+      kind: "container.start",
+      resource,
+      target: node.name,
+      after: updated ? [updated.id] : createAfter(node, ctx),
+      ...startGate(node, ctx),
+      containerId: c.id,
+      state: c.state,
+    });
+    ctx.nodeAction.set(node.name, a);
+    return;
+  }
+  const triggers =
+    c.state === "running"
+      ? node.deps.filter((d) => {
+          const a = ctx.nodeAction.get(d.name);
+          return d.restart && a !== undefined && RESTART_TRIGGERS.has(a.kind);
+        })
+      : [];
+  if (triggers.length > 0) {
+    const a = b.add<ActionOf<"container.restart">>({
+      kind: "container.restart",
+      resource,
+      target: node.name,
+      after: ids([updated, ...node.deps.map((d) => ctx.nodeAction.get(d.name))]),
+      containerId: c.id,
+      triggers: triggers.map((t) => ({
+        name: t.name,
+        change: ctx.nodeAction.get(t.name)?.kind === "job.run" ? ("rerun" as const) : ("replaced" as const),
+      })),
+    });
+    ctx.nodeAction.set(node.name, a);
+    return;
+  }
+  if (!updated) ctx.unchanged.push(resource);
+  if (c.state === "running" && (c.health === "unhealthy" || c.health === "starting"))
+    ctx.unready.push(node.name);
+}
+
+/** Plans a recreate when the spec, the image, a network or an input changed; true if it did. */
+function planRecreate(node: ResolvedService, c: ObservedContainer, ctx: NodeContext): boolean {
+  const { stack, observed, b } = ctx;
+  const ident = ctx.m.identity.get(node.image);
+  const pending = ident === undefined;
+  const ref = stack.images[node.image]?.ref ?? node.image;
+  const desired = serviceSnapshot(node, ident ?? null, ref, observed.inputs);
+  // While the image is still to be built or pulled its ID is unknown: that is the reason to
+  // recreate, not a field change.
+  const changes = (c.snapshot ? diffSnapshots(c.snapshot, desired) : []).filter(
+    (ch) => !(pending && ch.field === "image" && ch.before?.startsWith(`${ref}@`)),
+  );
+  const specChanged = pending
+    ? changes.length > 0
+    : c.recipe === HASH_RECIPE
+      ? c.hash !== snapshotHash(desired)
+      : changes.length > 0;
+  const netsRecreated = [
+    ...new Set([...node.networks.map((n) => n.name), ...(ctx.attachedRecreated.get(node.name) ?? [])]),
+  ]
+    .filter((n) => ctx.nets.recreated.has(n))
+    .sort();
+  const drift = specChanged ? [] : driftOf(node, c, ident, observed.images[node.image]?.env ?? []);
+  const down = ctx.takedown.get(node.name);
+  // Jobs of this plan that write one of its inputs (planned before it: see nodesInOrder). Whether
+  // the file really changes is known only once they ran.
+  const rewrites = writersOf(stack, node)
+    .map((j) => ctx.nodeAction.get(j.name))
+    .filter((a): a is Action => a?.kind === "job.run");
+  if (!specChanged && !netsRecreated.length && !drift.length && !pending && !down && !rewrites.length)
+    return false;
+  if (missingFiles(node, ctx, { type: "service", name: node.name })) return true;
+  const cause = specChanged
+    ? "spec"
+    : drift.length > 0
+      ? "drift"
+      : pending
+        ? "image"
+        : netsRecreated.length > 0 || down
+          ? "network"
+          : "inputs";
+  const a = b.add<ActionOf<"container.recreate">>({
+    kind: "container.recreate",
+    resource: { type: "service", name: node.name },
+    target: node.name,
+    after: ids([...createAfter(node, ctx), ...rewrites]),
+    ...startGate(node, ctx),
+    // Removed already (before its network): only the new container is left to create.
+    ...(down ? {} : { containerId: c.id }),
+    cause,
+    changes: drift.length > 0 ? drift : changes,
+    networks: netsRecreated,
+    writers: rewrites.map((w) => w.target),
+    onlyIfChanged: (cause === "image" || cause === "inputs") && !down,
+  });
+  ctx.nodeAction.set(node.name, a);
+  return true;
+}

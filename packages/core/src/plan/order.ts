@@ -1,0 +1,39 @@
+import { byCodeUnit, topoOrder } from "../graph.js";
+import type { ResolvedJob, ResolvedService, ResolvedStack, StackNode } from "../model.js";
+
+/** The jobs that declare one of the service's inputs among their outputs, by name. */
+export function writersOf(stack: ResolvedStack, service: ResolvedService): ResolvedJob[] {
+  return Object.values(stack.jobs)
+    .filter((j) => j.outputs.some((o) => service.inputs.includes(o)))
+    .sort((a, b) => byCodeUnit(a.name, b.name));
+}
+
+/**
+ * Services and jobs, dependencies before dependents, ties broken by name (so plans are stable). A
+ * job that writes one of a service's inputs comes before the service, so the service can follow it.
+ */
+export function nodesInOrder(stack: ResolvedStack): StackNode[] {
+  const all = new Map<string, StackNode>();
+  for (const s of Object.values(stack.services)) all.set(s.name, s);
+  for (const j of Object.values(stack.jobs)) all.set(j.name, j);
+  const depsOf = (name: string): string[] => {
+    const node = all.get(name);
+    if (!node) return [];
+    const deps = node.deps.map((d) => d.name);
+    if (node.kind === "service" && node.inputs.length > 0)
+      for (const j of writersOf(stack, node)) deps.push(j.name);
+    return deps;
+  };
+  return topoOrder(all.keys(), depsOf).map((n) => all.get(n) as StackNode);
+}
+
+/** The image keys a stack's services and jobs use. */
+export function usedImages(stack: ResolvedStack): Set<string> {
+  const used = new Set<string>();
+  for (const s of Object.values(stack.services)) used.add(s.image);
+  for (const j of Object.values(stack.jobs)) {
+    if (j.container) used.add(j.container.image);
+    for (const u of j.uses) used.add(u);
+  }
+  return used;
+}
