@@ -244,7 +244,7 @@ describe("plan against an empty engine", () => {
   it("pulls from the registry mirror when one is set", () => {
     const mirrored = plan(resolve({ ...spec(), registryMirror: "mirror.local" }), emptyEngine());
     expect(byId(mirrored, "image.pull:postgres:16").reason).toBe(
-      "missing locally; pulled from mirror.local/postgres:16",
+      "missing locally; pulled from mirror.local/library/postgres:16",
     );
   });
 
