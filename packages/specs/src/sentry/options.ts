@@ -99,7 +99,7 @@ export const SentryOptions = z
     bindAddress: z.union([z.ipv4(), z.ipv6()]).default("0.0.0.0"),
     /** Every persistent byte lives under this dir, relative to the project dir. */
     dataRoot: z.string().min(1).default("./sentrydata"),
-    /** `full` runs upstream's whole set; `core` leaves out profiling and billing metrics. */
+    /** `full` runs upstream's whole set; `core` leaves out profiling. */
     profile: z.enum(["full", "core"]).default("full"),
     /** Off by default, as upstream; when set, redis requires it and every client is given it. */
     redisPassword: redisPassword.optional(),

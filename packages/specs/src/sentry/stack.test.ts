@@ -64,7 +64,7 @@ describe("the Sentry stack", () => {
     ]);
   });
 
-  it("the core profile drops profiling and billing, and nothing it runs depends on them", async () => {
+  it("the core profile drops profiling, and nothing it runs depends on it", async () => {
     const core = await load({}, "core");
     for (const name of FULL_ONLY) expect(core.services[name]).toBeUndefined();
     for (const s of Object.values(core.services)) {
@@ -82,9 +82,20 @@ describe("the Sentry stack", () => {
       "nginx",
       "web",
       "worker",
+      // With transaction metrics extraction on, the accepted transactions on the Stats page are
+      // the outcomes this consumer records (the event pipeline records transaction_indexed only).
+      "billing-metrics-consumer",
+      "generic-metrics-consumer",
     ]) {
       expect(core.services[name], name).toBeDefined();
     }
+    expect(core.services["billing-metrics-consumer"]?.command).toEqual([
+      "run",
+      "consumer",
+      "billing-metrics-consumer",
+      "--consumer-group",
+      "billing-metrics-consumer",
+    ]);
     const conf = renderConfigFiles(parseSentryOptions({ profile: "core" }), "k".repeat(50)).find((f) =>
       f.path.endsWith("sentry.conf.py"),
     );

@@ -49,14 +49,17 @@ export const CONFIG_DIRS = {
   certificates: "config/certificates",
 } as const;
 
-/** Services only the `full` profile runs: profiling, and billing metrics (not needed for errors, transactions, replays). */
+/**
+ * Services only the `full` profile runs: profiling (not needed for errors, transactions, replays).
+ * billing-metrics-consumer is not among them: with transaction metrics extraction on, it is what
+ * records the accepted transactions that the Stats page counts (docs/sentry.md#profiles).
+ */
 export const FULL_ONLY = [
   "vroom",
   "vroom-cleanup",
   "ingest-profiles",
   "snuba-profiling-profiles-consumer",
   "snuba-profiling-functions-consumer",
-  "billing-metrics-consumer",
 ] as const;
 
 type Svc = NonNullable<StackInput["services"]>[string];
@@ -472,10 +475,13 @@ export function sentryStack(
     "transactions-consumer": consumer("ingest-transactions", "ingest-consumer"),
     "metrics-consumer": consumer("ingest-metrics", "metrics-consumer"),
     "generic-metrics-consumer": consumer("ingest-generic-metrics", "generic-metrics-consumer"),
-    "billing-metrics-consumer": sentry(
-      ["run", "consumer", "billing-metrics-consumer", "--consumer-group", "billing-metrics-consumer"],
-      { profiles: ["full"] },
-    ),
+    "billing-metrics-consumer": sentry([
+      "run",
+      "consumer",
+      "billing-metrics-consumer",
+      "--consumer-group",
+      "billing-metrics-consumer",
+    ]),
     "ingest-replay-recordings": consumer("ingest-replay-recordings", "ingest-replay-recordings"),
     "ingest-occurrences": consumer("ingest-occurrences", "ingest-occurrences"),
     "ingest-profiles": sentry(
