@@ -99,11 +99,14 @@ export function initJobs(opts: SentryOptions, projectDir: string, shared: Shared
     "sentry-upgrade": {
       ...sentryContainer,
       command: ["upgrade", "--noinput"],
+      // Upstream runs this as `run web upgrade`, which starts web's dependencies first: the
+      // stores, and snuba-api (started, as web's depends_on has it).
       dependsOn: {
         postgres: { condition: "healthy" },
         redis: { condition: "healthy" },
         kafka: { condition: "healthy" },
         memcached: { condition: "started" },
+        "snuba-api": { condition: "started" },
         config: { condition: "completed" },
         "kafka-topics": { condition: "completed" },
         "snuba-migrate": { condition: "completed" },

@@ -103,7 +103,11 @@ describe("the Sentry stack", () => {
   });
 
   it("orders init jobs as upstream's install does, before the services that need them", async () => {
-    const order = nodesInOrder(await load()).map((n) => n.name);
+    const stack = await load();
+    const order = nodesInOrder(stack).map((n) => n.name);
+    expect(stack.jobs["sentry-upgrade"]?.deps).toContainEqual(
+      expect.objectContaining({ name: "snuba-api", kind: "service", condition: "started" }),
+    );
     const before = (a: string, b: string) =>
       expect(order.indexOf(a), `${a} before ${b}`).toBeLessThan(order.indexOf(b));
     before("prerequisites", "config");
@@ -112,6 +116,8 @@ describe("the Sentry stack", () => {
     before("snuba-bootstrap", "kafka-topics");
     before("snuba-migrate", "sentry-upgrade");
     before("kafka-topics", "sentry-upgrade");
+    // As upstream's `run web upgrade`, which starts web's dependencies, snuba-api among them.
+    before("snuba-api", "sentry-upgrade");
     before("sentry-upgrade", "web");
     before("kafka-topics", "snuba-consumer");
     before("relay-credentials", "relay");
