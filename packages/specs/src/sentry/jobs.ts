@@ -233,7 +233,7 @@ export async function checkPrerequisites(ctx: JobContext, hostFacts?: HostFacts)
   if (ctx.reachMode) ctx.log(`reach mode: ${ctx.reachMode}`);
   // Where the engine's CPUs and memory come from, for the messages below.
   const resources = desktop
-    ? "raise them in Docker Desktop: Settings → Resources"
+    ? "raise them in Docker Desktop: Settings → Resources, or with its WSL 2 backend in %UserProfile%\\.wslconfig"
     : wsl
       ? "WSL2 gives its VM part of the machine: raise memory and processors in %UserProfile%\\.wslconfig, then `wsl --shutdown`"
       : "";
