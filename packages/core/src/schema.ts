@@ -312,7 +312,9 @@ export const Stack = z.strictObject({
   registryMirror: z
     .string()
     .optional()
-    .describe("Pull MIRROR/NAME:TAG, then tag it NAME:TAG (a registry host or host/path prefix)"),
+    .describe(
+      "A Docker Hub mirror (a registry host or host/path prefix): Docker Hub images are pulled from it (official ones as MIRROR/library/NAME:TAG, then MIRROR/NAME:TAG) and tagged NAME:TAG; other registries' images are not",
+    ),
   defaultProfile: ResourceName.optional(),
   profiles: z
     .array(ResourceName)

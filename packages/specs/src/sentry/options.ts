@@ -112,7 +112,10 @@ export const SentryOptions = z
       .url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" })
       .transform((u) => u.replace(/\/+$/, ""))
       .optional(),
-    /** Pull images as MIRROR/NAME:TAG and tag them NAME:TAG (e.g. "hub.example.dev"). */
+    /**
+     * A Docker Hub mirror (e.g. "hub.example.dev"): Docker Hub images are pulled from it (official
+     * ones as MIRROR/library/NAME:TAG) and tagged NAME:TAG.
+     */
     registryMirror: z
       .string()
       .regex(
