@@ -48,23 +48,23 @@ describe("parseImageRef", () => {
       undefined,
     ],
     [
-      "getsentry/sentry:23.12.0",
+      "bitnami/nginx:1.25.3",
       undefined,
       "docker.io",
-      "getsentry/sentry",
-      "getsentry/sentry",
-      "sentry",
-      "23.12.0",
+      "bitnami/nginx",
+      "bitnami/nginx",
+      "nginx",
+      "1.25.3",
       undefined,
     ],
     [
-      "confluentinc/cp-kafka:5.5.7",
+      "bitnami/redis:7.2",
       undefined,
       "docker.io",
-      "confluentinc/cp-kafka",
-      "confluentinc/cp-kafka",
-      "cp-kafka",
-      "5.5.7",
+      "bitnami/redis",
+      "bitnami/redis",
+      "redis",
+      "7.2",
       undefined,
     ],
     [
@@ -196,7 +196,7 @@ describe("canonicalImageRef", () => {
       "index.docker.io/library/postgres",
     ])
       expect(canonicalImageRef(ref)).toBe("docker.io/library/postgres:latest");
-    expect(canonicalImageRef("getsentry/sentry:23.12.0")).toBe("docker.io/getsentry/sentry:23.12.0");
+    expect(canonicalImageRef("bitnami/nginx:1.25.3")).toBe("docker.io/bitnami/nginx:1.25.3");
     expect(canonicalImageRef("localhost:5000/app")).toBe("localhost:5000/app:latest");
   });
 
@@ -209,7 +209,7 @@ describe("canonicalImageRef", () => {
 describe("familiarImageRef", () => {
   it("is the short form the engine shows", () => {
     expect(familiarImageRef("docker.io/library/postgres:14.5")).toBe("postgres:14.5");
-    expect(familiarImageRef("index.docker.io/getsentry/sentry:23.12.0")).toBe("getsentry/sentry:23.12.0");
+    expect(familiarImageRef("index.docker.io/bitnami/nginx:1.25.3")).toBe("bitnami/nginx:1.25.3");
     expect(familiarImageRef("postgres")).toBe("postgres:latest");
     expect(familiarImageRef("library/postgres:1")).toBe("postgres:1");
     expect(familiarImageRef("localhost:5000/library/app:1")).toBe("localhost:5000/library/app:1");
@@ -249,7 +249,7 @@ describe("mirrorSources", () => {
 
   it("has one source when library/ or a namespace is already given", () => {
     expect(mirrorSources("library/postgres:14.5", M)).toEqual(["hub.rat.dev/library/postgres:14.5"]);
-    expect(mirrorSources("getsentry/sentry:23.12.0", M)).toEqual(["hub.rat.dev/getsentry/sentry:23.12.0"]);
+    expect(mirrorSources("bitnami/nginx:1.25.3", M)).toEqual(["hub.rat.dev/bitnami/nginx:1.25.3"]);
     expect(mirrorSources("docker.io/library/redis:7", M)).toEqual(["hub.rat.dev/library/redis:7"]);
   });
 
@@ -258,8 +258,8 @@ describe("mirrorSources", () => {
       "hub.rat.dev/library/postgres:14.5",
       "hub.rat.dev/postgres:14.5",
     ]);
-    expect(mirrorSources("index.docker.io/getsentry/snuba:23.12.0", M)).toEqual([
-      "hub.rat.dev/getsentry/snuba:23.12.0",
+    expect(mirrorSources("index.docker.io/grafana/grafana:10.2.0", M)).toEqual([
+      "hub.rat.dev/grafana/grafana:10.2.0",
     ]);
   });
 

@@ -17,7 +17,7 @@ export interface ImageRef {
   registry: string | undefined;
   /** The registry the reference resolves to: `docker.io` for Docker Hub (also for its aliases). */
   domain: string;
-  /** The repository path without the registry, as written: `postgres`, `library/postgres`, `getsentry/sentry`. */
+  /** The repository path without the registry, as written: `postgres`, `library/postgres`, `bitnami/nginx`. */
   path: string;
   /** The repository path on its registry: on Docker Hub a one-component path gets `library/`. */
   remotePath: string;
@@ -133,7 +133,7 @@ export function canonicalImageRef(ref: string | ImageRef): string {
 
 /**
  * The short form the engine shows (RepoTags, `docker images`): `postgres:14.5` for
- * `docker.io/library/postgres:14.5`, `getsentry/sentry:23.12.0` for `index.docker.io/getsentry/…`;
+ * `docker.io/library/postgres:14.5`, `bitnami/nginx:1.25.3` for `index.docker.io/bitnami/…`;
  * with a digest, `NAME@DIGEST` (the tag left out, as the engine keeps it in RepoDigests). The
  * engine's `reference` filter for listing images matches this form (or the bare name), not the
  * fully qualified one.
@@ -166,7 +166,7 @@ export function tagParts(ref: string): { repo: string; tag: string } {
  * `library/`: `docker pull` adds that prefix only for Docker Hub itself, so `postgres:14.5` is
  * pulled as `MIRROR/library/postgres:14.5` first, then as `MIRROR/postgres:14.5` (some mirrors
  * also answer for the short name). A path given with `library/` or with a namespace
- * (`getsentry/sentry`) has one source, `MIRROR/PATH:TAG`.
+ * (`bitnami/nginx`) has one source, `MIRROR/PATH:TAG`.
  *
  * A reference that names its own registry (ghcr.io, quay.io, localhost:5000, a private
  * registry…) is not mirrored: it returns no mirror source, and the image is pulled from its own

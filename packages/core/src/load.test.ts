@@ -433,7 +433,7 @@ describe("loadStack / validateStack: objects", () => {
       registryMirror: "hub.example.dev",
       services: {
         a: { image: "ghcr.io/org/app:1" },
-        b: { image: "getsentry/relay:23.12.0" },
+        b: { image: "grafana/loki:2.9.2" },
         c: { image: "localhost:5000/app" },
       },
     });
@@ -442,9 +442,7 @@ describe("loadStack / validateStack: objects", () => {
       pullSources: ["ghcr.io/org/app:1"],
     });
     expect(stack.images["localhost:5000/app"]?.pullSources).toEqual(["localhost:5000/app"]);
-    expect(stack.images["getsentry/relay:23.12.0"]?.pullSources).toEqual([
-      "hub.example.dev/getsentry/relay:23.12.0",
-    ]);
+    expect(stack.images["grafana/loki:2.9.2"]?.pullSources).toEqual(["hub.example.dev/grafana/loki:2.9.2"]);
   });
 
   it("without a mirror, pulls each image from its own reference", () => {
