@@ -1,9 +1,12 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanup, runCli, tempProject } from "./helpers.js";
+import { cleanup, engine, runCli, tempProject } from "./helpers.js";
 
-/* Invalid stacks exit 2 with each problem's path, before any engine call. */
+/*
+ * Invalid stacks exit 2 with each problem's path, before any engine call; an unreachable engine is
+ * one clear error, also when a stack factory asks for the engine's info.
+ */
 
 let dir: string;
 beforeAll(async () => {
@@ -46,6 +49,11 @@ const cases: [string, string, string[]][] = [
     "name: x\nimages:\n  app: { ref: app:1, build: { context: ./nowhere } }\nservices:\n  a: { image: app }\n",
     ["images.app.build.context", "no such directory"],
   ],
+  [
+    "bad-image-ref",
+    "name: x\nservices:\n  a: { image: 'Redis:7' }\n",
+    ["services.a.image", "not a valid image reference"],
+  ],
 ];
 
 describe("invalid stacks", () => {
@@ -70,5 +78,49 @@ describe("invalid stacks", () => {
     });
     expect(r.code).toBe(1);
     expect(`${r.stdout}${r.stderr}`).toContain("cannot reach the Docker Engine at");
+  });
+
+  it("a stack factory that asks for the engine's info gets the same clear error, exit 1", async () => {
+    await writeFile(path.join(dir, "asks.mjs"), ASKS_ENGINE);
+    const r = await runCli(["diff", "-f", "asks.mjs"], {
+      cwd: dir,
+      env: { DOCKER_HOST: "tcp://127.0.0.1:9" },
+    });
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(1);
+    expect(`${r.stdout}${r.stderr}`).toMatch(/cannot reach the Docker Engine at \S*127\.0\.0\.1:9/);
+    expect(`${r.stdout}${r.stderr}`).not.toContain("the stack module failed");
+  });
+
+  it("the Sentry stack with an unreachable engine: the same clear error, exit 1", async () => {
+    const project = await tempProject("shctl-sentry-unreachable-");
+    try {
+      const r = await runCli(["diff"], { cwd: project, env: { DOCKER_HOST: "tcp://127.0.0.1:9" } });
+      expect(r.code, `${r.stdout}${r.stderr}`).toBe(1);
+      expect(`${r.stdout}${r.stderr}`).toMatch(/cannot reach the Docker Engine at \S*127\.0\.0\.1:9/);
+    } finally {
+      await cleanup(undefined, project);
+    }
+  });
+});
+
+// A stack module whose factory names the stack after the engine's architecture.
+const ASKS_ENGINE = `export const stack = async ({ engineInfo }) => {
+  const arch = engineInfo ? (await engineInfo()).architecture : "none";
+  return { name: "arch-" + arch.toLowerCase().replace(/[^a-z0-9]/g, "-"), services: { a: { image: "i" } } };
+};
+`;
+
+describe("stack factories", () => {
+  it("get the connected engine's info from the CLI", async () => {
+    await writeFile(path.join(dir, "asks.mjs"), ASKS_ENGINE);
+    const r = await runCli(["diff", "-f", "asks.mjs", "--json"], { cwd: dir });
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+    const result = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; stack?: string })
+      .find((e) => e.type === "result");
+    const { architecture } = await engine.info();
+    expect(result?.stack).toBe(`arch-${architecture.toLowerCase().replace(/[^a-z0-9]/g, "-")}`);
   });
 });

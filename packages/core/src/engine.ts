@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import type Docker from "dockerode";
 import pRetry, { AbortError } from "p-retry";
 import { EngineError, EngineUnreachableError } from "./errors.js";
+import { canonicalImageRef, familiarImageRef, tagParts, tryParseImageRef } from "./image-ref.js";
 
 const require = createRequire(import.meta.url);
 
@@ -105,8 +106,11 @@ export interface EngineInfo {
   serverVersion: string;
   cpus: number;
   memoryBytes: number;
+  /** The engine's OperatingSystem: "Debian GNU/Linux 12 (bookworm)", "Docker Desktop", … */
   os: string;
   kernel: string;
+  /** The engine's machine architecture as `uname -m` names it: "x86_64", "aarch64", … */
+  architecture: string;
 }
 
 export interface CallCounts {
@@ -162,13 +166,6 @@ const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "EHOSTUNR
 
 function status(err: unknown): number | undefined {
   return (err as { statusCode?: number })?.statusCode;
-}
-
-function splitRef(ref: string): { repo: string; tag: string } {
-  const at = ref.lastIndexOf(":");
-  const slash = ref.lastIndexOf("/");
-  if (at > slash) return { repo: ref.slice(0, at), tag: ref.slice(at + 1) };
-  return { repo: ref, tag: "latest" };
 }
 
 /** Creates the dockerode-backed client; the connection is resolved the way docker-modem does (DOCKER_HOST, …). */
@@ -385,6 +382,7 @@ class DockerEngine implements EngineClient {
         MemTotal: number;
         OperatingSystem: string;
         KernelVersion: string;
+        Architecture: string;
       };
       return {
         serverVersion: i.ServerVersion,
@@ -392,6 +390,7 @@ class DockerEngine implements EngineClient {
         memoryBytes: i.MemTotal,
         os: i.OperatingSystem,
         kernel: i.KernelVersion,
+        architecture: i.Architecture,
       };
     });
   }
@@ -502,15 +501,20 @@ class DockerEngine implements EngineClient {
     return this.call("image.list", false, async () => {
       const out: Record<string, { id: string; labels: Record<string, string> }> = {};
       if (refs.length === 0) return out;
-      const list = await this.docker.listImages({ filters: { reference: refs } });
-      const wanted = new Set(refs.map(normalizeRef));
+      // The filter matches the short form the engine shows (`postgres:14.5`), not `docker.io/library/…`.
+      const patterns = [...new Set(refs.map((r) => familiarRef(r)))];
+      const list = await this.docker.listImages({ filters: { reference: patterns } });
+      // The engine's filter matches patterns: keep only the images that really are one of the
+      // references. An image pulled by digest is known by NAME@DIGEST (RepoDigests), not by a tag.
+      const wanted = new Map<string, string[]>();
+      for (const r of refs) {
+        const n = normalizeRef(r);
+        wanted.set(n, [...(wanted.get(n) ?? []), r]);
+      }
       for (const img of list) {
-        for (const tag of img.RepoTags ?? []) {
-          const n = normalizeRef(tag);
-          if (wanted.has(n)) {
-            for (const r of refs)
-              if (normalizeRef(r) === n) out[r] = { id: img.Id, labels: img.Labels ?? {} };
-          }
+        for (const known of [...(img.RepoTags ?? []), ...(img.RepoDigests ?? [])]) {
+          for (const r of wanted.get(normalizeRef(known)) ?? [])
+            out[r] = { id: img.Id, labels: img.Labels ?? {} };
         }
       }
       return out;
@@ -543,7 +547,7 @@ class DockerEngine implements EngineClient {
 
   tagImage(source: string, ref: string) {
     return this.call("image.tag", true, async () => {
-      await this.docker.getImage(source).tag(splitRef(ref));
+      await this.docker.getImage(source).tag(tagParts(ref));
     });
   }
 
@@ -620,11 +624,15 @@ export function healthOfStatus(status: string | undefined): string | undefined {
   return m[1] === "health: starting" ? "starting" : m[1];
 }
 
+function familiarRef(ref: string): string {
+  const r = tryParseImageRef(ref);
+  return r ? familiarImageRef(r) : ref;
+}
+
+/** One form for every way of writing a reference (image-ref.ts); what is not a reference stays as it is. */
 function normalizeRef(ref: string): string {
-  let r = ref.replace(/^docker\.io\//, "").replace(/^library\//, "");
-  const slash = r.lastIndexOf("/");
-  if (r.lastIndexOf(":") <= slash && !r.includes("@")) r = `${r}:latest`;
-  return r;
+  const r = tryParseImageRef(ref);
+  return r ? canonicalImageRef(r) : ref;
 }
 
 /** Reads a pull/build progress stream; a message with `error` fails it (the engine reports build errors in-band). */

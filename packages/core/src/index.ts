@@ -44,7 +44,13 @@ export type {
   Wait,
 } from "./plan/types.js";
 export { hasChanges, isDestructive, resourceKey } from "./plan/util.js";
-export type { JobContext, ProbeContext, RunContainerOptions, StackInput } from "./schema.js";
+export type {
+  EngineInfoSummary,
+  JobContext,
+  ProbeContext,
+  RunContainerOptions,
+  StackInput,
+} from "./schema.js";
 export { completedJobs } from "./state.js";
 export { type ServiceStatus, type StatusOptions, status } from "./status.js";
 export { checkDataRoot, type TeardownResult } from "./teardown.js";

@@ -25,5 +25,5 @@ export { nodesInOrder } from "./plan/order.js";
 export { PLAN_VERSION } from "./plan/util.js";
 export { redact } from "./redact.js";
 export { type ResolveContext, splitCommand } from "./resolve.js";
-export type { EngineInfoSummary, JobRun, ProbeCheck } from "./schema.js";
+export type { JobRun, ProbeCheck } from "./schema.js";
 export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";

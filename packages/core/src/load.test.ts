@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpecError, type SpecIssue } from "./errors.js";
-import { loadStack } from "./load.js";
+import { loadStack, type StackFactory } from "./load.js";
 import { splitCommand } from "./resolve.js";
 import type { StackInput } from "./schema.js";
 import { validateStack } from "./validate.js";
@@ -323,6 +323,45 @@ describe("loadStack / validateStack: objects", () => {
     expect(stack.profile).toBe("p");
   });
 
+  it("hands a factory the engine's info when the caller gives it, and only then", async () => {
+    let asked = 0;
+    const engineInfo = async () => {
+      asked++;
+      return {
+        serverVersion: "20.10.24",
+        cpus: 4,
+        memoryBytes: 8e9,
+        os: "Docker Desktop",
+        architecture: "aarch64",
+      };
+    };
+    const factory: StackFactory = async (ctx) => ({
+      name: "fac",
+      notes: [ctx.engineInfo ? (await ctx.engineInfo()).architecture : "(no engine)"],
+    });
+    expect((await loadStack(factory, { projectDir: "/opt/fac", engineInfo })).notes).toEqual(["aarch64"]);
+    expect(asked).toBe(1);
+    expect((await loadStack(factory, { projectDir: "/opt/fac" })).notes).toEqual(["(no engine)"]);
+    // A factory that does not ask costs no engine call.
+    await loadStack(() => ({ name: "fac" }), { projectDir: "/opt/fac", engineInfo });
+    expect(asked).toBe(1);
+  });
+
+  it("hands a stack module's factory the engine's info too", async () => {
+    const file = await stackFile(
+      "export const stack = async ({ engineInfo }) => ({ name: 'mod', notes: [engineInfo ? (await engineInfo()).architecture : 'none'] });\n",
+      "stack.mjs",
+    );
+    const engineInfo = async () => ({
+      serverVersion: "1",
+      cpus: 1,
+      memoryBytes: 1,
+      os: "x",
+      architecture: "x86_64",
+    });
+    expect((await loadStack(file, { engineInfo })).notes).toEqual(["x86_64"]);
+  });
+
   it("uses the default of a `fromEnv` value when the variable is unset", () => {
     const stack = validate(
       withServices({ a: { image: "x", env: { MODE: { fromEnv: "MODE", default: "prod" } } } }),
@@ -379,7 +418,59 @@ describe("loadStack / validateStack: objects", () => {
       services: { a: { image: "app" }, b: { image: "redis:7" } },
     });
     expect(stack.images.app?.mirrorRef).toBeUndefined();
-    expect(stack.images["redis:7"]?.mirrorRef).toBe("mirror.local:5000/hub/redis:7");
+    expect(stack.images.app?.pullSources).toEqual([]);
+    // An official image: under library/ first (a Docker Hub mirror serves it there), then as written.
+    expect(stack.images["redis:7"]?.mirrorRef).toBe("mirror.local:5000/hub/library/redis:7");
+    expect(stack.images["redis:7"]?.pullSources).toEqual([
+      "mirror.local:5000/hub/library/redis:7",
+      "mirror.local:5000/hub/redis:7",
+    ]);
+  });
+
+  it("pulls references of other registries from those registries, not through a Docker Hub mirror", () => {
+    const stack = validate({
+      name: "shop",
+      registryMirror: "hub.example.dev",
+      services: {
+        a: { image: "ghcr.io/org/app:1" },
+        b: { image: "grafana/loki:2.9.2" },
+        c: { image: "localhost:5000/app" },
+      },
+    });
+    expect(stack.images["ghcr.io/org/app:1"]).toMatchObject({
+      mirrorRef: undefined,
+      pullSources: ["ghcr.io/org/app:1"],
+    });
+    expect(stack.images["localhost:5000/app"]?.pullSources).toEqual(["localhost:5000/app"]);
+    expect(stack.images["grafana/loki:2.9.2"]?.pullSources).toEqual(["hub.example.dev/grafana/loki:2.9.2"]);
+  });
+
+  it("without a mirror, pulls each image from its own reference", () => {
+    const stack = validate({ name: "shop", services: { a: { image: "redis:7" } } });
+    expect(stack.images["redis:7"]).toMatchObject({ mirrorRef: undefined, pullSources: ["redis:7"] });
+  });
+
+  it("reports an invalid image reference where it is written", () => {
+    expect(() =>
+      validate({
+        name: "shop",
+        images: { db: { ref: "Postgres:14" } },
+        services: { a: { image: "db" }, b: { image: "redis:" } },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        issues: expect.arrayContaining([
+          expect.objectContaining({
+            path: ["images", "db", "ref"],
+            message: expect.stringMatching(/not a valid image reference/),
+          }),
+          expect.objectContaining({
+            path: ["services", "b", "image"],
+            message: expect.stringMatching(/not a valid tag/),
+          }),
+        ]),
+      }),
+    );
   });
 });
 

@@ -4,7 +4,7 @@ import { pathToFileURL } from "node:url";
 import { SpecError } from "./errors.js";
 import type { ResolvedStack } from "./model.js";
 import { resolveSpec } from "./resolve.js";
-import type { StackInput, StackSpec } from "./schema.js";
+import type { EngineInfoSummary, StackInput, StackSpec } from "./schema.js";
 import { defaultCacheDir, readCachedSpec, writeCachedSpec } from "./spec-cache.js";
 
 export interface LoadOptions {
@@ -20,6 +20,12 @@ export interface LoadOptions {
    * `$XDG_CACHE_HOME/shctl` or `~/.cache/shctl`; `false` (or SHCTL_NO_CACHE=1) turns it off.
    */
   cacheDir?: string | false;
+  /**
+   * What a stack factory may ask about the engine the stack will run on (its architecture, for one),
+   * handed to the factory as `engineInfo`. Call it only when needed: it may reach the engine, and
+   * rejects (e.g. EngineUnreachableError) when it cannot.
+   */
+  engineInfo?: () => Promise<EngineInfoSummary>;
 }
 
 /** A stack module exports `stack`: a stack object or a function that returns one. */
@@ -28,6 +34,12 @@ export type StackFactory = (ctx: {
   env: Record<string, string | undefined>;
   /** The profile asked for on the command line, if any. */
   profile: string | undefined;
+  /**
+   * The engine the stack will run on, when the caller can tell (the CLI can: the engine it is
+   * connected to). Absent when loading without an engine (tests, tooling): then fall back to
+   * what can be known without one.
+   */
+  engineInfo?: () => Promise<EngineInfoSummary>;
 }) => StackInput | Promise<StackInput>;
 
 /** Identity helper that gives a TypeScript stack module completion and type checks. */
@@ -53,7 +65,7 @@ export async function loadStack(
     projectDir = path.resolve(opts.projectDir ?? path.dirname(file));
     const ext = path.extname(file).toLowerCase();
     if (ext === ".js" || ext === ".mjs") {
-      const raw = await importStackModule(file, label, { projectDir, env, profile: opts.profile });
+      const raw = await importStackModule(file, label, factoryContext(projectDir, env, opts));
       spec = await parse(raw, label);
     } else {
       const cacheDir = opts.cacheDir === undefined ? defaultCacheDir() : opts.cacheDir || undefined;
@@ -62,11 +74,23 @@ export async function loadStack(
   } else {
     label = "(stack module)";
     projectDir = path.resolve(opts.projectDir ?? process.cwd());
-    const raw =
-      typeof source === "function" ? await source({ projectDir, env, profile: opts.profile }) : source;
+    const raw = typeof source === "function" ? await source(factoryContext(projectDir, env, opts)) : source;
     spec = await parse(raw, label);
   }
   return resolveSpec(spec, { label, projectDir, profile: opts.profile, env });
+}
+
+function factoryContext(
+  projectDir: string,
+  env: Record<string, string | undefined>,
+  opts: LoadOptions,
+): Parameters<StackFactory>[0] {
+  return {
+    projectDir,
+    env,
+    profile: opts.profile,
+    ...(opts.engineInfo ? { engineInfo: opts.engineInfo } : {}),
+  };
 }
 
 /** The schema check, loaded (with zod) only when a stack has to be validated. */

@@ -126,9 +126,18 @@ export interface ResolvedImage {
   pull: "missing" | "never";
   /** Image keys this one is built from. */
   needs: string[];
-  /** Where to pull from when a registry mirror is set; tagged `ref` afterwards. */
+  /**
+   * Where to pull from when a registry mirror applies to this image (the first of `pullSources`);
+   * tagged `ref` afterwards. Undefined for built images, without a mirror, and for references that
+   * name a registry other than Docker Hub (a Docker Hub mirror does not serve them).
+   */
   mirrorRef: string | undefined;
-  /** Where to pull from, in order (the first that has it); tagged `ref` afterwards. */
+  /**
+   * The references to pull, in the order to try them: a later one only when the registry answered
+   * "not found" for the one before. `[ref]` without a mirror; with one, the mirror's references
+   * (`MIRROR/library/NAME:TAG`, then `MIRROR/NAME:TAG` for an official image), and `ref` is tagged
+   * afterwards. Empty for built images. See image-ref.ts.
+   */
   pullSources: string[];
 }
 

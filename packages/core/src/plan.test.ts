@@ -260,7 +260,7 @@ describe("plan against an empty engine", () => {
     const mirrored = plan(resolve({ ...spec(), registryMirror: "mirror.local" }), emptyEngine());
     expect(byId(mirrored, "image.pull:postgres:16")).toMatchObject({
       ref: "postgres:16",
-      sources: ["mirror.local/postgres:16"],
+      sources: ["mirror.local/library/postgres:16", "mirror.local/postgres:16"],
     });
   });
 

@@ -2,6 +2,7 @@ import path from "node:path";
 import { parseDuration } from "./duration.js";
 import { SpecError, type SpecIssue } from "./errors.js";
 import { byCodeUnit } from "./graph.js";
+import { pullSources } from "./image-ref.js";
 import type {
   ContainerSpec,
   ResolvedDependency,
@@ -178,9 +179,18 @@ function resolveStack(spec: StackSpec, ctx: ResolveContext, issues: SpecIssue[])
   }
 
   const images: Record<string, ResolvedImage> = {};
-  const mirrorOf = (ref: string) =>
-    spec.registryMirror ? `${spec.registryMirror.replace(/\/+$/, "")}/${ref}` : undefined;
+  /** Where to pull an image from (nothing for a built one), or an issue when `ref` is not a reference. */
+  const sourcesOf = (ref: string, where: (string | number)[], built = false): string[] => {
+    try {
+      const sources = pullSources(ref, spec.registryMirror);
+      return built ? [] : sources;
+    } catch (err) {
+      issues.push({ path: where, message: `not a valid image reference: ${(err as Error).message}` });
+      return built ? [] : [ref];
+    }
+  };
   for (const [key, img] of Object.entries(spec.images)) {
+    const sources = sourcesOf(img.ref, ["images", key, "ref"], img.build !== undefined);
     images[key] = {
       key,
       ref: img.ref,
@@ -194,20 +204,21 @@ function resolveStack(spec: StackSpec, ctx: ResolveContext, issues: SpecIssue[])
         : undefined,
       pull: img.pull,
       needs: img.needs,
-      mirrorRef: img.build ? undefined : mirrorOf(img.ref),
-      pullSources: img.build ? [] : [mirrorOf(img.ref) ?? img.ref],
+      mirrorRef: mirrorRefOf(img.ref, sources),
+      pullSources: sources,
     };
   }
-  const imageKey = (ref: string): string => {
+  const imageKey = (ref: string, where: (string | number)[]): string => {
     if (images[ref]) return ref;
+    const sources = sourcesOf(ref, where);
     images[ref] = {
       key: ref,
       ref,
       build: undefined,
       pull: "missing",
       needs: [],
-      mirrorRef: mirrorOf(ref),
-      pullSources: [mirrorOf(ref) ?? ref],
+      mirrorRef: mirrorRefOf(ref, sources),
+      pullSources: sources,
     };
     return ref;
   };
@@ -291,7 +302,7 @@ function resolveStack(spec: StackSpec, ctx: ResolveContext, issues: SpecIssue[])
     s: ServiceSpec | JobSpec,
     aliases: string[],
   ): ContainerSpec => ({
-    image: imageKey(s.image as string),
+    image: imageKey(s.image as string, [...where, "image"]),
     command: commandWords([...where, "command"], s.command, issues),
     entrypoint: commandWords([...where, "entrypoint"], s.entrypoint, issues),
     env: env([...where, "env"], s.env),
@@ -389,10 +400,10 @@ function resolveStack(spec: StackSpec, ctx: ResolveContext, issues: SpecIssue[])
       deps: deps([...where, "dependsOn"], j.dependsOn),
       inputs: inputs(j.inputs),
       outputs: inputs(j.outputs),
-      uses: j.uses.map(imageKey),
+      uses: j.uses.map((u, i) => imageKey(u, [...where, "uses", i])),
     };
   }
-  if (spec.helperImage) imageKey(spec.helperImage);
+  if (spec.helperImage) imageKey(spec.helperImage, ["helperImage"]);
   for (const img of Object.values(images)) {
     for (const need of img.needs) {
       if (!images[need])
@@ -418,6 +429,12 @@ function resolveStack(spec: StackSpec, ctx: ResolveContext, issues: SpecIssue[])
     notes: spec.notes,
     secrets: [...secrets].sort((a, b) => b.length - a.length),
   };
+}
+
+/** The mirror's first source, when the image is pulled through a mirror (its sources are not just `ref`). */
+function mirrorRefOf(ref: string, sources: string[]): string | undefined {
+  const first = sources[0];
+  return first !== undefined && first !== ref ? first : undefined;
 }
 
 function port(p: ServiceSpec["ports"][number], bindAddress: string): ResolvedPort {

@@ -203,6 +203,11 @@ export interface JobContext {
   /** The engine's version and the CPUs and memory it has. */
   engineInfo(): Promise<EngineInfoSummary>;
   /**
+   * How shctl reaches the stack's containers from where it runs (e.g. "direct": container addresses
+   * on the stack network; or through the engine), when known; for jobs to report.
+   */
+  reachMode?: string;
+  /**
    * Runs a one-off container of a stack image (key or reference) to completion and returns its
    * exit code and output; the container carries the stack's labels and is removed afterwards.
    */
@@ -213,7 +218,17 @@ export interface EngineInfoSummary {
   serverVersion: string;
   cpus: number;
   memoryBytes: number;
+  /** The engine's OperatingSystem, e.g. "Debian GNU/Linux 12 (bookworm)" or "Docker Desktop". */
   os: string;
+  /** The engine's machine architecture (`uname -m` of where it runs): "x86_64", "aarch64", … */
+  architecture: string;
+  /**
+   * The CPU's feature flags as containers of this engine see them (`flags` of /proc/cpuinfo, e.g.
+   * "sse4_2"), when known; undefined when they were not read.
+   */
+  cpuFlags?: string[];
+  /** The CPU's model name as containers see it (`model name` of /proc/cpuinfo), when known. */
+  cpuModel?: string;
 }
 
 export interface RunContainerOptions {
@@ -297,7 +312,9 @@ export const Stack = z.strictObject({
   registryMirror: z
     .string()
     .optional()
-    .describe("Pull MIRROR/NAME:TAG, then tag it NAME:TAG (a registry host or host/path prefix)"),
+    .describe(
+      "A Docker Hub mirror (a registry host or host/path prefix): Docker Hub images are pulled from it (official ones as MIRROR/library/NAME:TAG, then MIRROR/NAME:TAG) and tagged NAME:TAG; other registries' images are not",
+    ),
   defaultProfile: ResourceName.optional(),
   profiles: z
     .array(ResourceName)

@@ -1,6 +1,8 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import {
+  connectEngine,
+  type EngineInfoSummary,
   InterruptedError,
   isShctlError,
   loadStack,
@@ -96,9 +98,10 @@ async function loadWithProfile(
   profile: { profile?: string },
   ask: Asker | undefined,
 ): Promise<ResolvedStack> {
+  const engineInfo = lazyEngineInfo();
   if (opts.file !== undefined) {
     const file = opts.file;
-    return loadStack(file, profile).catch((err: unknown) => {
+    return loadStack(file, { ...profile, engineInfo }).catch((err: unknown) => {
       // A stack module that fails to import or throws is a problem in the stack, not in shctl.
       if (isShctlError(err) || !/\.m?js$/i.test(file)) throw err;
       const where = String((err as Error)?.stack ?? "")
@@ -116,7 +119,21 @@ async function loadWithProfile(
   const { defaultStack, firstRunQuestions } = await import("@sh/specs");
   const projectDir = process.cwd();
   const env = ask ? await firstRunAnswers(await firstRunQuestions(projectDir), ask) : process.env;
-  return loadStack(defaultStack, { projectDir, env, ...profile });
+  return loadStack(defaultStack, { projectDir, env, ...profile, engineInfo });
+}
+
+/**
+ * The connected engine's info for a stack factory that asks (Sentry's: the engine's architecture
+ * picks the ClickHouse image), fetched at most once and only if asked. When the engine cannot be
+ * reached, the factory's call rejects with the same EngineUnreachableError the command itself
+ * would report.
+ */
+function lazyEngineInfo(): () => Promise<EngineInfoSummary> {
+  let info: Promise<EngineInfoSummary> | undefined;
+  return () => {
+    info ??= connectEngine().info();
+    return info;
+  };
 }
 
 /**

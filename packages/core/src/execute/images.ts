@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import { StepFailedError } from "../errors.js";
 import { effectiveContextHash } from "../hash.js";
+import { isNotFoundPullError } from "../image-ref.js";
 import { LABEL } from "../labels.js";
 import { contextFiles } from "../observe.js";
 import type { ActionOf } from "../plan/types.js";
@@ -23,7 +24,7 @@ export async function pullImage(ctx: RunContext, a: ActionOf<"image.pull">): Pro
     } catch (err) {
       tried.push(`${source}: ${(err as Error).message}`);
       const last = source === a.sources[a.sources.length - 1];
-      if (last || !isNotFound(err)) {
+      if (last || !isNotFoundPullError(err)) {
         throw new StepFailedError(resource, "pull", (err as Error).message, {
           cause: err,
           details: tried.length > 1 ? ["tried:", ...tried.map((t) => `  ${t}`)] : [],
@@ -39,13 +40,6 @@ export async function pullImage(ctx: RunContext, a: ActionOf<"image.pull">): Pro
   const info = await ctx.engine.inspectImage(a.ref);
   if (info) ctx.setImageId(a.target, info.id);
   ctx.phase(resource, "done", "pulled", t0);
-}
-
-/** Whether a failed pull means "the registry has no such image" (try the next source). */
-function isNotFound(err: unknown): boolean {
-  const status = (err as { statusCode?: number })?.statusCode;
-  if (status === 404) return true;
-  return /not found|manifest unknown|repository does not exist/i.test((err as Error)?.message ?? "");
 }
 
 export async function buildImage(ctx: RunContext, a: ActionOf<"image.build">): Promise<void> {

@@ -299,6 +299,7 @@ export class FakeEngine implements EngineClient {
         memoryBytes: 8e9,
         os: "Fake OS",
         kernel: "6",
+        architecture: "x86_64",
       }),
     );
   }

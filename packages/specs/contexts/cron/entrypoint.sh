@@ -9,6 +9,16 @@ if [ "$#" -eq 0 ]; then
   exit 2
 fi
 
+# Custom CA certificates mounted at /usr/local/share/ca-certificates reach the system bundle,
+# as in upstream's cron entrypoint (so sentry-cleanup trusts what web and the workers trust).
+if [ -d /usr/local/share/ca-certificates ] && [ -n "$(ls -A /usr/local/share/ca-certificates)" ]; then
+  if command -v update-ca-certificates > /dev/null; then
+    update-ca-certificates
+  else
+    echo "warning: certificates in /usr/local/share/ca-certificates, but this image has no update-ca-certificates" >&2
+  fi
+fi
+
 export -p | grep -v -E '^declare -x (HOSTNAME|HOME|PWD|SHLVL|_)=' > /shctl-cron.env
 {
   echo "SHELL=/bin/bash"

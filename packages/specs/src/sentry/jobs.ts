@@ -99,11 +99,14 @@ export function initJobs(opts: SentryOptions, projectDir: string, shared: Shared
     "sentry-upgrade": {
       ...sentryContainer,
       command: ["upgrade", "--noinput"],
+      // Upstream runs this as `run web upgrade`, which starts web's dependencies first: the
+      // stores, and snuba-api (started, as web's depends_on has it).
       dependsOn: {
         postgres: { condition: "healthy" },
         redis: { condition: "healthy" },
         kafka: { condition: "healthy" },
         memcached: { condition: "started" },
+        "snuba-api": { condition: "started" },
         config: { condition: "completed" },
         "kafka-topics": { condition: "completed" },
         "snuba-migrate": { condition: "completed" },
@@ -155,30 +158,136 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** install.sh's checks: no MSYS/Git Bash, engine version, CPUs and memory given to Docker, disk. */
-export async function checkPrerequisites(ctx: JobContext): Promise<void> {
-  if (process.env.MSYSTEM || process.platform === "win32") {
+/** What the prerequisites check reads about the machine shctl runs on (injectable for tests). */
+export interface HostFacts {
+  platform: NodeJS.Platform;
+  env: Record<string, string | undefined>;
+  /** /proc/version, when readable. */
+  procVersion: string | undefined;
+  /** /proc/mounts, when readable. */
+  mounts: string | undefined;
+}
+
+export async function readHostFacts(): Promise<HostFacts> {
+  const read = (file: string) => readFile(file, "utf8").catch(() => undefined);
+  return {
+    platform: process.platform,
+    env: process.env,
+    procVersion: await read("/proc/version"),
+    mounts: await read("/proc/mounts"),
+  };
+}
+
+/** Whether shctl runs inside WSL (Windows Subsystem for Linux). */
+export function isWsl(host: HostFacts): boolean {
+  return Boolean(host.env.WSL_DISTRO_NAME) || /microsoft|wsl/i.test(host.procVersion ?? "");
+}
+
+/**
+ * When `dir` is on a Windows drive as WSL mounts it — under /mnt/<drive letter>, or on a 9p or
+ * drvfs file system (how WSL2 and WSL1 mount Windows drives) — says which; else undefined.
+ */
+export function windowsDriveMount(dir: string, mounts: string | undefined): string | undefined {
+  const p = path.resolve(dir);
+  const drive = p.match(/^\/mnt\/([a-zA-Z])(\/|$)/);
+  // The mount that holds `dir`: the longest mount point that is `dir` or one of its parents.
+  let best: { target: string; type: string } | undefined;
+  for (const line of (mounts ?? "").split("\n")) {
+    const [, target, type] = line.split(" ");
+    if (!target || !type) continue;
+    const t = target.replace(/\\040/g, " ");
+    const holds = t === "/" || p === t || p.startsWith(`${t}/`);
+    if (holds && (!best || t.length > best.target.length)) best = { target: t, type };
+  }
+  if (best && /^(9p|drvfs)$/.test(best.type)) return `${best.target} (${best.type}, a Windows drive)`;
+  if (drive)
+    return `/mnt/${(drive[1] as string).toLowerCase()} (the Windows drive ${(drive[1] as string).toUpperCase()}:)`;
+  return undefined;
+}
+
+const X86_64 = /^(x86_64|amd64|x64)$/i;
+const ARM64 = /^(aarch64|arm64)$/i;
+
+/**
+ * install.sh's checks: no MSYS/Git Bash, the engine's architecture, version, CPUs and memory given
+ * to Docker, SSE 4.2 for ClickHouse, disk. It also says which engine setup it found (Docker
+ * Desktop, WSL2) and warns about a data root on a Windows drive.
+ */
+export async function checkPrerequisites(ctx: JobContext, hostFacts?: HostFacts): Promise<void> {
+  const host = hostFacts ?? (await readHostFacts());
+  if (host.env.MSYSTEM || host.platform === "win32") {
     throw new Error(
       "Git Bash / MSYS2 on Windows is not supported (upstream refuses it too): run shctl inside WSL2 (e.g. Ubuntu), with the project dir on the WSL file system",
     );
   }
   const info = await ctx.engineInfo();
   const problems: string[] = [];
+  const desktop = /docker desktop/i.test(info.os);
+  const wsl = isWsl(host);
+
+  // Where the engine runs, and how shctl reaches the containers. Docker Desktop is supported.
+  const where = desktop
+    ? `Docker Desktop (the engine runs in Docker Desktop's own VM${wsl ? ", reached from WSL2 through its WSL integration" : ""})`
+    : `${info.os}${wsl ? " (inside WSL2)" : ""}`;
+  ctx.log(`engine: ${where}, ${info.architecture}`);
+  if (ctx.reachMode) ctx.log(`reach mode: ${ctx.reachMode}`);
+  // Where the engine's CPUs and memory come from, for the messages below.
+  const resources = desktop
+    ? "raise them in Docker Desktop: Settings → Resources, or with its WSL 2 backend in %UserProfile%\\.wslconfig"
+    : wsl
+      ? "WSL2 gives its VM part of the machine: raise memory and processors in %UserProfile%\\.wslconfig, then `wsl --shutdown`"
+      : "";
+  const withHint = (text: string) => (resources ? `${text} (${resources})` : text);
+
+  if (!X86_64.test(info.architecture) && !ARM64.test(info.architecture)) {
+    problems.push(
+      `the engine runs on ${info.architecture}; Sentry's images exist for x86_64 and aarch64 only (upstream refuses others too)`,
+    );
+  }
   if (compareVersions(info.serverVersion, REQUIREMENTS.dockerVersion) < 0) {
     problems.push(
       `Docker ${info.serverVersion} is older than ${REQUIREMENTS.dockerVersion}: upgrade the engine`,
     );
   }
   if (info.cpus < REQUIREMENTS.cpusMin) {
-    problems.push(`Docker has ${info.cpus} CPU(s); Sentry needs at least ${REQUIREMENTS.cpusMin}`);
+    problems.push(withHint(`Docker has ${info.cpus} CPU(s); Sentry needs at least ${REQUIREMENTS.cpusMin}`));
   } else if (info.cpus < REQUIREMENTS.cpusRecommended) {
-    ctx.log(`warning: Docker has ${info.cpus} CPUs; ${REQUIREMENTS.cpusRecommended} are recommended`);
+    ctx.log(
+      withHint(`warning: Docker has ${info.cpus} CPUs; ${REQUIREMENTS.cpusRecommended} are recommended`),
+    );
   }
   const mb = Math.round(info.memoryBytes / 1024 / 1024);
   if (mb < REQUIREMENTS.memoryMinMb) {
-    problems.push(`Docker has ${mb} MB of memory; Sentry needs at least ${REQUIREMENTS.memoryMinMb} MB`);
+    problems.push(
+      withHint(`Docker has ${mb} MB of memory; Sentry needs at least ${REQUIREMENTS.memoryMinMb} MB`),
+    );
   } else if (mb < REQUIREMENTS.memoryRecommendedMb) {
-    ctx.log(`warning: Docker has ${mb} MB of memory; ${REQUIREMENTS.memoryRecommendedMb} MB are recommended`);
+    ctx.log(
+      withHint(
+        `warning: Docker has ${mb} MB of memory; ${REQUIREMENTS.memoryRecommendedMb} MB are recommended`,
+      ),
+    );
+  }
+  // ClickHouse needs SSE 4.2 on x86_64. Like upstream's check: only where the CPU's flags are
+  // known, not on a KVM guest whose generic CPU model may hide the flag, and not with
+  // SKIP_SSE42_REQUIREMENTS=1.
+  if (
+    info.cpuFlags !== undefined &&
+    X86_64.test(info.architecture) &&
+    !info.cpuFlags.includes("sse4_2") &&
+    !/Common KVM processor/i.test(info.cpuModel ?? "") &&
+    host.env.SKIP_SSE42_REQUIREMENTS !== "1"
+  ) {
+    problems.push(
+      "the CPU does not support the SSE 4.2 instruction set, which ClickHouse needs (upstream's install refuses such a CPU too; getsentry/self-hosted#340). If this is a virtual machine whose CPU model hides the flag, pass the host CPU through to it; SKIP_SSE42_REQUIREMENTS=1 skips this check",
+    );
+  }
+
+  const onWindowsDrive = wsl ? windowsDriveMount(ctx.dataRoot, host.mounts) : undefined;
+  if (onWindowsDrive) {
+    ctx.log(
+      `warning: the data root ${ctx.dataRoot} is on ${onWindowsDrive}: slow, and file ownership does not stick there, which breaks Postgres and ClickHouse. Put the project in the WSL file system instead (e.g. ~/sentry), see docs/sentry.md#windows-wsl2`,
+    );
   }
   await mkdir(ctx.dataRoot, { recursive: true });
   const fs = await statfs(ctx.dataRoot);

@@ -99,7 +99,7 @@ export const SentryOptions = z
     bindAddress: z.union([z.ipv4(), z.ipv6()]).default("0.0.0.0"),
     /** Every persistent byte lives under this dir, relative to the project dir. */
     dataRoot: z.string().min(1).default("./sentrydata"),
-    /** `full` runs upstream's whole set; `core` leaves out profiling and billing metrics. */
+    /** `full` runs upstream's whole set; `core` leaves out profiling. */
     profile: z.enum(["full", "core"]).default("full"),
     /** Off by default, as upstream; when set, redis requires it and every client is given it. */
     redisPassword: redisPassword.optional(),
@@ -112,7 +112,10 @@ export const SentryOptions = z
       .url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" })
       .transform((u) => u.replace(/\/+$/, ""))
       .optional(),
-    /** Pull images as MIRROR/NAME:TAG and tag them NAME:TAG (e.g. "hub.example.dev"). */
+    /**
+     * A Docker Hub mirror (e.g. "hub.example.dev"): Docker Hub images are pulled from it (official
+     * ones as MIRROR/library/NAME:TAG) and tagged NAME:TAG.
+     */
     registryMirror: z
       .string()
       .regex(

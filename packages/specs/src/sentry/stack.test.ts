@@ -5,8 +5,16 @@ import { loadStack, type ResolvedStack } from "@sh/core";
 import { nodesInOrder } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderConfigFiles } from "./files.js";
+import { UPSTREAM_IMAGES } from "./images.js";
 import { parseSentryOptions } from "./options.js";
-import { CONFIG_DIRS, DATA_DIRS, FULL_ONLY, sentryStack, sentryStackFactory } from "./stack.js";
+import {
+  CONFIG_DIRS,
+  clickhouseBaseFor,
+  DATA_DIRS,
+  FULL_ONLY,
+  sentryStack,
+  sentryStackFactory,
+} from "./stack.js";
 
 let projectDir: string;
 beforeAll(async () => {
@@ -57,7 +65,7 @@ describe("the Sentry stack", () => {
     ]);
   });
 
-  it("the core profile drops profiling and billing, and nothing it runs depends on them", async () => {
+  it("the core profile drops profiling, and nothing it runs depends on it", async () => {
     const core = await load({}, "core");
     for (const name of FULL_ONLY) expect(core.services[name]).toBeUndefined();
     for (const s of Object.values(core.services)) {
@@ -75,9 +83,20 @@ describe("the Sentry stack", () => {
       "nginx",
       "web",
       "worker",
+      // With transaction metrics extraction on, the accepted transactions on the Stats page are
+      // the outcomes this consumer records (the event pipeline records transaction_indexed only).
+      "billing-metrics-consumer",
+      "generic-metrics-consumer",
     ]) {
       expect(core.services[name], name).toBeDefined();
     }
+    expect(core.services["billing-metrics-consumer"]?.command).toEqual([
+      "run",
+      "consumer",
+      "billing-metrics-consumer",
+      "--consumer-group",
+      "billing-metrics-consumer",
+    ]);
     const conf = renderConfigFiles(parseSentryOptions({ profile: "core" }), "k".repeat(50)).find((f) =>
       f.path.endsWith("sentry.conf.py"),
     );
@@ -85,7 +104,11 @@ describe("the Sentry stack", () => {
   });
 
   it("orders init jobs as upstream's install does, before the services that need them", async () => {
-    const order = nodesInOrder(await load()).map((n) => n.name);
+    const stack = await load();
+    const order = nodesInOrder(stack).map((n) => n.name);
+    expect(stack.jobs["sentry-upgrade"]?.deps).toContainEqual(
+      expect.objectContaining({ name: "snuba-api", kind: "service", condition: "started" }),
+    );
     const before = (a: string, b: string) =>
       expect(order.indexOf(a), `${a} before ${b}`).toBeLessThan(order.indexOf(b));
     before("prerequisites", "config");
@@ -94,6 +117,8 @@ describe("the Sentry stack", () => {
     before("snuba-bootstrap", "kafka-topics");
     before("snuba-migrate", "sentry-upgrade");
     before("kafka-topics", "sentry-upgrade");
+    // As upstream's `run web upgrade`, which starts web's dependencies, snuba-api among them.
+    before("snuba-api", "sentry-upgrade");
     before("sentry-upgrade", "web");
     before("kafka-topics", "snuba-consumer");
     before("relay-credentials", "relay");
@@ -129,10 +154,69 @@ describe("the Sentry stack", () => {
     const stack = await load({ SHCTL_REGISTRY_MIRROR: "hub.example.dev" });
     expect(stack.images.smtp).toMatchObject({
       ref: "tianon/exim4",
-      mirrorRef: "hub.example.dev/tianon/exim4",
+      mirrorRef: "hub.example.dev/tianon/exim4:latest",
+      pullSources: ["hub.example.dev/tianon/exim4:latest"],
     });
+    // Official images are under library/ on a Docker Hub mirror; the short name is the fallback.
+    expect(stack.images.postgres).toMatchObject({
+      ref: "postgres:14.5",
+      pullSources: ["hub.example.dev/library/postgres:14.5", "hub.example.dev/postgres:14.5"],
+    });
+    // An image of another registry does not go through a Docker Hub mirror.
+    expect(stack.images.geoipupdate?.pullSources).toEqual(["ghcr.io/maxmind/geoipupdate:v6.0.0"]);
     // Locally built images are never pulled.
     expect(stack.images.sentry?.mirrorRef).toBeUndefined();
+    expect(stack.images.sentry?.pullSources).toEqual([]);
+  });
+
+  describe("the ClickHouse base image follows the engine's architecture, not shctl's", () => {
+    const info = (architecture: string) => async () => ({
+      serverVersion: "24.0.7",
+      cpus: 4,
+      memoryBytes: 16e9,
+      os: "Docker Desktop",
+      architecture,
+    });
+    const base = async (engineInfo?: () => ReturnType<ReturnType<typeof info>>, env = {}) => {
+      const stack = await loadStack(sentryStackFactory, {
+        projectDir,
+        env,
+        ...(engineInfo ? { engineInfo } : {}),
+      });
+      return {
+        upstream: stack.images["clickhouse-upstream"]?.ref,
+        buildArg: stack.images.clickhouse?.build?.args.BASE_IMAGE,
+      };
+    };
+
+    it.each([
+      ["aarch64", UPSTREAM_IMAGES.clickhouseBaseArm64],
+      ["x86_64", UPSTREAM_IMAGES.clickhouseBase],
+    ])("an engine on %s gets %s", async (arch, image) => {
+      expect(await base(info(arch))).toEqual({ upstream: image, buildArg: image });
+    });
+
+    it("without engine info, falls back to this process's architecture", async () => {
+      expect((await base()).upstream).toBe(clickhouseBaseFor(process.arch));
+    });
+
+    it("does not ask the engine when the options name the ClickHouse image", async () => {
+      let asked = false;
+      const engineInfo = async () => {
+        asked = true;
+        return info("aarch64")();
+      };
+      expect(await base(engineInfo, { SHCTL_IMAGE_CLICKHOUSE: "my/clickhouse:1" })).toEqual({
+        upstream: "my/clickhouse:1",
+        buildArg: "my/clickhouse:1",
+      });
+      expect(asked).toBe(false);
+    });
+
+    it("node's names for the architectures mean the same", () => {
+      expect(clickhouseBaseFor("arm64")).toBe(UPSTREAM_IMAGES.clickhouseBaseArm64);
+      expect(clickhouseBaseFor("x64")).toBe(UPSTREAM_IMAGES.clickhouseBase);
+    });
   });
 
   it("builds the cleanup images from the image they extend", () => {

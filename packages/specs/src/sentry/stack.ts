@@ -49,14 +49,17 @@ export const CONFIG_DIRS = {
   certificates: "config/certificates",
 } as const;
 
-/** Services only the `full` profile runs: profiling, and billing metrics (not needed for errors, transactions, replays). */
+/**
+ * Services only the `full` profile runs: profiling (not needed for errors, transactions, replays).
+ * billing-metrics-consumer is not among them: with transaction metrics extraction on, it is what
+ * records the accepted transactions that the Stats page counts (docs/sentry.md#profiles).
+ */
 export const FULL_ONLY = [
   "vroom",
   "vroom-cleanup",
   "ingest-profiles",
   "snuba-profiling-profiles-consumer",
   "snuba-profiling-functions-consumer",
-  "billing-metrics-consumer",
 ] as const;
 
 type Svc = NonNullable<StackInput["services"]>[string];
@@ -74,8 +77,29 @@ const config = (dir: keyof typeof CONFIG_DIRS, target: string, readOnly = true) 
   readOnly,
 });
 
-/** Builds the stack for a set of options; `profile` picks full (default) or core. */
-export function sentryStack(opts: SentryOptions, projectDir: string, profileArg?: string): StackInput {
+/**
+ * The ClickHouse base image for an engine architecture, as upstream's install picks it from
+ * `docker info`'s Architecture (install/detect-platform.sh): the arm build on aarch64, the stable
+ * x86_64 build otherwise. Node's names ("arm64", "x64") are accepted too.
+ */
+export function clickhouseBaseFor(architecture: string): string {
+  return /^(aarch64|arm64)$/i.test(architecture)
+    ? UPSTREAM_IMAGES.clickhouseBaseArm64
+    : UPSTREAM_IMAGES.clickhouseBase;
+}
+
+/**
+ * Builds the stack for a set of options; `profile` picks full (default) or core. `engineArch` is
+ * the architecture of the engine the stack runs on (its `docker info` Architecture); without it,
+ * this process's own architecture stands in for it, which is right only when the engine runs on
+ * the same machine (a remote engine, or Docker Desktop on another CPU type, can differ).
+ */
+export function sentryStack(
+  opts: SentryOptions,
+  projectDir: string,
+  profileArg?: string,
+  engineArch?: string,
+): StackInput {
   const profile = profileArg ?? opts.profile;
   // The generated configs follow the profile actually run (the command line may override the file).
   opts = { ...opts, profile: profile === "core" ? "core" : "full" };
@@ -451,10 +475,13 @@ export function sentryStack(opts: SentryOptions, projectDir: string, profileArg?
     "transactions-consumer": consumer("ingest-transactions", "ingest-consumer"),
     "metrics-consumer": consumer("ingest-metrics", "metrics-consumer"),
     "generic-metrics-consumer": consumer("ingest-generic-metrics", "generic-metrics-consumer"),
-    "billing-metrics-consumer": sentry(
-      ["run", "consumer", "billing-metrics-consumer", "--consumer-group", "billing-metrics-consumer"],
-      { profiles: ["full"] },
-    ),
+    "billing-metrics-consumer": sentry([
+      "run",
+      "consumer",
+      "billing-metrics-consumer",
+      "--consumer-group",
+      "billing-metrics-consumer",
+    ]),
     "ingest-replay-recordings": consumer("ingest-replay-recordings", "ingest-replay-recordings"),
     "ingest-occurrences": consumer("ingest-occurrences", "ingest-occurrences"),
     "ingest-profiles": sentry(
@@ -587,8 +614,7 @@ export function sentryStack(opts: SentryOptions, projectDir: string, profileArg?
 
   const enhance = readOptional(projectDir, opts.enhanceImageScript);
   const requirements = readOptional(projectDir, opts.requirementsFile);
-  const clickhouseBase =
-    process.arch === "arm64" ? UPSTREAM_IMAGES.clickhouseBaseArm64 : UPSTREAM_IMAGES.clickhouseBase;
+  const clickhouseBase = clickhouseBaseFor(engineArch ?? process.arch);
 
   return {
     name: opts.stackName,
@@ -678,7 +704,12 @@ function readOptional(projectDir: string, file: string | undefined): string | un
 }
 
 /** The stack factory the CLI uses: options from shctl.yaml and the environment. */
-export const sentryStackFactory: StackFactory = async ({ projectDir, env, profile }) => {
+export const sentryStackFactory: StackFactory = async ({ projectDir, env, profile, engineInfo }) => {
   const opts = await loadSentryOptions(projectDir, env);
-  return sentryStack(opts, projectDir, profile);
+  // The engine is asked only when its architecture decides something: the ClickHouse base image,
+  // unless the options name one. Without engine info (tests, tooling that loads the stack without
+  // an engine), sentryStack falls back to this process's architecture.
+  const engineArch =
+    engineInfo && opts.images.clickhouse === undefined ? (await engineInfo()).architecture : undefined;
+  return sentryStack(opts, projectDir, profile, engineArch);
 };

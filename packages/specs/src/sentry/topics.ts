@@ -91,7 +91,7 @@ export const INSTALL_TOPICS: readonly KafkaTopic[] = [
   install("profiles"),
   install("ingest-occurrences"),
   install("ingest-metrics"),
-  // Read by generic-metrics-consumer and billing-metrics-consumer.
+  // Read by generic-metrics-consumer (billing-metrics-consumer reads what it writes: snuba-generic-metrics).
   install("ingest-performance-metrics"),
 ];
 
