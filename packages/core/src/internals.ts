@@ -24,6 +24,6 @@ export { plan } from "./plan/index.js";
 export { nodesInOrder } from "./plan/order.js";
 export { PLAN_VERSION } from "./plan/util.js";
 export { redact } from "./redact.js";
-export { type ResolveContext, splitCommand } from "./resolve.js";
+export { type ResolveContext, splitCommand } from "./resolve/index.js";
 export type { JobRun, ProbeCheck } from "./schema.js";
 export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";

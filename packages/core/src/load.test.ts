@@ -2,9 +2,9 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SpecError, type SpecIssue } from "./errors.js";
+import { formatIssuePath, SpecError, type SpecIssue } from "./errors.js";
 import { loadStack, type StackFactory } from "./load.js";
-import { splitCommand } from "./resolve.js";
+import { splitCommand } from "./resolve/index.js";
 import type { StackInput } from "./schema.js";
 import { validateStack } from "./validate.js";
 
@@ -232,10 +232,14 @@ jobs:
     expect(stack.jobs.migrate?.container?.networks).toEqual([{ name: "default", aliases: ["migrate"] }]);
   });
 
-  it("uses the defaults: data root ./sentrydata, bind address 0.0.0.0, restart no", async () => {
+  it("uses the defaults: data root ./data (or the caller's), bind address 0.0.0.0, restart no", async () => {
     const file = await stackFile("name: tiny\nservices:\n  web:\n    image: nginx\n    ports: ['80:80']\n");
     const stack = await loadStack(file);
-    expect(stack.dataRoot).toBe(path.join(path.dirname(file), "sentrydata"));
+    expect(stack.dataRoot).toBe(path.join(path.dirname(file), "data"));
+    // Core does not name the product's default: the caller does (shctl's CLI: ./sentrydata).
+    expect((await loadStack(file, { defaultDataRoot: "./sentrydata" })).dataRoot).toBe(
+      path.join(path.dirname(file), "sentrydata"),
+    );
     expect(stack.services.web?.ports[0]?.hostIp).toBe("0.0.0.0");
     expect(stack.services.web?.restart).toBe("no");
     expect(stack.services.web?.stopGraceMs).toBe(10_000);
@@ -935,7 +939,7 @@ describe("validateStack: invalid stacks", () => {
       const stack = validate(
         withServices({ a: { image: "x", mounts: [{ source: "..cache", target: "/c" }] } }),
       );
-      expect(stack.services.a?.mounts[0]).toMatchObject({ hostPath: "/srv/shop/sentrydata/..cache" });
+      expect(stack.services.a?.mounts[0]).toMatchObject({ hostPath: "/srv/shop/data/..cache" });
     });
   });
 
@@ -1024,5 +1028,34 @@ describe("profiles", () => {
       { path: ["services", "web", "dependsOn", "extra"], message: '"extra" is not in profile "core"' },
     ]);
     expect(validate(stack, { profile: "full" }).services.web?.deps.map((d) => d.name)).toEqual(["extra"]);
+  });
+});
+
+// Was a bug: when a job mounted `db` without `owner` and a service mounted it with one, the plan
+// made the directory with whichever mount it met first (root 0755), and the job (running as 999)
+// failed with "Permission denied".
+describe("directories mounted by several containers", () => {
+  const db = (extra: Record<string, string> = {}) => ({ source: "db", target: "/var/lib/db", ...extra });
+  it("gives every mount of a directory the owner and mode one of them names", () => {
+    const stack = validate({
+      ...withServices({ pg: { image: "x", mounts: [db({ owner: "999:999", mode: "0700" })] } }),
+      jobs: { init: { image: "x", mounts: [db()] } },
+    });
+    for (const m of [stack.services.pg?.mounts[0], stack.jobs.init?.container?.mounts[0]])
+      expect(m).toMatchObject({ owner: { uid: 999, gid: 999 }, mode: 0o700 });
+  });
+
+  it("refuses two different owners (or modes) for one directory, naming both places", () => {
+    const issues = issuesOf(
+      withServices({
+        a: { image: "x", mounts: [db({ owner: "999:999" })] },
+        b: { image: "x", mounts: [db({ owner: "70:70", mode: "0700" })] },
+      }),
+    );
+    expect(issues.map((i) => formatIssuePath(i.path))).toEqual([
+      "services.a.mounts[0].owner",
+      "services.b.mounts[0].owner",
+    ]);
+    for (const i of issues) expect(i.message).toMatch(/mounted with owner 999:999 and owner 70:70/);
   });
 });

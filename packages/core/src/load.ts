@@ -3,7 +3,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { SpecError } from "./errors.js";
 import type { ResolvedStack } from "./model.js";
-import { resolveSpec } from "./resolve.js";
+import { resolveSpec } from "./resolve/index.js";
 import type { EngineInfoSummary, StackInput, StackSpec } from "./schema.js";
 import { defaultCacheDir, readCachedSpec, writeCachedSpec } from "./spec-cache.js";
 
@@ -26,6 +26,8 @@ export interface LoadOptions {
    * rejects (e.g. EngineUnreachableError) when it cannot.
    */
   engineInfo?: () => Promise<EngineInfoSummary>;
+  /** The data root of a stack that names none, relative to the project dir; default ./data. */
+  defaultDataRoot?: string;
 }
 
 /** A stack module exports `stack`: a stack object or a function that returns one. */
@@ -77,7 +79,13 @@ export async function loadStack(
     const raw = typeof source === "function" ? await source(factoryContext(projectDir, env, opts)) : source;
     spec = await parse(raw, label);
   }
-  return resolveSpec(spec, { label, projectDir, profile: opts.profile, env });
+  return resolveSpec(spec, {
+    label,
+    projectDir,
+    profile: opts.profile,
+    env,
+    ...(opts.defaultDataRoot !== undefined ? { defaultDataRoot: opts.defaultDataRoot } : {}),
+  });
 }
 
 function factoryContext(

@@ -307,7 +307,12 @@ export const Image = z
 export const Stack = z.strictObject({
   $schema: z.string().optional(),
   name: ResourceName,
-  dataRoot: z.string().default("./sentrydata").describe("Relative to the project dir"),
+  dataRoot: z
+    .string()
+    .optional()
+    .describe(
+      "Where everything the stack keeps lives, relative to the project dir; default: the product's (./sentrydata with shctl)",
+    ),
   bindAddress: z.string().default("0.0.0.0").describe("Host address for ports that name none"),
   registryMirror: z
     .string()

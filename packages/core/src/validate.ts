@@ -2,7 +2,7 @@ import { isMap, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { SpecError, type SpecIssue } from "./errors.js";
 import type { ResolvedStack } from "./model.js";
-import { type ResolveContext, resolveSpec } from "./resolve.js";
+import { type ResolveContext, resolveSpec } from "./resolve/index.js";
 import { Stack, type StackSpec } from "./schema.js";
 
 export { Stack, stackJsonSchema } from "./schema.js";

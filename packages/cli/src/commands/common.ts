@@ -14,6 +14,12 @@ import { JsonProgress, LiveProgress, PlainProgress, type Progress } from "../ren
 import { closest } from "../render/suggest.js";
 import type { Ui } from "../ui.js";
 
+/**
+ * shctl keeps a stack's data under ./sentrydata when its file names no `dataRoot` (the product's
+ * choice, as for the Sentry stack; core alone would say ./data).
+ */
+const PRODUCT_DATA_ROOT = "./sentrydata";
+
 export interface StackOptions {
   file?: string;
   profile?: string;
@@ -101,20 +107,22 @@ async function loadWithProfile(
   const engineInfo = lazyEngineInfo();
   if (opts.file !== undefined) {
     const file = opts.file;
-    return loadStack(file, { ...profile, engineInfo }).catch((err: unknown) => {
-      // A stack module that fails to import or throws is a problem in the stack, not in shctl.
-      if (isShctlError(err) || !/\.m?js$/i.test(file)) throw err;
-      const where = String((err as Error)?.stack ?? "")
-        .split("\n")
-        .find((l) => l.includes(path.basename(file)))
-        ?.trim();
-      throw new SpecError(file, [
-        {
-          path: [],
-          message: `the stack module failed: ${(err as Error)?.message ?? String(err)}${where ? ` (${where})` : ""}`,
-        },
-      ]);
-    });
+    return loadStack(file, { ...profile, engineInfo, defaultDataRoot: PRODUCT_DATA_ROOT }).catch(
+      (err: unknown) => {
+        // A stack module that fails to import or throws is a problem in the stack, not in shctl.
+        if (isShctlError(err) || !/\.m?js$/i.test(file)) throw err;
+        const where = String((err as Error)?.stack ?? "")
+          .split("\n")
+          .find((l) => l.includes(path.basename(file)))
+          ?.trim();
+        throw new SpecError(file, [
+          {
+            path: [],
+            message: `the stack module failed: ${(err as Error)?.message ?? String(err)}${where ? ` (${where})` : ""}`,
+          },
+        ]);
+      },
+    );
   }
   const { defaultStack, firstRunQuestions } = await import("@sh/specs");
   const projectDir = process.cwd();
