@@ -6,9 +6,16 @@
 #  2. The local base image shctl-test/base:bookworm must exist. When missing: pull debian:bookworm-slim
 #     (20 s timeout) and tag it; failing that, debootstrap a minbase bookworm and `docker import` it.
 #  3. The config checkers (nginx, openssl, mmdblookup) are installed when missing, if we may.
+#  4. A container registry answers at $SHCTL_TEST_REGISTRY (default 127.0.0.1:5555) for the pull
+#     tests: when nothing answers there and the address is loopback, Debian's docker-registry
+#     (distribution 2.8) is installed if missing (its own service kept off) and started in the
+#     background with its own config and storage under $SHCTL_TEST_REGISTRY_DIR (default
+#     /tmp/shctl-registry: config.yml, data/, registry.log, registry.pid). The engine talks plain
+#     HTTP to loopback registries without configuration.
 #
-# Idempotent; when everything is in place it only runs two quick docker queries.
-# Overrides: SHCTL_TEST_BASE_IMAGE, SHCTL_DEBIAN_MIRROR, SHCTL_DOCKERD_LOG.
+# Idempotent; when everything is in place it only runs two quick docker queries and one HTTP GET.
+# Overrides: SHCTL_TEST_BASE_IMAGE, SHCTL_DEBIAN_MIRROR, SHCTL_DOCKERD_LOG, SHCTL_TEST_REGISTRY,
+# SHCTL_TEST_REGISTRY_DIR.
 set -euo pipefail
 
 BASE_IMAGE="${SHCTL_TEST_BASE_IMAGE:-shctl-test/base:bookworm}"
@@ -18,6 +25,8 @@ DOCKERD_LOG="${SHCTL_DOCKERD_LOG:-/tmp/shctl-dockerd.log}"
 BOOTSTRAP_LOG="/tmp/shctl-debootstrap.log"
 APT_LOG="/tmp/shctl-apt.log"
 LOCK_FILE="/tmp/shctl-test-env.lock"
+REGISTRY="${SHCTL_TEST_REGISTRY:-127.0.0.1:5555}"
+REGISTRY_DIR="${SHCTL_TEST_REGISTRY_DIR:-/tmp/shctl-registry}"
 
 say() { printf 'test-env: %s\n' "$*"; }
 die() {
@@ -171,17 +180,109 @@ ensure_checkers() {
     say "not installing ${missing[*]} (not root or no apt-get): the tests that use them skip"
     return 0
   fi
-  # Installing nginx must not start a server on this machine: policy-rc.d forbids service starts.
-  local policy=/usr/sbin/policy-rc.d own_policy=0
+  # Installing nginx must not start a server on this machine.
+  apt_install_no_start "${missing[@]}" || say "could not install ${missing[*]}: the tests that use them skip"
+  return 0
+}
+
+# apt_install in a subshell (its die does not end this script) with every service start forbidden
+# by policy-rc.d while it runs, so a package's own daemon does not come up on this machine.
+apt_install_no_start() {
+  local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
   fi
-  (apt_install "${missing[@]}") || say "could not install ${missing[*]}: the tests that use them skip"
+  (apt_install "$@") || rc=$?
   [ "$own_policy" -eq 1 ] && rm -f "$policy"
-  return 0
+  return "$rc"
+}
+
+registry_up() { curl -fsS -o /dev/null --max-time 3 "http://$REGISTRY/v2/" 2>/dev/null; }
+
+# The pull tests push to and pull from a registry of their own; without one they skip.
+ensure_registry() {
+  registry_up && return 0
+  case "${REGISTRY%:*}" in
+    127.* | localhost) ;;
+    *)
+      say "no registry answers at $REGISTRY (not loopback, so not started here): the pull tests skip"
+      return 0
+      ;;
+  esac
+  if ! have docker-registry; then
+    if ! is_root || ! have apt-get; then
+      say "docker-registry missing (not root or no apt-get): the pull tests skip"
+      return 0
+    fi
+    # The package's own service (port 5000, /var/lib/docker-registry) stays off.
+    apt_install_no_start docker-registry || {
+      say "could not install docker-registry: the pull tests skip"
+      return 0
+    }
+  fi
+  # Serialise concurrent runs so two of them do not start two registries.
+  if have flock; then
+    exec 8>"$LOCK_FILE.registry"
+    flock 8
+    registry_up && return 0
+  fi
+  local pidfile="$REGISTRY_DIR/registry.pid" log="$REGISTRY_DIR/registry.log" pid
+  mkdir -p "$REGISTRY_DIR/data"
+  # One of ours that no longer answers (hung) is replaced; another process on the port is not ours.
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  if [ -n "$pid" ] && grep -qx docker-registry "/proc/$pid/comm" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    sleep 1
+  fi
+  cat >"$REGISTRY_DIR/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  formatter: text
+  fields:
+    service: shctl-test-registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: $REGISTRY_DIR/data
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY
+  headers:
+    X-Content-Type-Options: [nosniff]
+EOF
+  say "starting docker-registry at $REGISTRY (log: $log)"
+  # setsid + nohup: own session, so the registry outlives this script and the npm process group.
+  # 8>&-: the lock stays with this script (a registry holding it would block every later run).
+  setsid nohup docker-registry serve "$REGISTRY_DIR/config.yml" >>"$log" 2>&1 </dev/null 8>&- &
+  pid=$!
+  echo "$pid" >"$pidfile"
+  disown || true
+  local i
+  for i in $(seq 1 50); do
+    if registry_up; then
+      exec 8>&-
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail_log "$log" 10
+      say "docker-registry exited at start: the pull tests skip"
+      return 0
+    fi
+    sleep 0.2
+  done
+  tail_log "$log" 10
+  say "docker-registry did not answer at $REGISTRY within 10 s: the pull tests skip"
 }
 
 ensure_engine
 ensure_base_image
 ensure_checkers
-say "ok (engine up, $BASE_IMAGE present)"
+ensure_registry
+if registry_up; then
+  say "ok (engine up, $BASE_IMAGE present, registry at $REGISTRY)"
+else
+  say "ok (engine up, $BASE_IMAGE present; no registry: the pull tests skip)"
+fi
