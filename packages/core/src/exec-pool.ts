@@ -1,0 +1,54 @@
+import type { Duplex } from "node:stream";
+
+/*
+ * Starting a process in a container (an exec) costs the engine about 100 ms, most of it in the
+ * runtime. A few execs are started ahead of time and wait for their first line on stdin, so a
+ * connection takes one that is already running and a replacement starts behind it.
+ */
+export class WarmExecs {
+  private idle: Promise<Duplex>[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly start: () => Promise<Duplex>,
+    private readonly size = 2,
+  ) {}
+
+  /** A started exec: a waiting one if there is one, else a new one. Starts replacements. */
+  take(): Promise<Duplex> {
+    if (this.closed) return Promise.reject(new Error("the helper is closed"));
+    const next = this.idle.shift() ?? this.start();
+    this.fill();
+    return next;
+  }
+
+  /** A new exec, not one that waited (after a waiting one turned out dead). */
+  fresh(): Promise<Duplex> {
+    if (this.closed) return Promise.reject(new Error("the helper is closed"));
+    return this.start();
+  }
+
+  fill(): void {
+    while (!this.closed && this.idle.length < this.size) {
+      const started = this.start();
+      this.idle.push(started);
+      // A failed start is dropped; the next take() starts (and reports) its own.
+      started.catch(() => {
+        this.idle = this.idle.filter((p) => p !== started);
+      });
+    }
+  }
+
+  get waiting(): number {
+    return this.idle.length;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const p of this.idle.splice(0))
+      p.then(
+        (s) => s.destroy(),
+        () => undefined,
+      );
+  }
+}
