@@ -38,6 +38,22 @@ describe("WarmExecs", () => {
     pool.close();
   });
 
+  it("replaces a waiting exec that ended while it waited", async () => {
+    const started: PassThrough[] = [];
+    const pool = new WarmExecs(async () => {
+      const s = new PassThrough();
+      started.push(s);
+      return s;
+    }, 1);
+    pool.fill();
+    await new Promise((r) => setImmediate(r));
+    started[0]?.destroy();
+    const got = await pool.take();
+    expect(got).not.toBe(started[0]);
+    expect(got.destroyed).toBe(false);
+    pool.close();
+  });
+
   it("with size 0 starts one per take", async () => {
     let n = 0;
     const pool = new WarmExecs(async () => {

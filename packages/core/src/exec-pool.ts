@@ -17,7 +17,9 @@ export class WarmExecs {
   /** A started exec: a waiting one if there is one, else a new one. Starts replacements. */
   take(): Promise<Duplex> {
     if (this.closed) return Promise.reject(new Error("the helper is closed"));
-    const next = this.idle.shift() ?? this.start();
+    const waited = this.idle.shift();
+    // One that ended while it waited (its container removed, the engine restarted) is no use.
+    const next = waited ? waited.then((s) => (s.destroyed ? this.start() : s)) : this.start();
     this.fill();
     return next;
   }

@@ -137,6 +137,15 @@ describe("a tunnel socket over a fake exec", () => {
     expect(err.code).toBe("ECONNABORTED");
   });
 
+  it("reports an exec that ended while it waited as HelperExitedError at once", async () => {
+    const ex = fakeExec();
+    ex.stream.destroy();
+    const err = await whenConnected(tunnelSocket("10.0.0.1", 80, { exec: async () => ex.stream })).catch(
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(HelperExitedError);
+  });
+
   it("turns a reset after connecting into an error event", async () => {
     const ex = fakeExec();
     const sock = tunnelSocket("10.0.0.1", 80, { exec: async () => ex.stream });

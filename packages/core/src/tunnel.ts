@@ -115,6 +115,8 @@ export function engineOpener(host: string, port: number, o: TunnelOptions): Open
       stream.destroy();
       throw signal.reason;
     }
+    // An exec started ahead of time may have ended while it waited (its container removed).
+    if (stream.destroyed || stream.readableEnded) throw new HelperExitedError(formatAddress(host, port));
     stream.write(`${host} ${port}\n`);
     return new Promise((resolve, reject) => {
       let connected = false;
