@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { pickAddress } from "./reach-names.js";
 
 const on = (ip: string, aliases: string[] = [], ipv6 = "") => ({ ip, ipv6, aliases });
+type Net = ReturnType<typeof on>;
 
-const containers = [
+const containers: { id: string; name: string; networks: Record<string, Net> }[] = [
   {
     id: "aaaaaaaaaaaa1111",
     name: "s-web",

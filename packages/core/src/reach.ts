@@ -3,7 +3,7 @@ import type net from "node:net";
 import os from "node:os";
 import type { Duplex } from "node:stream";
 import type { EngineClient } from "./engine.js";
-import { EngineError, ReachError } from "./errors.js";
+import { EngineError, ReachError, ShctlError } from "./errors.js";
 import { WarmExecs } from "./exec-pool.js";
 import { type LongLivedHelper, startLongLivedHelper } from "./helper-container.js";
 import type { ResolvedStack } from "./model.js";
@@ -239,7 +239,12 @@ class EngineReach implements Reach {
       throw new ReachError(
         where === formatAddress(target, port) ? where : `${formatAddress(target, port)} (${where})`,
         e.message.replace(`${where} `, ""),
-        { ...(how ? { mode: how.mode } : {}), ...(e.code ? { code: e.code } : {}), cause: err },
+        {
+          ...(how ? { mode: how.mode } : {}),
+          ...(e.code ? { code: e.code } : {}),
+          ...(err instanceof ShctlError && err.hint ? { hint: err.hint } : {}),
+          cause: err,
+        },
       );
     } finally {
       signal?.removeEventListener("abort", abort);
