@@ -84,10 +84,30 @@ describe("ProxySocket", () => {
     expect(s.destroyed).toBe(true);
   });
 
-  it("gives up an opener that takes too long", async () => {
-    const s = new ProxySocket(withTimeout(50, () => new Promise(() => undefined)));
+  it("gives up an opener that takes too long, and closes what it opens afterwards", async () => {
+    let destroyed = false;
+    const late = { write: () => true, end: () => true, pause: () => true, resume: () => true };
+    const s = new ProxySocket(
+      withTimeout(
+        50,
+        () =>
+          new Promise((resolve) =>
+            setTimeout(
+              () =>
+                resolve({
+                  transport: { ...late, destroy: () => (destroyed = true) },
+                  remoteAddress: "10.0.0.1",
+                  remotePort: 1,
+                }),
+              100,
+            ),
+          ),
+      ),
+    );
     const err = (await whenConnected(s).catch((e) => e)) as NodeJS.ErrnoException;
     expect(err.code).toBe("ETIMEDOUT");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(destroyed).toBe(true);
   });
 });
 

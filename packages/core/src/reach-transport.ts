@@ -51,6 +51,11 @@ export function withTimeout(ms: number, open: Opener): Opener {
       ms,
     );
     const opening = open(sink, ctl.signal);
+    // Opened after all, too late: nobody will use it.
+    opening.then(
+      (o) => ctl.signal.aborted && o.transport.destroy(),
+      () => undefined,
+    );
     const timedOut = new Promise<never>((_, reject) =>
       ctl.signal.addEventListener("abort", () => reject(ctl.signal.reason), { once: true }),
     );
