@@ -16,7 +16,7 @@ import {
   runHelperCommand,
 } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanup, engine, idle, load, stackName, tempProject, toolsImage } from "./helpers.js";
+import { cleanup, engine, idle, load, REPO, stackName, tempProject, toolsImage } from "./helpers.js";
 
 /*
  * Reaching container ports through the engine: an exec of shctl's helper in a helper container on
@@ -217,6 +217,28 @@ describe(
       const after = await helpers(stack?.name as string);
       expect(after).toHaveLength(1);
       expect(after[0]?.id).not.toBe(before?.id);
+    });
+
+    it("does not keep a process alive that forgets close() (its waiting execs are unref'd)", async () => {
+      const core = path.join(REPO, "packages/core/dist/index.js");
+      const script = `
+        import { connectEngine, createReach } from ${JSON.stringify(core)};
+        const stack = JSON.parse(process.env.STACK);
+        const reach = createReach(connectEngine(), stack, { setting: "engine" });
+        (await reach.connect("web", 8080)).destroy();
+        console.log("connected");`;
+      const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+        env: { ...process.env, STACK: JSON.stringify({ name: stack?.name, networks: stack?.networks }) },
+        timeout: 30_000,
+      });
+      expect(child.stdout.toString(), child.stderr.toString()).toBe("connected\n");
+      expect(child.status).toBe(0);
+      // It left its helper container behind (the next apply removes such leftovers): remove it here.
+      const left = (await helpers(stack?.name as string)).filter((c) =>
+        c.name.includes(`-reach-${child.pid}-`),
+      );
+      expect(left).toHaveLength(1);
+      for (const c of left) await engine.removeContainer(c.id);
     });
 
     it("close() removes the helper container and the forwarders", async () => {

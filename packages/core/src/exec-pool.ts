@@ -19,7 +19,7 @@ export class WarmExecs {
     if (this.closed) return Promise.reject(new Error("the helper is closed"));
     const waited = this.idle.shift();
     // One that ended while it waited (its container removed, the engine restarted) is no use.
-    const next = waited ? waited.then((s) => (s.destroyed ? this.start() : s)) : this.start();
+    const next = waited ? waited.then((s) => (s.destroyed ? this.start() : refed(s, true))) : this.start();
     this.fill();
     return next;
   }
@@ -32,7 +32,8 @@ export class WarmExecs {
 
   fill(): void {
     while (!this.closed && this.idle.length < this.size) {
-      const started = this.start();
+      // A waiting exec does not keep the process alive: one that forgets close() still exits.
+      const started = this.start().then((s) => refed(s, false));
       this.idle.push(started);
       // A failed start is dropped; the next take() starts (and reports) its own.
       started.catch(() => {
@@ -53,4 +54,11 @@ export class WarmExecs {
         () => undefined,
       );
   }
+}
+
+function refed(s: Duplex, on: boolean): Duplex {
+  const handle = s as Duplex & { ref?: () => void; unref?: () => void };
+  if (on) handle.ref?.();
+  else handle.unref?.();
+  return s;
 }

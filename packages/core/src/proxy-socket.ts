@@ -85,7 +85,8 @@ export class ProxySocket extends Duplex {
     this.remoteFamily = remoteAddress.includes(":") ? "IPv6" : "IPv4";
     if (this.keepAlive) transport.setKeepAlive?.(...this.keepAlive);
     if (this.noDelay !== undefined) transport.setNoDelay?.(this.noDelay);
-    if (!this.refed) transport.unref?.();
+    if (this.refed) transport.ref?.();
+    else transport.unref?.();
     this.touch();
     this.emit("connect");
     this.emit("ready");
