@@ -75,7 +75,7 @@ export function createReach(engine: EngineClient, stack: StackRef, opts: ReachOp
 }
 
 class EngineReach implements Reach {
-  private facts: Promise<ReachFacts> | undefined;
+  private engineOs: Promise<string> | undefined;
   private helper: Promise<HelperState> | undefined;
   private readonly attached = new Set<string>();
   private readonly sockets = new Set<ProxySocket>();
@@ -93,18 +93,20 @@ class EngineReach implements Reach {
     this.networks = Object.values(stack.networks).map((n) => n.dockerName);
   }
 
-  private getFacts(): Promise<ReachFacts> {
-    this.facts ??= (async () => ({
+  /** What the mode depends on; interfaces are read each time (a network made later adds a bridge). */
+  private async getFacts(): Promise<ReachFacts> {
+    // Only auto mode needs to know what the engine runs on (asked once).
+    this.engineOs ??= this.setting === "auto" ? this.engine.info().then((i) => i.os) : Promise.resolve("");
+    const pending = this.engineOs;
+    pending.catch(() => {
+      if (this.engineOs === pending) this.engineOs = undefined;
+    });
+    return {
       setting: this.setting,
       engineWhere: this.engine.where,
-      // Only auto mode needs to know what the engine runs on.
-      engineOs: this.setting === "auto" ? (await this.engine.info()).os : "",
+      engineOs: await pending,
       interfaces: (this.opts.interfaces ?? os.networkInterfaces)(),
-    }))();
-    this.facts.catch(() => {
-      this.facts = undefined;
-    });
-    return this.facts;
+    };
   }
 
   private async resolve(target: string): Promise<ResolvedAddress> {
