@@ -1,6 +1,7 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
+  chmodSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -78,9 +79,9 @@ for (const [arch, prefix] of runners) {
     console.warn(`skipping the ${arch} helper's run tests: no way to run it here (qemu-aarch64-static?)`);
   describe.skipIf(!prefix)(`the ${arch} helper, run`, () => {
     const bin = path.join(work, `shctl-helper-${arch}`);
-    const run = (args: string[], input?: string) => {
+    const run = (args: string[], input?: string, uid?: number) => {
       const [cmd, ...rest] = [...(prefix ?? []), bin, ...args];
-      const r = spawnSync(cmd as string, rest, { input: input ?? "" });
+      const r = spawnSync(cmd as string, rest, { input: input ?? "", ...(uid ? { uid, gid: uid } : {}) });
       return { code: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
     };
     let server: net.Server;
@@ -145,6 +146,20 @@ for (const [arch, prefix] of runners) {
       expect(run(["rmtree", `${root}/`])).toEqual({ code: 0, stdout: "", stderr: "" });
       expect(readdirSync(root)).toEqual([]);
       expect(readdirSync(outside)).toEqual(["keep"]);
+      if (process.getuid?.() === 0) {
+        // What it may not remove, it names, and it exits 1 (here: as nobody, in root's directory).
+        const locked = path.join(root, "locked");
+        mkdirSync(locked, { mode: 0o755 });
+        writeFileSync(path.join(locked, "f"), "");
+        chmodSync(root, 0o777);
+        chmodSync(work, 0o755);
+        expect(run(["rmtree", root], "", 65534)).toEqual({
+          code: 1,
+          stdout: "",
+          stderr: `rmtree: cannot remove ${locked}/f: error 13\nrmtree: cannot remove ${locked}: error 39\n`,
+        });
+        expect(readdirSync(locked)).toEqual(["f"]);
+      }
       expect(run(["rmtree", path.join(work, "nope")])).toMatchObject({
         code: 1,
         stderr: expect.stringContaining("cannot open"),
