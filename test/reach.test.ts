@@ -4,17 +4,8 @@ import http from "node:http";
 import { networkInterfaces, tmpdir } from "node:os";
 import path from "node:path";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
-import {
-  apply,
-  connectEngine,
-  createReach,
-  ensureHelperImage,
-  LABEL,
-  type Reach,
-  ReachError,
-  type ResolvedStack,
-  runHelperCommand,
-} from "@sh/core";
+import { apply, connectEngine, createReach, type Reach, ReachError, type ResolvedStack } from "@sh/core";
+import { ensureHelperImage, LABEL, runHelperCommand } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanup, engine, idle, load, REPO, stackName, tempProject, toolsImage } from "./helpers.js";
 
