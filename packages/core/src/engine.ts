@@ -1,5 +1,5 @@
 import { createRequire, Module } from "node:module";
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import type Docker from "dockerode";
 import pRetry, { AbortError } from "p-retry";
 import { EngineError, EngineUnreachableError } from "./errors.js";
@@ -80,7 +80,8 @@ export interface ContainerDetails extends Omit<ContainerSummary, "published" | "
   entrypoint: string[] | null;
   user: string;
   restartPolicy: string;
-  networks: Record<string, { ip: string }>;
+  /** By network name: the addresses and the names the engine's DNS gives the container there. */
+  networks: Record<string, { ip: string; ipv6: string; aliases: string[] }>;
   ports: Record<string, { hostIp: string; hostPort: string }[] | null>;
 }
 
@@ -111,6 +112,8 @@ export interface EngineInfo {
   kernel: string;
   /** The engine's machine architecture as `uname -m` names it: "x86_64", "aarch64", … */
   architecture: string;
+  /** "linux" or "windows". */
+  osType: string;
 }
 
 export interface CallCounts {
@@ -139,6 +142,12 @@ export interface EngineClient {
   followLogs(id: string, tail: number, onLine: (line: string) => void, signal: AbortSignal): Promise<void>;
   /** Runs a command in a running container; with a signal, stops waiting for it on abort (rejects). */
   exec(id: string, cmd: string[], signal?: AbortSignal): Promise<{ exitCode: number; output: string }>;
+  /**
+   * Starts a command in a running container with stdin attached and hands back the hijacked
+   * connection: writes go to its stdin (end() closes it), reads are its stdout and stderr
+   * multiplexed in frames with 8-byte headers (no TTY). The connection ends when the command exits.
+   */
+  execStream(id: string, cmd: string[]): Promise<Duplex>;
   listNetworks(labels: string[]): Promise<NetworkSummary[]>;
   createNetwork(body: Record<string, unknown>): Promise<string>;
   removeNetwork(id: string): Promise<void>;
@@ -148,6 +157,8 @@ export interface EngineClient {
   inspectImage(ref: string): Promise<ImageDetails | undefined>;
   pullImage(ref: string, onProgress: (line: string) => void): Promise<void>;
   tagImage(source: string, ref: string): Promise<void>;
+  /** Creates an image from a root filesystem tar (image import, nothing pulled); resolves to its id. */
+  importImage(tar: Buffer, opts: { ref: string; changes: string[] }): Promise<string>;
   buildImage(context: Readable, opts: BuildOptions, onProgress: (line: string) => void): Promise<string>;
   /** Container events with these labels, until the signal aborts. */
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void): Promise<void>;
@@ -275,7 +286,12 @@ class DockerEngine implements EngineClient {
           entrypoint: (c.Config.Entrypoint as string[] | null) ?? null,
           user: c.Config.User ?? "",
           restartPolicy: c.HostConfig.RestartPolicy?.Name ?? "no",
-          networks: Object.fromEntries(Object.entries(nets).map(([n, v]) => [n, { ip: v.IPAddress }])),
+          networks: Object.fromEntries(
+            Object.entries(nets).map(([n, v]) => [
+              n,
+              { ip: v.IPAddress, ipv6: v.GlobalIPv6Address ?? "", aliases: v.Aliases ?? [] },
+            ]),
+          ),
           ports: Object.fromEntries(
             Object.entries(c.NetworkSettings?.Ports ?? {}).map(([k, v]) => [
               k,
@@ -383,6 +399,7 @@ class DockerEngine implements EngineClient {
         OperatingSystem: string;
         KernelVersion: string;
         Architecture: string;
+        OSType: string;
       };
       return {
         serverVersion: i.ServerVersion,
@@ -391,6 +408,7 @@ class DockerEngine implements EngineClient {
         os: i.OperatingSystem,
         kernel: i.KernelVersion,
         architecture: i.Architecture,
+        osType: i.OSType ?? "",
       };
     });
   }
@@ -461,6 +479,19 @@ class DockerEngine implements EngineClient {
       });
       const info = await exec.inspect();
       return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString("utf8") };
+    });
+  }
+
+  execStream(id: string, cmd: string[]) {
+    return this.call("container.exec", true, async () => {
+      const exec = await this.docker.getContainer(id).exec({
+        Cmd: cmd,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      });
+      return (await exec.start({ hijack: true, stdin: true })) as Duplex;
     });
   }
 
@@ -549,6 +580,33 @@ class DockerEngine implements EngineClient {
     return this.call("image.tag", true, async () => {
       await this.docker.getImage(source).tag(tagParts(ref));
     });
+  }
+
+  importImage(tar: Buffer, opts: { ref: string; changes: string[] }) {
+    return this.call(
+      "image.import",
+      true,
+      async () => {
+        const stream = (await this.docker.importImage(
+          tar as never,
+          {
+            ...tagParts(opts.ref),
+            changes: opts.changes,
+          } as never,
+        )) as unknown as NodeJS.ReadableStream;
+        let id = "";
+        await followProgress(
+          this.docker,
+          stream,
+          () => undefined,
+          (ev) => {
+            if (typeof ev.status === "string" && ev.status.startsWith("sha256:")) id = ev.status;
+          },
+        );
+        return id;
+      },
+      opts.ref,
+    );
   }
 
   buildImage(context: Readable, opts: BuildOptions, onProgress: (line: string) => void) {

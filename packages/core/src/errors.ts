@@ -179,3 +179,55 @@ export class ConflictError extends ShctlError {
 export function isShctlError(err: unknown): err is ShctlError {
   return err instanceof ShctlError;
 }
+
+/** The engine runs on a CPU that shctl's helper binary is not built for. */
+export class UnsupportedArchitectureError extends ShctlError {
+  readonly exitCode = 1;
+  readonly architecture: string;
+  constructor(architecture: string, osType: string) {
+    super(
+      `shctl's helper supports amd64 and arm64 Linux engines; this engine is ${osType || "?"}/${architecture || "?"}`,
+      {
+        hint: "use a Docker Engine on an x86_64 or aarch64 Linux machine (or VM)",
+      },
+    );
+    this.architecture = architecture;
+  }
+}
+
+/**
+ * A container port could not be reached: `address` is what was tried, `mode` how (directly from
+ * this process, or through the engine; unset when the name did not resolve), `code` an errno-like
+ * name (ECONNREFUSED, ETIMEDOUT, ENOTFOUND, …).
+ */
+export class ReachError extends ShctlError {
+  readonly exitCode = 1;
+  readonly address: string;
+  readonly mode: "direct" | "engine" | undefined;
+  readonly code: string | undefined;
+  constructor(
+    address: string,
+    reason: string,
+    opts: { mode?: "direct" | "engine"; code?: string; cause?: unknown; hint?: string } = {},
+  ) {
+    const how =
+      opts.mode === "direct"
+        ? " directly from this process"
+        : opts.mode === "engine"
+          ? " through the engine"
+          : "";
+    super(`cannot reach ${address}${how}: ${reason}`, {
+      cause: opts.cause,
+      hint:
+        opts.hint ??
+        (opts.mode === "direct"
+          ? "if container addresses are not routable from here (Docker Desktop, a remote DOCKER_HOST), set SHCTL_REACH=engine"
+          : opts.mode === "engine"
+            ? "check that the service listens on that port and that the engine is reachable; SHCTL_REACH=direct connects from this process instead"
+            : undefined),
+    });
+    this.address = address;
+    this.mode = opts.mode;
+    this.code = opts.code;
+  }
+}

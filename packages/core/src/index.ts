@@ -20,12 +20,14 @@ export {
   isShctlError,
   JobFailedError,
   LockedError,
+  ReachError,
   ShctlError,
   SpecError,
   type SpecIssue,
   StepFailedError,
   UnknownNameError,
   UnsafeDataRootError,
+  UnsupportedArchitectureError,
   UsageError,
 } from "./errors.js";
 export type { EventSink, Phase, ProgressEvent } from "./events.js";
@@ -44,6 +46,8 @@ export type {
   Wait,
 } from "./plan/types.js";
 export { hasChanges, isDestructive, resourceKey } from "./plan/util.js";
+export { createReach, type Reach, type ReachDescription, type ReachOptions } from "./reach.js";
+export type { ModeDecision, ReachMode, ReachSetting } from "./reach-mode.js";
 export type {
   EngineInfoSummary,
   JobContext,

@@ -4,7 +4,8 @@
  *
  * - observe → plan → execute: the three stages apply runs (plan is pure and synchronous).
  * - the engine client's types, labels, hashes and graph order;
- * - the state files under the data root (lock, job records, saved job logs).
+ * - the state files under the data root (lock, job records, saved job logs);
+ * - the helper image and its containers, and the sockets `createReach` hands out.
  */
 export type {
   BuildOptions,
@@ -17,13 +18,25 @@ export type {
 export { type ExecuteOptions, type ExecuteResult, execute } from "./execute/index.js";
 export { byCodeUnit, findCycles, topoOrder } from "./graph.js";
 export { canonicalJson, HASH_RECIPE } from "./hash.js";
+export {
+  type HelperRunOptions,
+  type HelperRunResult,
+  type LongLivedHelper,
+  type LongLivedHelperOptions,
+  runHelperCommand,
+  startLongLivedHelper,
+} from "./helper-container.js";
+export { ensureHelperImage, HELPER_PATH, type HelperImageOptions, helperImageRef } from "./helper-image.js";
 export { LABEL } from "./labels.js";
 export { type ObservedContainer, type ObservedState, observe } from "./observe.js";
 export { diffSnapshots } from "./plan/fields.js";
 export { plan } from "./plan/index.js";
 export { nodesInOrder } from "./plan/order.js";
 export { PLAN_VERSION } from "./plan/util.js";
+export { ProxySocket } from "./proxy-socket.js";
+export { reachSetting } from "./reach-mode.js";
 export { redact } from "./redact.js";
 export { type ResolveContext, splitCommand } from "./resolve/index.js";
 export type { JobRun, ProbeCheck } from "./schema.js";
 export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";
+export { tunnelSocket } from "./tunnel.js";

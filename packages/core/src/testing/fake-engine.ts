@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import type {
   BuildOptions,
   CallCounts,
@@ -183,7 +183,9 @@ export class FakeEngine implements EngineClient {
         entrypoint: null,
         user: "",
         restartPolicy: c.restartPolicy,
-        networks: c.networks,
+        networks: Object.fromEntries(
+          Object.entries(c.networks).map(([n, v]) => [n, { ip: v.ip, ipv6: "", aliases: [] }]),
+        ),
         ports: {},
       };
     });
@@ -300,6 +302,7 @@ export class FakeEngine implements EngineClient {
         os: "Fake OS",
         kernel: "6",
         architecture: "x86_64",
+        osType: "linux",
       }),
     );
   }
@@ -379,6 +382,20 @@ export class FakeEngine implements EngineClient {
     return this.call("image.pull", true, [ref], () => {
       onProgress(`Pulling ${ref}`);
       this.addImage(ref);
+    });
+  }
+
+  execStream(id: string, cmd: string[]) {
+    return this.call("container.exec", true, [id, cmd], (): Duplex => {
+      throw new Error("the fake engine has no exec streams");
+    });
+  }
+
+  importImage(_tar: Buffer, opts: { ref: string; changes: string[] }) {
+    return this.call("image.import", true, [opts], () => {
+      const id = `sha256:imported-${opts.ref}-${this.nextId++}`;
+      this.images.set(opts.ref, { id, labels: {}, env: [] });
+      return id;
     });
   }
 
