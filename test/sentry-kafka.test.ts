@@ -45,11 +45,32 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** The context the executor gives a probe, pointed at one address (the broker is not a container here). */
+/**
+ * Stack connections that send every host to one address (the broker is not a container here, and
+ * it advertises its own name): what the executor gives probes and jobs, pointed at it.
+ */
+function connectionsTo(address: { host: string; port: number }) {
+  const socket = (_host: string, _port: number, onConnect?: () => void) =>
+    net.connect({ host: address.host, port: address.port }, onConnect);
+  return {
+    socket,
+    connect: (host: string, port: number) =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = socket(host, port, () => resolve(s));
+        s.once("error", reject);
+      }),
+    httpAgent: () => {
+      throw new Error("the kafka pieces use no HTTP");
+    },
+  };
+}
+
+/** The context the executor gives a probe, pointed at one address. */
 function probeContext(address: { host: string; port: number }): ProbeContext {
   return {
     service: "kafka",
     containerId: "(external broker)",
+    ...connectionsTo(address),
     address: async () => address,
     exec: async () => {
       throw new Error("the kafka probe does not exec");
@@ -171,6 +192,10 @@ describe.skipIf(BROKERS.length === 0)(
         runContainer: async () => {
           throw new Error("the topic job runs no container");
         },
+        runHelper: async () => {
+          throw new Error("the topic job runs no helper");
+        },
+        ...connectionsTo(first()),
       };
     }
 

@@ -53,6 +53,7 @@ export type {
   JobContext,
   ProbeContext,
   RunContainerOptions,
+  StackConnections,
   StackInput,
 } from "./schema.js";
 export { completedJobs } from "./state.js";

@@ -157,7 +157,6 @@ export interface ResolvedStack {
   dataRoot: string;
   profile: string | undefined;
   bindAddress: string;
-  helperImage: string | undefined;
   networks: Record<string, ResolvedNetwork>;
   images: Record<string, ResolvedImage>;
   services: Record<string, ResolvedService>;

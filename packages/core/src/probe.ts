@@ -1,74 +1,86 @@
-import net from "node:net";
+import http from "node:http";
 import type { EngineClient } from "./engine.js";
 import type { ResolvedProbe, ResolvedService } from "./model.js";
+import type { Reach } from "./reach.js";
+import type { ProbeContext, StackConnections } from "./schema.js";
 
 /*
  * Readiness probes, run by the reconciler itself: during apply until a service is ready, and once
- * per service for `status`. A probe reaches a container port through its published host port when
- * there is one, else through the container's address on its network.
+ * per service for `status`. A probe reaches the container's own listener at its address on the
+ * stack network (never a published host port, where the engine's proxy would accept a connection
+ * for a container that does not listen), straight from this process or through the engine.
  */
 
-/** Where a service's container port is reached from here. */
-export async function probeAddress(
-  engine: EngineClient,
-  s: ResolvedService,
-  id: string,
-  port: number,
-): Promise<{ host: string; port: number }> {
-  const published = s.ports.find((p) => p.container === port && p.protocol === "tcp");
-  if (published) {
-    const ip = published.hostIp;
-    return {
-      host: ip === "0.0.0.0" || ip === "" ? "127.0.0.1" : ip === "::" ? "::1" : ip,
-      port: published.host,
-    };
-  }
+/** What a probe runs with: the engine, a way to reach containers, and the container probed. */
+export interface ProbeTarget {
+  engine: EngineClient;
+  reach: Reach;
+  service: ResolvedService;
+  containerId: string;
+}
+
+/** The container's address on the first stack network that gave it one. */
+export async function containerAddress(engine: EngineClient, id: string): Promise<string> {
   const info = await engine.inspectContainer(id);
-  const ip = Object.values(info?.networks ?? {}).find((n) => n.ip)?.ip;
-  if (!ip) throw new Error("the container has no IP address yet");
-  return { host: ip, port };
+  const on = Object.values(info?.networks ?? {}).find((n) => n.ip || n.ipv6);
+  const ip = on?.ip || on?.ipv6;
+  if (!ip)
+    throw new Error(
+      info?.state === "running" ? "the container has no address yet" : `it is ${info?.state ?? "gone"}`,
+    );
+  return ip;
+}
+
+/** The stack connections of a reach, as probes and jobs are given them. */
+export function connectionsOf(reach: Reach, signal?: AbortSignal): StackConnections {
+  let agent: http.Agent | undefined;
+  return {
+    connect: (host, port) =>
+      reach.connect(host, port, signal) as unknown as Promise<import("node:net").Socket>,
+    socket: (host, port, onConnect) =>
+      reach.socket(host, port, onConnect) as unknown as import("node:net").Socket,
+    httpAgent: () => {
+      agent ??= reach.httpAgent();
+      return agent;
+    },
+  };
 }
 
 /** Runs one probe once; resolves when the service answers, throws with why it does not. */
-export async function runProbe(
-  engine: EngineClient,
-  s: ResolvedService,
-  id: string,
-  probe: ResolvedProbe,
-  signal: AbortSignal,
-): Promise<void> {
+export async function runProbe(t: ProbeTarget, probe: ResolvedProbe, signal: AbortSignal): Promise<void> {
   switch (probe.type) {
     case "tcp": {
-      const { host, port } = await probeAddress(engine, s, id, probe.port);
-      await tcpConnect(host, port, 2000, signal);
+      const ip = await containerAddress(t.engine, t.containerId);
+      const socket = await t.reach.connect(ip, probe.port, signal);
+      socket.destroy();
       return;
     }
     case "http": {
-      const { host, port } = await probeAddress(engine, s, id, probe.port);
-      const res = await fetch(`http://${net.isIPv6(host) ? `[${host}]` : host}:${port}${probe.path}`, {
-        signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]),
-      });
-      const body = await res.text();
-      if (res.status >= 400) throw new Error(`HTTP ${res.status}`);
+      const ip = await containerAddress(t.engine, t.containerId);
+      const { status, body } = await httpGet(t.reach, ip, probe.port, probe.path, signal);
+      if (status >= 400) throw new Error(`HTTP ${status}`);
       if (probe.expectBody !== undefined && !body.includes(probe.expectBody))
         throw new Error(`body lacks "${probe.expectBody}"`);
       return;
     }
     case "exec": {
-      const r = await engine.exec(id, probe.command, signal);
+      const r = await t.engine.exec(t.containerId, probe.command, signal);
       if (r.exitCode !== 0)
         throw new Error(`exit ${r.exitCode}: ${r.output.trim().split("\n").slice(-2).join(" | ")}`);
       return;
     }
-    case "custom":
-      await probe.check({
-        service: s.name,
-        containerId: id,
-        address: (port) => probeAddress(engine, s, id, port),
-        exec: (cmd) => engine.exec(id, cmd, signal),
+    case "custom": {
+      const ctx: ProbeContext = {
+        service: t.service.name,
+        containerId: t.containerId,
+        ...connectionsOf(t.reach, signal),
+        address: async (port) => t.reach.address(await containerAddress(t.engine, t.containerId), port),
+        exec: (cmd) => t.engine.exec(t.containerId, cmd, signal),
         signal,
-      });
+      };
+      await probe.check(ctx);
       return;
+    }
     default: {
       const never: never = probe;
       throw new Error(`unknown probe ${String(never)}`);
@@ -76,28 +88,37 @@ export async function runProbe(
   }
 }
 
-function tcpConnect(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+/** A GET of `path` on ip:port through the reach, within 3 s; its status and body. */
+function httpGet(
+  reach: Reach,
+  ip: string,
+  port: number,
+  path: string,
+  signal: AbortSignal,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port });
-    const finish = (err?: Error) => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", abort);
-      if (err) {
-        sock.destroy();
-        reject(err);
-      } else {
-        sock.end();
-        resolve();
-      }
-    };
-    const abort = () => finish(signal.reason ?? new Error("aborted"));
-    const timer = setTimeout(
-      () => finish(new Error(`no answer from ${host}:${port} within ${timeoutMs}ms`)),
-      timeoutMs,
+    const req = http.get(
+      {
+        host: ip,
+        port,
+        path,
+        // No agent: each request gets its own connection from the reach (an agent would connect itself).
+        createConnection: () => reach.socket(ip, port) as unknown as import("node:net").Socket,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]),
+        headers: { connection: "close" },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      },
     );
-    if (signal.aborted) return abort();
-    signal.addEventListener("abort", abort, { once: true });
-    sock.once("connect", () => finish());
-    sock.once("error", (err) => finish(new Error(`${host}:${port}: ${err.message}`)));
+    req.on("error", (err) => {
+      const timedOut = err.name === "AbortError" && !signal.aborted;
+      reject(timedOut ? new Error(`no answer from ${ip}:${port} within 3s`) : err);
+    });
   });
 }

@@ -103,10 +103,28 @@ export const PortSpec = z.union([
   }),
 ]);
 
-export interface ProbeContext {
+/**
+ * Connections to the stack's containers that work wherever shctl runs: straight to a container's
+ * address where this process can route to it, through the engine otherwise (Docker Desktop, a
+ * remote engine). Hosts are names as the stack network knows them (a service, an alias, a
+ * container name) or addresses.
+ */
+export interface StackConnections {
+  /** A connected socket to a port of a container on the stack network. */
+  connect(host: string, port: number): Promise<import("node:net").Socket>;
+  /** A socket returned at once that connects in the background (e.g. kafkajs' `socketFactory`). */
+  socket(host: string, port: number, onConnect?: () => void): import("node:net").Socket;
+  /** An http.Agent for http.request or @clickhouse/client's `http_agent`. */
+  httpAgent(): import("node:http").Agent;
+}
+
+export interface ProbeContext extends StackConnections {
   service: string;
   containerId: string;
-  /** The container's address on the stack network, or 127.0.0.1 when `port` is published. */
+  /**
+   * A host and port this process can connect to for the service's `port`: the container's own
+   * address, or a loopback forwarder through the engine. Prefer `connect`/`httpAgent`.
+   */
   address(port: number): Promise<{ host: string; port: number }>;
   exec(cmd: string[]): Promise<{ exitCode: number; output: string }>;
   signal: AbortSignal;
@@ -191,22 +209,27 @@ export const Service = z.strictObject({
   init: z.boolean().default(false).describe("Run an init process as PID 1 (reaps zombies, forwards signals)"),
 });
 
-export interface JobContext {
+export interface JobContext extends StackConnections {
   stack: string;
   dataRoot: string;
   projectDir: string;
   signal: AbortSignal;
   /** Reports a line of progress; it is shown under the job's name. */
   log(line: string): void;
-  /** Where shctl reaches a service's port: its address on the stack network, or the published host port. */
+  /**
+   * A host and port this process can connect to for a service's port: its address on the stack
+   * network, or a loopback forwarder through the engine. Prefer `connect`/`socket`/`httpAgent`.
+   */
   address(service: string, port: number): Promise<{ host: string; port: number }>;
   /** The engine's version and the CPUs and memory it has. */
   engineInfo(): Promise<EngineInfoSummary>;
   /**
-   * How shctl reaches the stack's containers from where it runs (e.g. "direct": container addresses
-   * on the stack network; or through the engine), when known; for jobs to report.
+   * How shctl reaches the stack's containers from where it runs ("direct": container addresses on
+   * the stack network; or through the engine), in a line; for jobs to report.
    */
   reachMode?: string;
+  /** Runs the engine-side helper (a tiny static binary) with these arguments, e.g. ["cat", "/proc/cpuinfo"]. */
+  runHelper(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /**
    * Runs a one-off container of a stack image (key or reference) to completion and returns its
    * exit code and output; the container carries the stack's labels and is removed afterwards.
@@ -325,10 +348,6 @@ export const Stack = z.strictObject({
     .array(ResourceName)
     .default([])
     .describe("Profile names this stack offers (besides those its services name)"),
-  helperImage: z
-    .string()
-    .optional()
-    .describe("Image for helper containers (chown, removing files of other users); default: a stack image"),
   notes: z.array(z.string()).default([]).describe("Lines shown after a successful apply (URLs, next steps)"),
   networks: z.record(ResourceName, Network).default({}),
   images: z.record(ResourceName, Image).default({}),

@@ -2,8 +2,9 @@ import { formatDuration } from "./duration.js";
 import type { EngineClient } from "./engine.js";
 import { byCodeUnit } from "./graph.js";
 import { LABEL } from "./labels.js";
-import type { ResolvedService, ResolvedStack } from "./model.js";
-import { runProbe } from "./probe.js";
+import type { ResolvedStack } from "./model.js";
+import { type ProbeTarget, runProbe } from "./probe.js";
+import { createReach } from "./reach.js";
 import { redact } from "./redact.js";
 
 export interface ServiceStatus {
@@ -81,27 +82,28 @@ export async function status(
     }
   }
   if (opts.probes ?? true) {
-    await Promise.all(
-      out.map(async (row) => {
-        const svc = stack.services[row.name];
-        if (row.kind !== "service" || row.state !== "running" || !row.containerId || !svc) return;
-        if (svc.readiness.length === 0) return;
-        const why = await probeOnce(engine, svc, row.containerId, opts.probeTimeoutMs ?? 5000);
-        row.ready = why === undefined;
-        row.readyDetail = why === undefined ? undefined : redact(why, stack.secrets);
-      }),
-    );
+    const reach = createReach(engine, stack);
+    try {
+      await Promise.all(
+        out.map(async (row) => {
+          const svc = stack.services[row.name];
+          if (row.kind !== "service" || row.state !== "running" || !row.containerId || !svc) return;
+          if (svc.readiness.length === 0) return;
+          const target = { engine, reach, service: svc, containerId: row.containerId };
+          const why = await probeOnce(target, opts.probeTimeoutMs ?? 5000);
+          row.ready = why === undefined;
+          row.readyDetail = why === undefined ? undefined : redact(why, stack.secrets);
+        }),
+      );
+    } finally {
+      await reach.close();
+    }
   }
   return out.sort((a, b) => byCodeUnit(a.name, b.name));
 }
 
 /** Runs a service's probes once, in order; undefined when all answer, else why the first did not. */
-async function probeOnce(
-  engine: EngineClient,
-  svc: ResolvedService,
-  id: string,
-  timeoutMs: number,
-): Promise<string | undefined> {
+async function probeOnce(target: ProbeTarget, timeoutMs: number): Promise<string | undefined> {
   const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<string>((resolve) => {
@@ -111,9 +113,9 @@ async function probeOnce(
     }, timeoutMs);
   });
   const probes = (async () => {
-    for (const probe of svc.readiness) {
+    for (const probe of target.service.readiness) {
       try {
-        await runProbe(engine, svc, id, probe, stop.signal);
+        await runProbe(target, probe, stop.signal);
       } catch (err) {
         return `${probe.label}: ${(err as Error)?.message ?? String(err)}`;
       }

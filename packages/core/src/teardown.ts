@@ -5,7 +5,7 @@ import pLimit from "p-limit";
 import type { EngineClient } from "./engine.js";
 import { EngineError, StepFailedError, UnsafeDataRootError } from "./errors.js";
 import type { EventSink } from "./events.js";
-import { runHelper } from "./execute/helpers.js";
+import { runHelperCommand } from "./helper-container.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 
@@ -172,45 +172,24 @@ async function removeDataRoot(stack: ResolvedStack, engine: EngineClient): Promi
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== "EACCES" && code !== "EPERM") throw err;
   }
-  // Files owned by container users (e.g. 999, 101): a root helper container empties the directory.
-  const candidates = [stack.helperImage, ...Object.values(stack.images).map((i) => i.ref)].filter(
-    (x): x is string => !!x,
-  );
-  let image: string | undefined;
-  for (const ref of candidates) {
-    if (await engine.inspectImage(ref)) {
-      image = ref;
-      break;
-    }
-  }
-  if (!image) {
-    throw new StepFailedError(
-      `dir ${stack.dataRoot}`,
-      "remove",
-      "some files belong to other users and no helper image is present",
-      {
-        hint: `remove it as root (sudo rm -rf ${stack.dataRoot}), or set \`helperImage\` to a local image`,
-      },
-    );
-  }
-  const code = await runHelper(engine, stack.name, image, stack.dataRoot, [
-    "sh",
-    "-c",
-    "rm -rf /target/* /target/.[!.]* /target/..?* 2>&1; ls -A /target",
-  ]);
+  // Files owned by container users (e.g. 999, 101): a root helper container (shctl's own helper
+  // image) empties the directory.
+  const r = await runHelperCommand(engine, {
+    stack: stack.name,
+    args: ["rmtree", "/target"],
+    binds: [`${stack.dataRoot}:/target`],
+  });
   // If the helper left something, this fails too: the error below says so, with the way out.
   const removed = await rm(stack.dataRoot, { recursive: true, force: true }).then(
     () => true,
     () => false,
   );
-  if (code !== 0 || !removed || (await readdir(stack.dataRoot).catch(() => null)) !== null) {
+  if (r.exitCode !== 0 || !removed || (await readdir(stack.dataRoot).catch(() => null)) !== null) {
     throw new StepFailedError(
       `dir ${stack.dataRoot}`,
       "remove",
-      `the helper container could not empty it (exit ${code})`,
-      {
-        hint: `remove it as root: sudo rm -rf ${stack.dataRoot}`,
-      },
+      `the helper container could not empty it (exit ${r.exitCode}${r.stderr.trim() ? `: ${r.stderr.trim().split("\n").slice(-1)[0]}` : ""})`,
+      { hint: `remove it as root: sudo rm -rf ${stack.dataRoot}` },
     );
   }
   return true;

@@ -3,6 +3,7 @@ import { StepFailedError } from "../errors.js";
 import type { EventSink, Phase } from "../events.js";
 import type { ResolvedStack } from "../model.js";
 import type { Plan } from "../plan/types.js";
+import { createReach, type Reach } from "../reach.js";
 import { redact } from "../redact.js";
 
 /*
@@ -29,6 +30,10 @@ export interface RunContext {
   imageId(key: string): Promise<string>;
   /** Records an image ID learnt by a pull or a build. */
   setImageId(key: string, id: string): void;
+  /** How this run reaches container ports (made on first use; closed with `close`). */
+  reach(): Reach;
+  /** Releases what the run opened (the reach's helper container and sockets). */
+  close(): Promise<void>;
 }
 
 export function createRunContext(
@@ -42,6 +47,7 @@ export function createRunContext(
   const imageIds = new Map<string, string>();
   const lookups = new Map<string, Promise<string>>();
   const containerIds = new Map(Object.entries(plan.containers));
+  let reach: Reach | undefined;
   for (const a of plan.actions) {
     if ("containerId" in a && a.containerId && a.resource.type === "service")
       containerIds.set(a.target, a.containerId);
@@ -83,6 +89,13 @@ export function createRunContext(
     },
     setImageId(key, id) {
       imageIds.set(key, id);
+    },
+    reach() {
+      reach ??= createReach(engine, stack);
+      return reach;
+    },
+    async close() {
+      await reach?.close();
     },
   };
 }

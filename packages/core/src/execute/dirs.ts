@@ -1,9 +1,9 @@
 import { chmod, chown, mkdir } from "node:fs/promises";
 import { StepFailedError } from "../errors.js";
+import { runHelperCommand } from "../helper-container.js";
 import type { ActionOf } from "../plan/types.js";
 import { resourceKey } from "../plan/util.js";
 import type { RunContext } from "./context.js";
-import { helperImageOf, runHelper } from "./helpers.js";
 
 export async function createDir(ctx: RunContext, a: ActionOf<"dir.create">): Promise<void> {
   const t0 = Date.now();
@@ -22,23 +22,27 @@ export async function createDir(ctx: RunContext, a: ActionOf<"dir.create">): Pro
   ctx.phase(resource, "done", a.owner ? `owner ${a.owner.uid}:${a.owner.gid}` : "created", t0);
 }
 
-/** Without the right to chown, a short-lived helper container (root inside) sets the owner. */
+/**
+ * Without the right to chown, a short-lived helper container (root inside, shctl's own helper
+ * image, which the engine always has or gets without a registry) sets the owner.
+ */
 async function helperChown(
   ctx: RunContext,
   a: ActionOf<"dir.create">,
   owner: { uid: number; gid: number },
 ): Promise<void> {
-  const resource = resourceKey(a.resource);
-  const image = await helperImageOf(ctx.engine, ctx.stack);
-  if (!image) {
-    throw new StepFailedError(resource, "chown", `cannot give ${a.target} to ${owner.uid}:${owner.gid}`, {
-      hint: "run shctl as root, or set `helperImage` to an image present locally so a helper container can do it",
-    });
-  }
-  const code = await runHelper(ctx.engine, ctx.stack.name, image, a.target, [
-    "chown",
-    `${owner.uid}:${owner.gid}`,
-    "/target",
-  ]);
-  if (code !== 0) throw new StepFailedError(resource, "chown", `the helper container exited with ${code}`);
+  const r = await runHelperCommand(ctx.engine, {
+    stack: ctx.stack.name,
+    args: ["chown", `${owner.uid}:${owner.gid}`, "/target"],
+    binds: [`${a.target}:/target`],
+  });
+  if (r.exitCode !== 0)
+    throw new StepFailedError(
+      resourceKey(a.resource),
+      "chown",
+      `the helper exited with ${r.exitCode}: ${r.stderr.trim()}`,
+      {
+        hint: `give it to ${owner.uid}:${owner.gid} yourself (sudo chown ${owner.uid}:${owner.gid} ${a.target}), then apply again`,
+      },
+    );
 }

@@ -115,6 +115,7 @@ export async function execute(
   }
   internal.abort();
   await Promise.all(records);
+  await ctx.close();
   const done = plan.actions.filter((a) => outcome.done.has(a.id)).map((a) => a.id);
   const skipped = plan.actions.filter((a) => !outcome.done.has(a.id)).map((a) => a.id);
   const notReady = opts.wait === false ? [] : plan.waitReady.filter((n) => !ops.ready.ready.has(n));

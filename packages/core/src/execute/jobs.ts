@@ -4,13 +4,14 @@ import { createBody, ownershipLabels } from "../container-config.js";
 import { formatDuration } from "../duration.js";
 import { isShctlError, JobFailedError, StepFailedError } from "../errors.js";
 import { jobKey } from "../hash.js";
+import { runHelperCommand } from "../helper-container.js";
 import { inputDigests } from "../inputs.js";
 import { LABEL } from "../labels.js";
 import type { ResolvedJob } from "../model.js";
 import type { ActionOf } from "../plan/types.js";
 import { resourceKey } from "../plan/util.js";
-import { probeAddress } from "../probe.js";
-import type { RunContainerOptions } from "../schema.js";
+import { connectionsOf } from "../probe.js";
+import type { EngineInfoSummary, RunContainerOptions } from "../schema.js";
 import { JOB_LOG_LINES, recordJob, saveJobLog } from "../state.js";
 import {
   type ContainerOps,
@@ -67,14 +68,12 @@ async function runFunctionJob(ctx: RunContext, a: ActionOf<"job.run">, job: Reso
         if (lines.length > 2 * JOB_LOG_LINES) lines.splice(0, lines.length - JOB_LOG_LINES);
         ctx.emit({ type: "output", resource, line: clean });
       },
-      engineInfo: () => ctx.engine.info(),
-      address: async (service, port) => {
-        const svc = ctx.stack.services[service];
-        const id = ctx.containerIds.get(service);
-        if (!svc || !id) throw new Error(`service ${service} has no container`);
-        return probeAddress(ctx.engine, svc, id, port);
-      },
+      engineInfo: () => engineFacts(ctx),
+      reachMode: (await ctx.reach().describe()).summary,
+      ...connectionsOf(ctx.reach(), signal),
+      address: (service, port) => ctx.reach().address(service, port),
       runContainer: (o) => runOneOff(ctx, job.name, o),
+      runHelper: (args) => runHelperCommand(ctx.engine, { stack: ctx.stack.name, args }),
     });
     outcome = "completed";
   } catch (err) {
@@ -236,4 +235,25 @@ async function runOneOff(ctx: RunContext, job: string, o: RunContainerOptions) {
       ctx.engine.removeContainer(id),
     );
   }
+}
+
+/**
+ * The engine's facts for a job, with the CPU flags and model of the machine its containers run on
+ * (read by the engine-side helper: on Docker Desktop or a remote engine they are not this host's).
+ */
+async function engineFacts(ctx: RunContext): Promise<EngineInfoSummary> {
+  const info = await ctx.engine.info();
+  const cpu = await runHelperCommand(ctx.engine, {
+    stack: ctx.stack.name,
+    args: ["cat", "/proc/cpuinfo"],
+  }).catch(() => undefined);
+  if (!cpu || cpu.exitCode !== 0) return info;
+  const field = (name: string) => cpu.stdout.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, "m"))?.[1]?.trim();
+  const flags = field("flags") ?? field("Features");
+  const model = field("model name");
+  return {
+    ...info,
+    ...(flags !== undefined ? { cpuFlags: flags.split(/\s+/) } : {}),
+    ...(model !== undefined ? { cpuModel: model } : {}),
+  };
 }

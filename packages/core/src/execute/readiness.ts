@@ -94,7 +94,11 @@ export class Readiness {
         nextCheck = Date.now() + 5000;
       }
       try {
-        await runProbe(this.ctx.engine, s, id, probe, this.ctx.signal);
+        await runProbe(
+          { engine: this.ctx.engine, reach: this.ctx.reach(), service: s, containerId: id },
+          probe,
+          this.ctx.signal,
+        );
         return true;
       } catch (err) {
         if (this.ctx.signal.aborted) return false;

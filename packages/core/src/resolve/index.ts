@@ -3,7 +3,7 @@ import type { ResolvedNetwork, ResolvedStack } from "../model.js";
 import type { StackSpec } from "../schema.js";
 import { checkGraph, checkPorts, checkSharedMounts } from "./checks.js";
 import { checkProfile, type ResolveContext, startResolving } from "./context.js";
-import { checkNeeds, imageKey, resolveImages } from "./images.js";
+import { checkNeeds, resolveImages } from "./images.js";
 import { resolveJobs, resolveServices } from "./nodes.js";
 
 /*
@@ -26,7 +26,6 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
   resolveImages(r);
   const services = resolveServices(r);
   const jobs = resolveJobs(r);
-  if (spec.helperImage) imageKey(r, spec.helperImage, ["helperImage"]);
   checkNeeds(r);
   const stack: ResolvedStack = {
     name: spec.name,
@@ -35,7 +34,6 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
     dataRoot: r.dataRoot,
     profile: r.profile,
     bindAddress: spec.bindAddress,
-    helperImage: spec.helperImage,
     networks: r.networks,
     images: r.images,
     services,

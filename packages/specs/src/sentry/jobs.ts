@@ -403,7 +403,7 @@ export async function relayCredentials(ctx: JobContext): Promise<void> {
 
 /** Creates every topic 23.12.0 needs that the broker lacks (kafkajs), waiting for the broker first. */
 export async function createTopics(ctx: JobContext): Promise<void> {
-  const admin = kafkaClient(await ctx.address("kafka", 9092), "shctl-topics").admin();
+  const admin = kafkaClient(ctx, "shctl-topics").admin();
   await pRetry(() => admin.connect(), {
     retries: 30,
     minTimeout: 1000,

@@ -54,6 +54,14 @@ async function check(
     address: () => Promise.reject(new Error("not in this test")),
     engineInfo: async () => ({ ...ENGINE, ...engine }),
     runContainer: () => Promise.reject(new Error("not in this test")),
+    runHelper: () => Promise.reject(new Error("not in this test")),
+    connect: () => Promise.reject(new Error("not in this test")),
+    socket: () => {
+      throw new Error("not in this test");
+    },
+    httpAgent: () => {
+      throw new Error("not in this test");
+    },
     ...(extra.reachMode ? { reachMode: extra.reachMode } : {}),
   } satisfies JobContext;
   const error = await checkPrerequisites(ctx, host).then(

@@ -8,15 +8,14 @@ export function kafkaProbe() {
     custom: {
       name: "kafka metadata (kafkajs)",
       check: async (ctx: ProbeContext) => {
-        const address = await ctx.address(9092);
-        const admin = kafkaClient(address, "shctl-probe").admin();
+        const where = `${ctx.service}:9092`;
+        const admin = kafkaClient(ctx, "shctl-probe", where).admin();
         try {
           await admin.connect();
           await admin.listTopics();
         } catch (err) {
           // kafkajs names the broker in some errors only; the last check output should always say where.
           const message = (err as Error)?.message ?? String(err);
-          const where = `${address.host}:${address.port}`;
           throw new Error(message.includes(where) ? message : `kafka at ${where}: ${message}`, {
             cause: err,
           });
@@ -29,16 +28,16 @@ export function kafkaProbe() {
   };
 }
 
-/** Ready when ClickHouse answers its HTTP ping. */
+/** Ready when ClickHouse answers its HTTP ping (through the stack connections, wherever shctl runs). */
 export function clickhouseProbe() {
   return {
     custom: {
       name: "clickhouse ping (@clickhouse/client)",
       check: async (ctx: ProbeContext) => {
-        const { host, port } = await ctx.address(8123);
         // The failed pings of a cold start are the probe's business: the library must not print them.
         const client = createClient({
-          url: `http://${host}:${port}`,
+          url: `http://${ctx.service}:8123`,
+          http_agent: ctx.httpAgent(),
           request_timeout: 3000,
           log: { level: ClickHouseLogLevel.OFF },
         });

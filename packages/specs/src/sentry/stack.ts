@@ -631,7 +631,6 @@ export function sentryStack(
       "Everyday start: `shctl apply` (see the plan first with `shctl diff`); state: `shctl status`; logs: `shctl logs web`.",
     ],
     profiles: ["full", "core"],
-    helperImage: img("postgres", UPSTREAM_IMAGES.postgres),
     networks: { default: {} },
     images: {
       sentry: {
