@@ -195,6 +195,12 @@ describe.skipIf(BROKERS.length === 0)(
         runHelper: async () => {
           throw new Error("the topic job runs no helper");
         },
+        readFile: async () => {
+          throw new Error("the topic job reads no file");
+        },
+        chown: async () => {
+          throw new Error("the topic job owns no file");
+        },
         ...connectionsTo(first()),
       };
     }

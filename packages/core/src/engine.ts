@@ -159,6 +159,10 @@ export interface EngineClient {
   tagImage(source: string, ref: string): Promise<void>;
   /** Creates an image from a root filesystem tar (image import, nothing pulled); resolves to its id. */
   importImage(tar: Buffer, opts: { ref: string; changes: string[] }): Promise<string>;
+  /** A tar of `path` in a container (created or running; its mounts included); 404 → undefined. */
+  getArchive(id: string, path: string): Promise<Readable | undefined>;
+  /** Extracts a tar into directory `path` of a container (created or running; its mounts included). */
+  putArchive(id: string, path: string, tar: Readable): Promise<void>;
   buildImage(context: Readable, opts: BuildOptions, onProgress: (line: string) => void): Promise<string>;
   /** Container events with these labels, until the signal aborts. */
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void): Promise<void>;
@@ -579,6 +583,23 @@ class DockerEngine implements EngineClient {
   tagImage(source: string, ref: string) {
     return this.call("image.tag", true, async () => {
       await this.docker.getImage(source).tag(tagParts(ref));
+    });
+  }
+
+  getArchive(id: string, path: string) {
+    return this.call("container.archive", false, async () => {
+      try {
+        return (await this.docker.getContainer(id).getArchive({ path })) as unknown as Readable;
+      } catch (err) {
+        if (status(err) === 404) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  putArchive(id: string, path: string, tar: Readable) {
+    return this.call("container.put-archive", true, async () => {
+      await this.docker.getContainer(id).putArchive(tar as unknown as NodeJS.ReadableStream, { path });
     });
   }
 

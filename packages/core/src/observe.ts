@@ -5,6 +5,8 @@ import type { ContainerSummary, EngineClient, NetworkSummary } from "./engine.js
 import { SpecError, type SpecIssue } from "./errors.js";
 import { byCodeUnit } from "./graph.js";
 import { buildRecipe, canonicalJson, sha256 } from "./hash.js";
+import { fileReader } from "./helper-files.js";
+import { type FileReader, inputDigests } from "./inputs.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 import { usedImages } from "./plan/order.js";
@@ -91,7 +93,7 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
     engine.listContainers([label]),
     engine.listNetworks([label]),
     engine.listImages(refs),
-    observeDisk(stack),
+    observeDisk(stack, fileReader(engine, stack.name)),
   ]);
   const containers = await observeContainers(engine, summaries, disk.recorded);
 
@@ -227,7 +229,7 @@ async function observeForeign(
   return { foreignContainers, foreignPorts, foreignNetworks };
 }
 
-async function observeDisk(stack: ResolvedStack) {
+async function observeDisk(stack: ResolvedStack, read: FileReader) {
   const dirPaths = new Set<string>();
   const filePaths = new Set<string>();
   const inputPaths = new Set<string>();
@@ -256,12 +258,7 @@ async function observeDisk(stack: ResolvedStack) {
         () => false,
       );
     }),
-    ...[...inputPaths].map(async (p) => {
-      inputs[p] = await readFile(p).then(
-        (b) => sha256(b),
-        () => null,
-      );
-    }),
+    inputDigests([...inputPaths], read).then((d) => Object.assign(inputs, d)),
     ...Object.values(stack.images)
       .filter((i) => i.build)
       .map(async (img) => {

@@ -228,6 +228,13 @@ export interface JobContext extends StackConnections {
    * the stack network; or through the engine), in a line; for jobs to report.
    */
   reachMode?: string;
+  /**
+   * A file's bytes (undefined when it does not exist), read through the engine when this user may
+   * not read it (a file a container's user owns): never mistake "not allowed" for "missing".
+   */
+  readFile(path: string): Promise<Buffer | undefined>;
+  /** Gives a file or directory under the data root to uid:gid, through the engine when not root. */
+  chown(path: string, uid: number, gid: number): Promise<void>;
   /** Runs the engine-side helper (a tiny static binary) with these arguments, e.g. ["cat", "/proc/cpuinfo"]. */
   runHelper(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /**

@@ -80,7 +80,7 @@ async function makeContainer(
   await checkMountSources(resource, s.mounts);
   const imageId = await ctx.imageId(s.image);
   const ref = ctx.stack.images[s.image]?.ref ?? s.image;
-  const snap = serviceSnapshot(s, imageId, ref, await inputDigests(s.inputs));
+  const snap = serviceSnapshot(s, imageId, ref, await inputDigests(s.inputs, ctx.read));
   ctx.phase(resource, "creating");
   const body = createBody(ctx.stack, s.containerName, s, ownershipLabels(ctx.stack.name, s, snap), s);
   const id = await createOrConflict(ctx, resource, body);
@@ -147,7 +147,7 @@ async function unchangedAfterAll(
   const { ctx } = ops;
   const imageId = await ctx.imageId(s.image);
   const ref = ctx.stack.images[s.image]?.ref ?? s.image;
-  const snap = serviceSnapshot(s, imageId, ref, await inputDigests(s.inputs));
+  const snap = serviceSnapshot(s, imageId, ref, await inputDigests(s.inputs, ctx.read));
   const current = await ctx.engine.inspectContainer(containerId);
   if (!current || current.labels[LABEL.hash] !== snapshotHash(snap) || current.imageId !== imageId)
     return false;

@@ -1,6 +1,8 @@
 import type { EngineClient } from "../engine.js";
 import { StepFailedError } from "../errors.js";
 import type { EventSink, Phase } from "../events.js";
+import { fileReader } from "../helper-files.js";
+import type { FileReader } from "../inputs.js";
 import type { ResolvedStack } from "../model.js";
 import type { Plan } from "../plan/types.js";
 import { createReach, type Reach } from "../reach.js";
@@ -32,6 +34,8 @@ export interface RunContext {
   setImageId(key: string, id: string): void;
   /** How this run reaches container ports (made on first use; closed with `close`). */
   reach(): Reach;
+  /** Reads a file, through the engine where this user may not (undefined: it does not exist). */
+  readonly read: FileReader;
   /** Releases what the run opened (the reach's helper container and sockets). */
   close(): Promise<void>;
 }
@@ -60,6 +64,7 @@ export function createRunContext(
     signal,
     interruptSignal,
     containerIds,
+    read: fileReader(engine, stack.name),
     phase(resource, phase, message, since) {
       emit({
         type: "phase",

@@ -1,3 +1,4 @@
+import { chown } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createBody, ownershipLabels } from "../container-config.js";
@@ -5,6 +6,7 @@ import { formatDuration } from "../duration.js";
 import { isShctlError, JobFailedError, StepFailedError } from "../errors.js";
 import { jobKey } from "../hash.js";
 import { runHelperCommand } from "../helper-container.js";
+import { isAccessError } from "../helper-files.js";
 import { inputDigests } from "../inputs.js";
 import { LABEL } from "../labels.js";
 import type { ResolvedJob } from "../model.js";
@@ -51,7 +53,7 @@ async function runFunctionJob(ctx: RunContext, a: ActionOf<"job.run">, job: Reso
   const run = job.run;
   if (!run) return;
   ctx.phase(resource, "running");
-  const key = jobKey(job, undefined, undefined, await inputDigests(job.inputs));
+  const key = jobKey(job, undefined, undefined, await inputDigests(job.inputs, ctx.read));
   const timeout = AbortSignal.timeout(job.timeoutMs);
   const signal = AbortSignal.any([ctx.interruptSignal, timeout]);
   const lines: string[] = [];
@@ -74,6 +76,8 @@ async function runFunctionJob(ctx: RunContext, a: ActionOf<"job.run">, job: Reso
       address: (service, port) => ctx.reach().address(service, port),
       runContainer: (o) => runOneOff(ctx, job.name, o),
       runHelper: (args) => runHelperCommand(ctx.engine, { stack: ctx.stack.name, args }),
+      readFile: ctx.read,
+      chown: (file, uid, gid) => chownAsRoot(ctx, file, uid, gid),
     });
     outcome = "completed";
   } catch (err) {
@@ -102,7 +106,7 @@ async function runContainerJob(ctx: RunContext, a: ActionOf<"job.run">, job: Res
   if (!spec) return;
   const imageId = await ctx.imageId(spec.image);
   const ref = ctx.stack.images[spec.image]?.ref ?? spec.image;
-  const key = jobKey(job, imageId, ref, await inputDigests(job.inputs));
+  const key = jobKey(job, imageId, ref, await inputDigests(job.inputs, ctx.read));
   // The plan's condition: planned only because its image was about to be built or pulled.
   if (a.onlyIfKeyChanged && a.recordedKey === key) {
     ctx.phase(resource, "unchanged", "the image came out the same", t0);
@@ -256,4 +260,20 @@ async function engineFacts(ctx: RunContext): Promise<EngineInfoSummary> {
     ...(flags !== undefined ? { cpuFlags: flags.split(/\s+/) } : {}),
     ...(model !== undefined ? { cpuModel: model } : {}),
   };
+}
+
+/** chown, or where this user may not, the same through a root helper container. */
+async function chownAsRoot(ctx: RunContext, file: string, uid: number, gid: number): Promise<void> {
+  try {
+    await chown(file, uid, gid);
+    return;
+  } catch (err) {
+    if (!isAccessError(err)) throw err;
+  }
+  const r = await runHelperCommand(ctx.engine, {
+    stack: ctx.stack.name,
+    args: ["chown", `${uid}:${gid}`, `/target/${path.basename(file)}`],
+    binds: [`${path.dirname(file)}:/target`],
+  });
+  if (r.exitCode !== 0) throw new Error(`could not give ${file} to ${uid}:${gid}: ${r.stderr.trim()}`);
 }

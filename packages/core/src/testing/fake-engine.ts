@@ -391,6 +391,18 @@ export class FakeEngine implements EngineClient {
     });
   }
 
+  getArchive(id: string, path: string) {
+    return this.call("container.archive", false, [id, path], (): Readable | undefined => {
+      throw new Error("the fake engine has no archives");
+    });
+  }
+
+  putArchive(id: string, path: string) {
+    return this.call("container.put-archive", true, [id, path], () => {
+      throw new Error("the fake engine has no archives");
+    });
+  }
+
   importImage(_tar: Buffer, opts: { ref: string; changes: string[] }) {
     return this.call("image.import", true, [opts], () => {
       const id = `sha256:imported-${opts.ref}-${this.nextId++}`;

@@ -1,5 +1,5 @@
 import { mkdtempSync } from "node:fs";
-import { appendFile, readFile, rename, rm, stat } from "node:fs/promises";
+import { appendFile, chown, readFile, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { JobContext } from "@sh/core";
@@ -10,7 +10,13 @@ import { parseSentryOptions } from "./options.js";
 /** Runs the config job's function on a fresh or given data root; returns its log lines. */
 async function run(dataRoot: string, options: Record<string, unknown> = {}): Promise<string[]> {
   const lines: string[] = [];
-  const ctx = { dataRoot, log: (l: string) => lines.push(l) } as unknown as JobContext;
+  const ctx = {
+    dataRoot,
+    log: (l: string) => lines.push(l),
+    // As root on the host: reads and chowns directly (the engine-side fallbacks are tested for real).
+    readFile: (f: string) => readFile(f).catch(() => undefined),
+    chown: (f: string, uid: number, gid: number) => chown(f, uid, gid),
+  } as unknown as JobContext;
   await writeConfig(ctx, parseSentryOptions(options, "shctl.yaml"), path.dirname(dataRoot));
   return lines;
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, rm, statfs, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, statfs, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { JobContext, StackInput } from "@sh/core";
 import pRetry from "p-retry";
@@ -313,7 +313,9 @@ const sha = (content: string | Uint8Array) => createHash("sha256").update(conten
  * beside it (`NAME.shctl-new`) with a line in the log.
  */
 export async function writeConfig(ctx: JobContext, opts: SentryOptions, projectDir: string): Promise<void> {
-  const existingKey = await readSecretKey(path.join(ctx.dataRoot, "config/sentry/config.yml"));
+  // Read as it is, whoever owns it: Sentry's entrypoint gives config.yml (mode 0600) to its user, and
+  // a file this user may not read must never pass for a missing one (a new secret key would follow).
+  const existingKey = await readSecretKey(ctx, path.join(ctx.dataRoot, "config/sentry/config.yml"));
   const files = renderConfigFiles(opts, existingKey ?? generateSecretKey(), projectDir);
   const recordFile = path.join(ctx.dataRoot, WRITTEN_RECORD);
   const written = await readFile(recordFile, "utf8")
@@ -322,10 +324,10 @@ export async function writeConfig(ctx: JobContext, opts: SentryOptions, projectD
   for (const f of files) {
     const target = path.join(ctx.dataRoot, f.path);
     await mkdir(path.dirname(target), { recursive: true });
-    const current = await readFile(target).catch(() => undefined);
+    const current = await ctx.readFile(target);
     const next = sha(f.content);
     if (current === undefined) {
-      await writeFile(target, f.content, { mode: f.mode });
+      await replaceFile(target, f.content, f.mode);
       ctx.log(`wrote ${f.path}`);
     } else if (f.userOwned) {
       continue;
@@ -334,36 +336,40 @@ export async function writeConfig(ctx: JobContext, opts: SentryOptions, projectD
       await rm(`${target}.shctl-new`, { force: true });
       continue;
     } else if (written[f.path] === sha(current)) {
-      await writeFile(target, f.content, { mode: f.mode });
+      await replaceFile(target, f.content, f.mode);
       await rm(`${target}.shctl-new`, { force: true });
       ctx.log(`updated ${f.path} (the options changed; you had not edited it)`);
     } else {
-      await writeFile(`${target}.shctl-new`, f.content, { mode: f.mode });
+      await replaceFile(`${target}.shctl-new`, f.content, f.mode);
       ctx.log(`kept your ${f.path}; what shctl would generate now is in ${f.path}.shctl-new`);
       continue;
     }
     written[f.path] = next;
-    await chmod(target, f.mode);
-    if (f.owner) await setOwner(ctx, target, f.owner);
+    if (f.owner) await ctx.chown(target, f.owner.uid, f.owner.gid);
   }
-  await writeFile(recordFile, `${JSON.stringify(written, null, 2)}\n`, { mode: 0o644 });
+  await replaceFile(recordFile, `${JSON.stringify(written, null, 2)}\n`, 0o644);
   for (const dir of ["config/certificates", "config/geoip"])
     await mkdir(path.join(ctx.dataRoot, dir), { recursive: true });
 }
 
-async function setOwner(ctx: JobContext, file: string, owner: { uid: number; gid: number }) {
+/**
+ * Puts a file in place through a new file renamed over the old one: the directory is ours, so this
+ * works even where the old file is another user's (a container's) and this user may not write it.
+ */
+async function replaceFile(target: string, content: string | Uint8Array, mode: number): Promise<void> {
+  const tmp = `${target}.${process.pid}.tmp`;
   try {
-    await chown(file, owner.uid, owner.gid);
+    await writeFile(tmp, content, { mode });
+    await chmod(tmp, mode); // the umask may have taken bits away
+    await rename(tmp, target);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
-    // Without root the container user cannot be given the file: let it read it instead.
-    await chmod(file, 0o644);
-    ctx.log(`warning: cannot give ${file} to uid ${owner.uid} without root; made it readable instead`);
+    await rm(tmp, { force: true });
+    throw err;
   }
 }
 
-async function readSecretKey(file: string): Promise<string | undefined> {
-  const text = await readFile(file, "utf8").catch(() => undefined);
+async function readSecretKey(ctx: JobContext, file: string): Promise<string | undefined> {
+  const text = (await ctx.readFile(file))?.toString("utf8");
   const m = text?.match(/^system\.secret-key:\s*['"]?([^'"\n]+)['"]?\s*$/m);
   return m?.[1] && m[1] !== "!!changeme!!" ? m[1] : undefined;
 }
@@ -372,7 +378,7 @@ async function readSecretKey(file: string): Promise<string | undefined> {
 export async function relayCredentials(ctx: JobContext): Promise<void> {
   const dir = path.join(ctx.dataRoot, "config/relay");
   const file = path.join(dir, "credentials.json");
-  const existing = await readFile(file, "utf8").catch(() => undefined);
+  const existing = await ctx.readFile(file);
   if (existing === undefined) {
     const gen = await ctx.runContainer({
       image: "relay",
@@ -384,8 +390,8 @@ export async function relayCredentials(ctx: JobContext): Promise<void> {
         `relay credentials generate exited ${gen.exitCode}: ${(gen.stderr || gen.stdout).trim().slice(-500)}`,
       );
     }
-    await writeFile(file, `${gen.stdout.trim()}\n`, { mode: 0o600 });
-    await setOwner(ctx, file, { uid: 10001, gid: 10001 });
+    await replaceFile(file, `${gen.stdout.trim()}\n`, 0o600);
+    await ctx.chown(file, 10001, 10001);
     ctx.log("wrote config/relay/credentials.json");
   }
   const show = await ctx.runContainer({

@@ -55,6 +55,8 @@ async function check(
     engineInfo: async () => ({ ...ENGINE, ...engine }),
     runContainer: () => Promise.reject(new Error("not in this test")),
     runHelper: () => Promise.reject(new Error("not in this test")),
+    readFile: () => Promise.reject(new Error("not in this test")),
+    chown: () => Promise.reject(new Error("not in this test")),
     connect: () => Promise.reject(new Error("not in this test")),
     socket: () => {
       throw new Error("not in this test");
