@@ -1,4 +1,4 @@
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import { CancelledError, ConflictError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import { type ExecuteResult, execute } from "./execute/index.js";

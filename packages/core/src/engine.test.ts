@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { connectEngine } from "./engine.js";
+import { connectEngine } from "./engine/index.js";
 
 const require = createRequire(import.meta.url);
 const fromDockerode = createRequire(require.resolve("dockerode"));

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import { ensureHelperImage, type HelperImageOptions } from "./helper-image.js";
 import { LABEL } from "./labels.js";
 

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import { ensureHelperImage } from "./helper-image.js";
 import { LABEL } from "./labels.js";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { EngineClient, EngineInfo } from "./engine.js";
+import type { EngineClient, EngineInfo } from "./engine/index.js";
 import { UnsupportedArchitectureError } from "./errors.js";
 import { HELPER_BINARIES } from "./helper-binaries.js";
 import {

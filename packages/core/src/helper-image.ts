@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import { UnsupportedArchitectureError } from "./errors.js";
 import { HELPER_BINARIES, type HelperBinary } from "./helper-binaries.js";
 

@@ -9,7 +9,7 @@
  */
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
 export { formatDuration, parseDuration } from "./duration.js";
-export { connectEngine, type EngineClient } from "./engine.js";
+export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
   CancelledError,
   ConflictError,

@@ -14,7 +14,7 @@ export type {
   ContainerSummary,
   EngineEvent,
   EngineInfo,
-} from "./engine.js";
+} from "./engine/index.js";
 export { type ExecuteOptions, type ExecuteResult, execute } from "./execute/index.js";
 export { byCodeUnit, findCycles, topoOrder } from "./graph.js";
 export { canonicalJson, HASH_RECIPE } from "./hash.js";

@@ -1,4 +1,4 @@
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import { StepFailedError, UnknownNameError } from "./errors.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";

@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import dockerignoreModule from "@balena/dockerignore";
-import type { ContainerSummary, EngineClient, NetworkSummary } from "./engine.js";
+import type { ContainerSummary, EngineClient, NetworkSummary } from "./engine/index.js";
 import { SpecError, type SpecIssue } from "./errors.js";
 import { byCodeUnit } from "./graph.js";
 import { buildRecipe, canonicalJson, sha256 } from "./hash.js";

@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import type { ResolvedProbe, ResolvedService } from "./model.js";
 import type { Reach } from "./reach.js";
 import type { ProbeContext, StackConnections } from "./schema.js";

@@ -1,5 +1,5 @@
 import net from "node:net";
-import type { ContainerDetails, EngineClient } from "./engine.js";
+import type { ContainerDetails, EngineClient } from "./engine/index.js";
 import { LABEL } from "./labels.js";
 
 /*

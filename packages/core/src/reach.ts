@@ -2,7 +2,7 @@ import http from "node:http";
 import type net from "node:net";
 import os from "node:os";
 import type { Duplex } from "node:stream";
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import { EngineError, ReachError, ShctlError } from "./errors.js";
 import { WarmExecs } from "./exec-pool.js";
 import { type LongLivedHelper, startLongLivedHelper } from "./helper-container.js";

@@ -1,5 +1,5 @@
 import { formatDuration } from "./duration.js";
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import { byCodeUnit } from "./graph.js";
 import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";

@@ -2,7 +2,7 @@ import { lstat, readdir, realpath, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import pLimit from "p-limit";
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import { EngineError, StepFailedError, UnsafeDataRootError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import { runHelperCommand } from "./helper-container.js";

@@ -1,6 +1,6 @@
 import { constants } from "node:os";
 import type { Duplex } from "node:stream";
-import type { EngineClient } from "./engine.js";
+import type { EngineClient } from "./engine/index.js";
 import { HELPER_PATH } from "./helper-image.js";
 import { type Opener, ProxySocket, type Transport } from "./proxy-socket.js";
 

@@ -1,4 +1,4 @@
-import type { EngineClient } from "../engine.js";
+import type { EngineClient } from "../engine/index.js";
 import { StepFailedError } from "../errors.js";
 import type { EventSink, Phase } from "../events.js";
 import { fileReader } from "../helper-files.js";

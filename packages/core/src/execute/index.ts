@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import type { EngineClient } from "../engine.js";
+import type { EngineClient } from "../engine/index.js";
 import { InterruptedError, isShctlError, StepFailedError } from "../errors.js";
 import type { EventSink } from "../events.js";
 import type { ResolvedStack } from "../model.js";

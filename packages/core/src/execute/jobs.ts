@@ -251,7 +251,7 @@ async function engineFacts(ctx: RunContext): Promise<EngineInfoSummary> {
     stack: ctx.stack.name,
     args: ["cat", "/proc/cpuinfo"],
   }).catch(() => undefined);
-  if (!cpu || cpu.exitCode !== 0) return info;
+  if (cpu?.exitCode !== 0) return info;
   const field = (name: string) => cpu.stdout.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, "m"))?.[1]?.trim();
   const flags = field("flags") ?? field("Features");
   const model = field("model name");

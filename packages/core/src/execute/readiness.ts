@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { EngineEvent } from "../engine.js";
+import type { EngineEvent } from "../engine/index.js";
 import { HealthTimeoutError, StepFailedError } from "../errors.js";
 import { LABEL } from "../labels.js";
 import type { ResolvedProbe, ResolvedService } from "../model.js";

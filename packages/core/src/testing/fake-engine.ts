@@ -9,7 +9,7 @@ import type {
   EngineInfo,
   ImageDetails,
   NetworkSummary,
-} from "../engine.js";
+} from "../engine/index.js";
 import { EngineError } from "../errors.js";
 import { LABEL } from "../labels.js";
 

@@ -1,0 +1,127 @@
+import type { Duplex, Readable } from "node:stream";
+
+/*
+ * What shctl asks of a Docker Engine, as data: everything outside engine/ speaks to the engine
+ * through `EngineClient` (engine/client.ts implements it with dockerode; tests use a fake).
+ */
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  imageId: string;
+  state: string;
+  /** From the listing's status: "healthy", "unhealthy", "starting", or undefined without a healthcheck. */
+  health: string | undefined;
+  labels: Record<string, string>;
+  /** Host ports it publishes (while it runs). */
+  published: { hostIp: string; port: number; protocol: string }[];
+  /** The networks it is attached to, by Docker name, with its address on each. */
+  networks: Record<string, { ip: string }>;
+}
+
+export interface ContainerDetails extends Omit<ContainerSummary, "published" | "health" | "networks"> {
+  health: string | undefined;
+  healthLog: string[];
+  exitCode: number;
+  restartCount: number;
+  startedAt: string;
+  env: string[];
+  cmd: string[] | null;
+  entrypoint: string[] | null;
+  user: string;
+  restartPolicy: string;
+  /** By network name: the addresses and the names the engine's DNS gives the container there. */
+  networks: Record<string, { ip: string; ipv6: string; aliases: string[] }>;
+  ports: Record<string, { hostIp: string; hostPort: string }[] | null>;
+}
+
+export interface NetworkSummary {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface ImageDetails {
+  id: string;
+  labels: Record<string, string>;
+  env: string[];
+}
+
+export interface EngineEvent {
+  id: string;
+  action: string;
+  labels: Record<string, string>;
+}
+
+export interface EngineInfo {
+  serverVersion: string;
+  cpus: number;
+  memoryBytes: number;
+  /** The engine's OperatingSystem: "Debian GNU/Linux 12 (bookworm)", "Docker Desktop", … */
+  os: string;
+  kernel: string;
+  /** The engine's machine architecture as `uname -m` names it: "x86_64", "aarch64", … */
+  architecture: string;
+  /** "linux" or "windows". */
+  osType: string;
+}
+
+export interface CallCounts {
+  read: number;
+  mutating: number;
+  byOperation: Record<string, number>;
+}
+
+export interface EngineClient {
+  readonly where: string;
+  readonly calls: CallCounts;
+  resetCalls(): void;
+  version(): Promise<{ version: string; apiVersion: string }>;
+  listContainers(labels: string[]): Promise<ContainerSummary[]>;
+  inspectContainer(id: string): Promise<ContainerDetails | undefined>;
+  createContainer(body: Record<string, unknown>): Promise<string>;
+  startContainer(id: string): Promise<void>;
+  stopContainer(id: string, timeoutSeconds?: number): Promise<void>;
+  restartContainer(id: string, timeoutSeconds?: number): Promise<void>;
+  removeContainer(id: string): Promise<void>;
+  updateContainer(id: string, body: Record<string, unknown>): Promise<void>;
+  waitContainer(id: string, signal?: AbortSignal): Promise<number>;
+  killContainer(id: string): Promise<void>;
+  containerLogs(id: string, tail: number, streams?: { stdout: boolean; stderr: boolean }): Promise<string[]>;
+  info(): Promise<EngineInfo>;
+  followLogs(id: string, tail: number, onLine: (line: string) => void, signal: AbortSignal): Promise<void>;
+  /** Runs a command in a running container; with a signal, stops waiting for it on abort (rejects). */
+  exec(id: string, cmd: string[], signal?: AbortSignal): Promise<{ exitCode: number; output: string }>;
+  /**
+   * Starts a command in a running container with stdin attached and hands back the hijacked
+   * connection: writes go to its stdin (end() closes it), reads are its stdout and stderr
+   * multiplexed in frames with 8-byte headers (no TTY). The connection ends when the command exits.
+   */
+  execStream(id: string, cmd: string[]): Promise<Duplex>;
+  listNetworks(labels: string[]): Promise<NetworkSummary[]>;
+  createNetwork(body: Record<string, unknown>): Promise<string>;
+  removeNetwork(id: string): Promise<void>;
+  connectNetwork(network: string, container: string, aliases: string[]): Promise<void>;
+  /** Local images by reference; absent references are missing from the result. */
+  listImages(refs: string[]): Promise<Record<string, { id: string; labels: Record<string, string> }>>;
+  inspectImage(ref: string): Promise<ImageDetails | undefined>;
+  pullImage(ref: string, onProgress: (line: string) => void): Promise<void>;
+  tagImage(source: string, ref: string): Promise<void>;
+  /** Creates an image from a root filesystem tar (image import, nothing pulled); resolves to its id. */
+  importImage(tar: Buffer, opts: { ref: string; changes: string[] }): Promise<string>;
+  /** A tar of `path` in a container (created or running; its mounts included); 404 → undefined. */
+  getArchive(id: string, path: string): Promise<Readable | undefined>;
+  /** Extracts a tar into directory `path` of a container (created or running; its mounts included). */
+  putArchive(id: string, path: string, tar: Readable): Promise<void>;
+  buildImage(context: Readable, opts: BuildOptions, onProgress: (line: string) => void): Promise<string>;
+  /** Container events with these labels, until the signal aborts. */
+  events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void): Promise<void>;
+}
+
+export interface BuildOptions {
+  ref: string;
+  dockerfile: string;
+  args: Record<string, string>;
+  target: string | undefined;
+  labels: Record<string, string>;
+}
