@@ -1,0 +1,309 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+} from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { connectEngine, type EngineClient } from "@sh/core";
+import Docker from "dockerode";
+
+/*
+ * A second Docker Engine, started and owned by a test, so that it can be stopped and killed
+ * without touching the shared engine at /var/run/docker.sock:
+ *
+ *  - its own --data-root, --exec-root, --pidfile and socket, all in one temporary directory;
+ *  - its own containerd (dockerd starts one under its exec-root when no system containerd answers
+ *    at /run/containerd/containerd.sock; when one does, the second engine is not started);
+ *  - its own Linux bridge with an address of its own (--bridge; never `--bridge none`, which makes
+ *    dockerd delete docker0), and networks from 10.199.0.0/16 only (--default-address-pool), which
+ *    never overlap the shared engine's 172.17-31.x and 192.168.x;
+ *  - --iptables=false (and so no masquerade) and --ip-forward=false: at start, dockerd's bridge
+ *    driver removes and recreates the DOCKER chains when it manages iptables, which would drop the
+ *    shared engine's rules. Nothing the tests run needs NAT: shctl reaches containers over the
+ *    bridge, and containers talk over their network's bridge;
+ *  - its own cgroup parent (/shctl-faults-RAND) and an empty --config-file (never /etc/docker's).
+ *
+ * It is stopped (SIGTERM) or killed (SIGKILL) by its pid only, and restarted on the same data root.
+ * destroy() stops it and the processes it left (its containerd and shims, found by its directory
+ * in their command line, each ended by pid), unmounts what it left mounted under its directory,
+ * removes the directory, the bridge and the cgroup directories.
+ */
+
+export class SecondEngine {
+  readonly dir: string;
+  readonly socket: string;
+  readonly host: string;
+  readonly bridge: string;
+  readonly bridgeCidr: string;
+  readonly cgroupParent: string;
+  readonly docker: Docker;
+  readonly client: EngineClient;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private bridgeMade = false;
+
+  private constructor(dir: string, tag: string, octet: number) {
+    this.dir = dir;
+    this.socket = path.join(dir, "docker.sock");
+    this.host = `unix://${this.socket}`;
+    this.bridge = `shf${tag}`;
+    this.bridgeCidr = `10.198.${octet}.1/24`;
+    this.cgroupParent = `/shctl-faults-${tag}`;
+    this.docker = new Docker({ socketPath: this.socket });
+    this.client = connectEngine({ socketPath: this.socket });
+  }
+
+  /** Why a second engine cannot run here (undefined: it can). */
+  static unavailable(): string | undefined {
+    if (process.getuid?.() !== 0) return "not root (starting dockerd and making a bridge need root)";
+    if (spawnSync("dockerd", ["--version"], { stdio: "ignore" }).status !== 0) return "no dockerd on PATH";
+    if (spawnSync("ip", ["-V"], { stdio: "ignore" }).status !== 0) return "no `ip` (iproute2) on PATH";
+    if (existsSync("/run/containerd/containerd.sock"))
+      return "a system containerd answers at /run/containerd/containerd.sock: a second dockerd would share it";
+    return undefined;
+  }
+
+  /** Makes the bridge and the directory, starts dockerd, waits for it to answer. */
+  static async start(): Promise<SecondEngine> {
+    const tag = randomBytes(3).toString("hex");
+    const routes = spawnSync("ip", ["-4", "route"], { encoding: "utf8" }).stdout;
+    let octet = 0;
+    for (let i = 0; i < 50 && octet === 0; i++) {
+      const n = 2 + Math.floor(Math.random() * 250);
+      if (!routes.includes(`10.198.${n}.`)) octet = n;
+    }
+    if (octet === 0) throw new Error("no free 10.198.x.0/24 for the second engine's bridge");
+    const dir = await mkdtemp(path.join(tmpdir(), "shctl-faults-"));
+    const e = new SecondEngine(dir, tag, octet);
+    await writeFile(path.join(dir, "daemon.json"), "{}\n");
+    e.ip(["link", "add", e.bridge, "type", "bridge"]);
+    e.bridgeMade = true;
+    e.ip(["addr", "add", e.bridgeCidr, "dev", e.bridge]);
+    e.ip(["link", "set", e.bridge, "up"]);
+    await e.launch();
+    return e;
+  }
+
+  private ip(args: string[]): void {
+    const r = spawnSync("ip", args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim()}`);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
+  }
+
+  /** Starts dockerd on the (same) data root and waits until it answers. */
+  async launch(timeoutMs = 60_000): Promise<void> {
+    if (this.pid) throw new Error("the second engine already runs");
+    const log = openSync(path.join(this.dir, "dockerd.log"), "a");
+    const child = spawn(
+      "dockerd",
+      [
+        "--config-file",
+        path.join(this.dir, "daemon.json"),
+        "--data-root",
+        path.join(this.dir, "root"),
+        "--exec-root",
+        path.join(this.dir, "exec"),
+        "--pidfile",
+        path.join(this.dir, "docker.pid"),
+        "-H",
+        this.host,
+        `--bridge=${this.bridge}`,
+        "--iptables=false",
+        "--ip-forward=false",
+        "--default-address-pool",
+        "base=10.199.0.0/16,size=24",
+        `--cgroup-parent=${this.cgroupParent}`,
+      ],
+      { detached: true, stdio: ["ignore", log, log] },
+    );
+    closeSync(log);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.pid) throw new Error(`dockerd exited at start:\n${this.logTail()}`);
+      try {
+        await this.docker.ping();
+        return;
+      } catch {
+        if (Date.now() > deadline)
+          throw new Error(`dockerd did not answer in ${timeoutMs}ms:\n${this.logTail()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /**
+   * Sends `signal` to dockerd (by its pid) and waits for it to end; then waits for the containerd it
+   * started to end too, so that a restart starts from a clean exec root.
+   */
+  async stop(signal: "SIGTERM" | "SIGKILL", timeoutMs = 90_000): Promise<void> {
+    const pid = this.pid;
+    if (!pid) return;
+    process.kill(pid, signal);
+    const timer = new Promise<"late">((r) => setTimeout(() => r("late"), timeoutMs).unref());
+    if ((await Promise.race([this.exited, timer])) === "late") {
+      process.kill(pid, "SIGKILL");
+      await this.exited;
+    }
+    const containerd = this.containerdPid();
+    const deadline = Date.now() + 15_000;
+    while (containerd && alive(containerd) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /**
+   * Starts it again on the same data root. dockerd 20.10 cannot start when it was stopped while it
+   * removed a network (it panics in libnetwork's reservePools on the half-removed network): then
+   * its network store is moved aside (networks/files/local-kv.db → .broken-N), as a user would have
+   * to, and it starts without its networks; the returned note says so (undefined: a plain restart).
+   */
+  async restart(): Promise<string | undefined> {
+    try {
+      await this.launch();
+      return undefined;
+    } catch (err) {
+      if (!/reservePools/.test(this.logTail(200))) throw err;
+      const db = path.join(this.dir, "root/network/files/local-kv.db");
+      renameSync(db, `${db}.broken-${Date.now()}`);
+      await this.launch();
+      return "dockerd panicked at start (libnetwork reservePools: a network half-removed when it stopped); its network store was moved aside and it started without its networks";
+    }
+  }
+
+  private containerdPid(): number | undefined {
+    try {
+      const n = Number(readFileSync(path.join(this.dir, "exec/containerd/containerd.pid"), "utf8").trim());
+      return n > 0 ? n : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  logTail(lines = 30): string {
+    try {
+      return readFileSync(path.join(this.dir, "dockerd.log"), "utf8").split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  /** Streams images from the shared engine (docker save) into this one (docker load). */
+  async loadFrom(shared: Docker, refs: string[]): Promise<void> {
+    // docker save of several images at once (GET /images/get?names=…); the types lack getImages.
+    const save = (shared as unknown as { getImages(o: { names: string[] }): Promise<NodeJS.ReadableStream> })
+      .getImages;
+    const tar = await save.call(shared, { names: refs });
+    const res = (await this.docker.loadImage(tar, { quiet: true })) as unknown as NodeJS.ReadableStream;
+    let text = "";
+    for await (const chunk of res) text += chunk.toString();
+    if (/"error"/.test(text)) throw new Error(`docker load failed: ${text}`);
+    for (const ref of refs) await this.docker.getImage(ref).inspect();
+  }
+
+  /** Stops everything it started and removes what it made. Never throws; returns what it could not undo. */
+  async destroy(): Promise<string[]> {
+    const problems: string[] = [];
+    // Its containers first, through its API: a container outlives its shim, not its engine's removal.
+    if (this.pid) {
+      try {
+        for (const c of await this.docker.listContainers({ all: true }))
+          await this.docker.getContainer(c.Id).remove({ force: true });
+      } catch (err) {
+        problems.push(`removing its containers: ${(err as Error).message}`);
+      }
+    }
+    try {
+      await this.stop("SIGTERM");
+    } catch (err) {
+      problems.push(`stopping dockerd: ${(err as Error).message}`);
+    }
+    // Its containerd and shims (started by it, so by us): each by pid.
+    for (const pid of this.leftoverPids()) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const pid of this.leftoverPids()) problems.push(`process ${pid} still runs`);
+    // Mounts it left under its directory (netns files, overlay rootfs, the data root bound on itself), deepest first.
+    for (const m of this.mounts().sort((a, b) => b.length - a.length)) {
+      if (spawnSync("umount", [m]).status !== 0 && spawnSync("umount", ["-l", m]).status !== 0)
+        problems.push(`could not unmount ${m}`);
+    }
+    if (this.mounts().length === 0) await rm(this.dir, { recursive: true, force: true });
+    else problems.push(`kept ${this.dir}: still mounted`);
+    if (this.bridgeMade && spawnSync("ip", ["link", "del", this.bridge]).status !== 0)
+      problems.push(`could not delete bridge ${this.bridge}`);
+    for (const ctl of safeReaddir("/sys/fs/cgroup"))
+      rmCgroupTree(path.join("/sys/fs/cgroup", ctl, this.cgroupParent));
+    return problems;
+  }
+
+  /** Processes whose command line names this engine's directory (its containerd, shims, dockerd). */
+  private leftoverPids(): number[] {
+    const out: number[] = [];
+    for (const e of safeReaddir("/proc")) {
+      if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+      try {
+        const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8");
+        if (cmd.includes(this.dir)) out.push(Number(e));
+      } catch {
+        // Gone.
+      }
+    }
+    return out;
+  }
+
+  private mounts(): string[] {
+    return readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .map((l) => l.split(" ")[4] ?? "")
+      .filter((m) => m === this.dir || m.startsWith(`${this.dir}/`));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Removes an (empty) cgroup directory tree, children first; leaves anything that still holds tasks. */
+function rmCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of safeReaddir(dir)) {
+    const child = path.join(dir, e);
+    if (statSync(child, { throwIfNoEntry: false })?.isDirectory()) rmCgroupTree(child);
+  }
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Busy or already gone.
+  }
+}
