@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { LABEL } from "@sh/core/internals";
 import Docker from "dockerode";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { engine, ensureToolsImage, toolsImage } from "../helpers.js";
 import {
   baseline,
@@ -75,25 +75,27 @@ async function containerOf(p: Project, name: string) {
   );
 }
 
-let project: Project | undefined;
-afterEach(async () => {
-  await dispose(project);
-  project = undefined;
-}, 120_000);
+// The cases are independent (a stack each) and mostly wait: they run side by side.
+const projects: Project[] = [];
+afterAll(async () => {
+  await Promise.all(projects.map((p) => dispose(p)));
+}, 180_000);
 
 beforeAll(() => ensureToolsImage(), 300_000);
 
 async function setUp(tag: string): Promise<Project> {
   const p = await newProject(tag, engine);
-  project = p;
+  projects.push(p);
   await mkdir(path.join(p.dir, "data/work/gate"), { recursive: true });
   await writeSpec(p, spec(p.name));
   return p;
 }
 
-describe("a container killed or removed by hand while its dependents wait for its health", () => {
+describe.concurrent("a container killed or removed by hand while its dependents wait for its health", () => {
   for (const how of ["killed", "removed"] as const) {
-    it(`db ${how} (docker ${how === "killed" ? "kill" : "rm -f"}) while app waits for it: exit 1 at once naming db; the next apply converges`, async () => {
+    it(`db ${how} (docker ${how === "killed" ? "kill" : "rm -f"}) while app waits for it: exit 1 at once naming db; the next apply converges`, async ({
+      expect,
+    }) => {
       const p = await setUp(`h${how.slice(0, 4)}`);
       const t = timer();
       const run = cli(p, ["apply", "--yes"]);
@@ -126,8 +128,10 @@ describe("a container killed or removed by hand while its dependents wait for it
   }
 });
 
-describe("the stack's network changed by hand", () => {
-  it("network removed while the stack is stopped (docker network prune): the next apply makes it again and starts the stack", async () => {
+describe.concurrent("the stack's network changed by hand", () => {
+  it("network removed while the stack is stopped (docker network prune): the next apply makes it again and starts the stack", async ({
+    expect,
+  }) => {
     const p = await setUp("hnet");
     await openGate(p, "health-go");
     const first = await runBounded(p, ["apply", "--yes"]);
@@ -150,7 +154,9 @@ describe("the stack's network changed by hand", () => {
     await expectNothingLost(expect, p, base, { seed: 1 });
   });
 
-  it("a container disconnected from its network by hand: diff shows it, the next apply reconnects it", async () => {
+  it("a container disconnected from its network by hand: diff shows it, the next apply reconnects it", async ({
+    expect,
+  }) => {
     const p = await setUp("hdisc");
     await openGate(p, "health-go");
     const first = await runBounded(p, ["apply", "--yes"]);

@@ -4,7 +4,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 import { apply, diff, hasChanges, LockedError, type ResolvedStack } from "@sh/core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, type ExpectStatic, it } from "vitest";
 import { engine, ensureToolsImage, load, toolsImage } from "../helpers.js";
 import {
   cli,
@@ -58,26 +58,24 @@ function spec(name: string) {
 
 const lockFile = (p: Project) => path.join(dataDir(p), ".shctl/lock");
 
-let project: Project | undefined;
+// The cases are independent (a stack each) and mostly wait: they run side by side.
+const projects: Project[] = [];
 const sleepers: ChildProcess[] = [];
 beforeAll(() => ensureToolsImage(), 300_000);
-afterEach(async () => {
-  await dispose(project);
-  project = undefined;
-}, 120_000);
-afterAll(() => {
+afterAll(async () => {
   for (const s of sleepers) if (s.exitCode === null && s.signalCode === null) s.kill("SIGKILL");
-});
+  await Promise.all(projects.map((p) => dispose(p)));
+}, 180_000);
 
 async function setUp(tag: string): Promise<{ p: Project; stack: ResolvedStack }> {
   const p = await newProject(tag, engine);
-  project = p;
+  projects.push(p);
   await writeSpec(p, spec(p.name));
   return { p, stack: await load(spec(p.name), p.dir) };
 }
 
 /** The stack is whole: each service once and running, the job completed once and recorded, no lock left. */
-async function expectConsistent(p: Project): Promise<void> {
+async function expectConsistent(expect: ExpectStatic, p: Project): Promise<void> {
   await expectServicesRunning(expect, p, ["api", "web"]);
   expect.soft((await runCounts(p)).seed, `${TAG.lost} the job completed exactly once`).toBe(1);
   expect
@@ -88,8 +86,10 @@ async function expectConsistent(p: Project): Promise<void> {
   expect.soft(d.code, `${TAG.converged} nothing is left to do:\n${show(d)}`).toBe(0);
 }
 
-describe("concurrent applies on one stack", () => {
-  it("two CLI processes at once: one applies, the other fails at once naming the holder; the stack is consistent", async () => {
+describe.concurrent("concurrent applies on one stack", () => {
+  it("two CLI processes at once: one applies, the other fails at once naming the holder; the stack is consistent", async ({
+    expect,
+  }) => {
     const { p } = await setUp("lk2p");
     const one = cli(p, ["apply", "--yes"]);
     const two = cli(p, ["apply", "--yes"]);
@@ -109,10 +109,12 @@ describe("concurrent applies on one stack", () => {
         .soft(refused.stderr, `${TAG.clear} the holder named is the other run`)
         .toContain(`pid ${holder.pid} `);
     }
-    await expectConsistent(p);
+    await expectConsistent(expect, p);
   });
 
-  it("two apply() callers in one process: one fails with LockedError (or they serialize); the stack is consistent", async () => {
+  it("two apply() callers in one process: one fails with LockedError (or they serialize); the stack is consistent", async ({
+    expect,
+  }) => {
     const { p, stack } = await setUp("lkapi");
     await mkdir(dataDir(p), { recursive: true });
     const results = await Promise.allSettled([apply(stack, engine), apply(stack, engine)]);
@@ -139,11 +141,11 @@ describe("concurrent applies on one stack", () => {
     expect
       .soft(hasChanges(await diff(stack, engine)), `${TAG.converged} core's diff has nothing to do`)
       .toBe(false);
-    await expectConsistent(p);
+    await expectConsistent(expect, p);
   });
 });
 
-describe("a lock left with the pid of a live process that is not shctl", () => {
+describe.concurrent("a lock left with the pid of a live process that is not shctl", () => {
   /** A live process that is not shctl, and a lock naming its pid that claims to be an hour older than it. */
   async function staleLock(p: Project): Promise<number> {
     const sleeper = spawn("sleep", ["600"], { stdio: "ignore" });
@@ -162,7 +164,7 @@ describe("a lock left with the pid of a live process that is not shctl", () => {
     return pid;
   }
 
-  it("apply proves the holder is not shctl and takes the lock over with a warning", async () => {
+  it("apply proves the holder is not shctl and takes the lock over with a warning", async ({ expect }) => {
     const { p } = await setUp("lkstale");
     const pid = await staleLock(p);
     const r = await runBounded(p, ["apply", "--yes"], 120_000);
@@ -172,10 +174,10 @@ describe("a lock left with the pid of a live process that is not shctl", () => {
     expect
       .soft(r.stdout + r.stderr, `${TAG.required} with a warning naming the old holder:\n${show(r)}`)
       .toMatch(new RegExp(`warning: .*took over a lock .*${pid}`));
-    if (r.code === 0) await expectConsistent(p);
+    if (r.code === 0) await expectConsistent(expect, p);
   });
 
-  it("shctl apply --force-unlock (documented in --help) removes the lock and applies", async () => {
+  it("shctl apply --force-unlock (documented in --help) removes the lock and applies", async ({ expect }) => {
     const { p } = await setUp("lkforce");
     await staleLock(p);
     const help = await runBounded(p, ["apply", "--help"]);
@@ -188,7 +190,7 @@ describe("a lock left with the pid of a live process that is not shctl", () => {
       expect
         .soft(r.stdout + r.stderr, `${TAG.required} it says whose lock it removed:\n${show(r)}`)
         .toMatch(/lock/);
-      await expectConsistent(p);
+      await expectConsistent(expect, p);
     }
   });
 });

@@ -32,7 +32,9 @@ import {
  */
 
 export type PhaseName = "build" | "wave" | "job" | "health" | "teardown";
-export const PHASES: PhaseName[] = ["build", "wave", "job", "health", "teardown"];
+// In this order, a project reused from phase to phase finds the stack of the teardown phase (the
+// baseline and the wave) already applied by the wave phase before it.
+export const PHASES: PhaseName[] = ["build", "job", "health", "wave", "teardown"];
 
 const WAVE = Array.from({ length: 6 }, (_, i) => `w${String(i + 1).padStart(2, "0")}`);
 const work = { source: "work", target: "/work" };

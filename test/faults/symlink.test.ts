@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { LABEL } from "@sh/core/internals";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { engine, ensureToolsImage, toolsImage } from "../helpers.js";
 import { dataDir, dispose, newProject, type Project, runBounded, show, TAG, writeSpec } from "./support.js";
 
@@ -29,25 +29,26 @@ function spec(name: string, source: string) {
   };
 }
 
-let project: Project | undefined;
-let outside: string | undefined;
+const made: { project: Project; outside: string }[] = [];
 beforeAll(() => ensureToolsImage(), 300_000);
-afterEach(async () => {
-  await dispose(project);
-  if (outside) await rm(outside, { recursive: true, force: true });
-  project = undefined;
-  outside = undefined;
+afterAll(async () => {
+  for (const m of made) {
+    await dispose(m.project);
+    await rm(m.outside, { recursive: true, force: true });
+  }
 }, 120_000);
 
-describe("a mount source that is a symbolic link out of the data root", () => {
+describe.concurrent("a mount source that is a symbolic link out of the data root", () => {
   for (const c of [
     { what: "the mount source itself is the link", link: "link", source: "link" },
     { what: "a directory above the mount source is the link", link: "up", source: "up/below" },
   ]) {
-    it(`${c.what}: the plan shows mount-escapes-root, apply refuses, nothing is written outside`, async () => {
+    it(`${c.what}: the plan shows mount-escapes-root, apply refuses, nothing is written outside`, async ({
+      expect,
+    }) => {
       const p = await newProject("slink", engine);
-      project = p;
-      outside = await mkdtemp(path.join(tmpdir(), "shctl-fault-outside-"));
+      const outside = await mkdtemp(path.join(tmpdir(), "shctl-fault-outside-"));
+      made.push({ project: p, outside });
       await mkdir(dataDir(p), { recursive: true });
       await symlink(outside, path.join(dataDir(p), c.link));
       await writeSpec(p, spec(p.name, c.source));
@@ -78,12 +79,12 @@ describe("a mount source that is a symbolic link out of the data root", () => {
       // Give a container that was started (wrongly) the time to write.
       await new Promise((res) => setTimeout(res, 1000));
       expect
-        .soft(await readdir(outside as string), `${TAG.required} nothing was written outside the data root`)
+        .soft(await readdir(outside), `${TAG.required} nothing was written outside the data root`)
         .toEqual([]);
-      const made = await engine.listContainers([`${LABEL.stack}=${p.name}`]);
+      const created = await engine.listContainers([`${LABEL.stack}=${p.name}`]);
       expect
         .soft(
-          made.map((x) => x.name),
+          created.map((x) => x.name),
           `${TAG.required} no container was made`,
         )
         .toEqual([]);
