@@ -21,7 +21,7 @@ import {
  * under work/seed, and a service `keeper` that writes work/keep once; both are what must survive.
  * Each phase then adds what makes its window:
  *
- *  build     an image `slow` built FROM the fixture image with a RUN that takes 6 s, and a service of it;
+ *  build     an image `slow` built FROM the fixture image with a RUN that takes 4 s, and a service of it;
  *  wave      six new services created and started together;
  *  job       a job `slow` that waits for work/gate/job-go (the test opens it);
  *  health    a service `gated` whose healthcheck waits for work/gate/health-go, and `after`, which
@@ -127,8 +127,8 @@ export function phaseRuns(phase: PhaseName): Record<string, number> {
 }
 
 /**
- * How the image `slow` takes its time: a RUN step of 6 s (the usual build), or, on an engine
- * whose default bridge is gone (RUN steps of the classic builder need it), eight COPY steps.
+ * How the image `slow` takes its time: a RUN step of 4 s (the usual build), or, on an engine
+ * whose default bridge is gone (RUN steps of the classic builder need it), four COPY steps.
  */
 export type SlowBuild = "run" | "copy";
 
@@ -164,9 +164,9 @@ export async function prepare(
     // The stack's name and a counter make every step its own: never a cached layer of another build.
     const tag = `${p.name}-${Date.now()}`;
     let dockerfile = "FROM shctl-test/tools:latest\n";
-    if (build === "run") dockerfile += `RUN echo ${tag} > /built && sleep 6\n`;
+    if (build === "run") dockerfile += `RUN echo ${tag} > /built && sleep 4\n`;
     else {
-      for (let i = 1; i <= 8; i++) {
+      for (let i = 1; i <= 4; i++) {
         await writeFile(path.join(ctx, `f${i}`), `${tag} ${i}\n`);
         dockerfile += `COPY f${i} /built/f${i}\n`;
       }

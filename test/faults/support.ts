@@ -235,6 +235,7 @@ export function expectClearExit(
   code: 1 | 130,
   names?: RegExp,
 ): void {
+  if (process.env.SHCTL_FAULT_VERBOSE) console.log(`the faulted run:\n${show(r)}`);
   expect.soft(r.hung ?? false, `${TAG.clear} the run did not end after the fault:\n${show(r)}`).toBe(false);
   expect.soft(r.code, `${TAG.clear} exit code after the fault:\n${show(r)}`).toBe(code);
   if (code === 130) {
@@ -324,7 +325,7 @@ export async function dispose(p: Project | undefined): Promise<void> {
   await rm(p.dir, { recursive: true, force: true });
 }
 
-/** Time spent per stage of a case, printed with SHCTL_FAULT_TIMING=1. */
+/** Time spent per stage of a case, printed with SHCTL_FAULT_TIMING=1 (SHCTL_FAULT_VERBOSE=1 prints each faulted run's output). */
 export function timer(): { lap(what: string): void; done(label?: string): void } {
   const t0 = Date.now();
   let last = t0;
