@@ -12,6 +12,7 @@ import {
   expectConverges,
   expectNothingLost,
   expectServicesRunning,
+  guardHostDocker0,
   newProject,
   type Project,
   readStateFile,
@@ -21,6 +22,8 @@ import {
   workDir,
   writeSpec,
 } from "./support.js";
+
+guardHostDocker0();
 
 /*
  * The data root's filesystem fills up while a job writes: a 4 MB tmpfs mounted as the project's

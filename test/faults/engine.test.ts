@@ -9,6 +9,7 @@ import {
   expectConverges,
   expectNothingLost,
   expectServicesRunning,
+  guardHostDocker0,
   newProject,
   type Project,
   runCounts,
@@ -16,6 +17,8 @@ import {
   timer,
   until,
 } from "./support.js";
+
+guardHostDocker0();
 
 /*
  * The engine itself fails under shctl: a second engine, owned by this file (see engine2.ts), is

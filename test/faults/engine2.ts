@@ -20,43 +20,65 @@ import Docker from "dockerode";
  * A second Docker Engine, started and owned by a test, so that it can be stopped and killed
  * without touching the shared engine at /var/run/docker.sock:
  *
+ *  - its own network namespace (`ip netns add shfRAND`), where dockerd runs (nsenter --net): every
+ *    link, address, route, sysctl and iptables rule it makes or removes is that namespace's, never
+ *    the host's. This is required, not tidiness: dockerd 20.10, started on a data root whose store
+ *    holds a default "bridge" network (every start after the first) with --default-address-pool
+ *    set, deletes the link named `docker0` (a fixed name, whatever --bridge says: moby
+ *    daemon/daemon_unix.go initNetworkController → removeDefaultBridgeInterface). Run in the host's
+ *    namespace, each restart of a second engine deleted the shared engine's docker0;
+ *  - in that namespace: lo, its own bridge (shfRAND, 10.198.N.129/25, given to dockerd with
+ *    --bridge), and one veth to the host (10.198.N.1/30 on the host, .2 inside). The host routes
+ *    only the engine's own ranges (10.198.N.128/25 and its address pool 10.199.N.0/24) into it, so
+ *    that nothing sent to a container address of this engine ever takes the host's default route.
+ *    The namespace has no default route: nothing in it reaches past the host. Its unix sockets are
+ *    files, so shctl in the host's namespace reaches the engine's socket as usual;
  *  - its own --data-root, --exec-root, --pidfile and socket, all in one temporary directory;
  *  - its own containerd (dockerd starts one under its exec-root when no system containerd answers
  *    at /run/containerd/containerd.sock; when one does, the second engine is not started);
- *  - its own Linux bridge with an address of its own (--bridge; never `--bridge none`, which makes
- *    dockerd delete docker0), and networks from 10.199.0.0/16 only (--default-address-pool), which
- *    never overlap the shared engine's 172.17-31.x and 192.168.x;
- *  - --iptables=false (and so no masquerade) and --ip-forward=false: at start, dockerd's bridge
- *    driver removes and recreates the DOCKER chains when it manages iptables, which would drop the
- *    shared engine's rules. Nothing the tests run needs NAT: shctl reaches containers over the
- *    bridge, and containers talk over their network's bridge;
+ *  - networks from its own 10.199.N.0/24 only (--default-address-pool, /27 each);
+ *  - --iptables=false and --ip-forward=false (the namespace's forwarding is turned on by this file,
+ *    for the host's routes into it): nothing the tests run needs NAT;
  *  - its own cgroup parent (/shctl-faults-RAND) and an empty --config-file (never /etc/docker's).
  *
  * It is stopped (SIGTERM) or killed (SIGKILL) by its pid only, and restarted on the same data root.
  * destroy() stops it and the processes it left (its containerd and shims, found by its directory
  * in their command line, each ended by pid), unmounts what it left mounted under its directory,
- * removes the directory, the bridge and the cgroup directories.
+ * removes the directory, the veth, the namespace and the cgroup directories.
  */
 
 export class SecondEngine {
   readonly dir: string;
   readonly socket: string;
   readonly host: string;
+  /** Its network namespace (ip netns), where dockerd and everything it makes live. */
+  readonly netns: string;
+  /** Its bridge, inside the namespace. */
   readonly bridge: string;
   readonly bridgeCidr: string;
+  /** The ranges its containers get addresses from (its bridge's and its address pool). */
+  readonly ranges: string[];
   readonly cgroupParent: string;
   readonly docker: Docker;
   readonly client: EngineClient;
+  private readonly octet: number;
+  private readonly vethHost: string;
+  private readonly vethInner: string;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
-  private bridgeMade = false;
+  private netnsMade = false;
 
   private constructor(dir: string, tag: string, octet: number) {
     this.dir = dir;
     this.socket = path.join(dir, "docker.sock");
     this.host = `unix://${this.socket}`;
+    this.netns = `shf${tag}`;
     this.bridge = `shf${tag}`;
-    this.bridgeCidr = `10.198.${octet}.1/24`;
+    this.octet = octet;
+    this.bridgeCidr = `10.198.${octet}.129/25`;
+    this.ranges = [`10.198.${octet}.128/25`, `10.199.${octet}.0/24`];
+    this.vethHost = `shfh${tag}`;
+    this.vethInner = `shfn${tag}`;
     this.cgroupParent = `/shctl-faults-${tag}`;
     this.docker = new Docker({ socketPath: this.socket });
     this.client = connectEngine({ socketPath: this.socket });
@@ -64,33 +86,77 @@ export class SecondEngine {
 
   /** Why a second engine cannot run here (undefined: it can). */
   static unavailable(): string | undefined {
-    if (process.getuid?.() !== 0) return "not root (starting dockerd and making a bridge need root)";
+    if (process.getuid?.() !== 0)
+      return "not root (starting dockerd and making a network namespace need root)";
     if (spawnSync("dockerd", ["--version"], { stdio: "ignore" }).status !== 0) return "no dockerd on PATH";
     if (spawnSync("ip", ["-V"], { stdio: "ignore" }).status !== 0) return "no `ip` (iproute2) on PATH";
+    if (spawnSync("nsenter", ["--version"], { stdio: "ignore" }).status !== 0)
+      return "no nsenter (util-linux) on PATH";
     if (existsSync("/run/containerd/containerd.sock"))
       return "a system containerd answers at /run/containerd/containerd.sock: a second dockerd would share it";
     return undefined;
   }
 
-  /** Makes the bridge and the directory, starts dockerd, waits for it to answer. */
+  /** Makes the namespace, its links and the directory, starts dockerd in it, waits for it to answer. */
   static async start(): Promise<SecondEngine> {
     const tag = randomBytes(3).toString("hex");
     const routes = spawnSync("ip", ["-4", "route"], { encoding: "utf8" }).stdout;
     let octet = 0;
     for (let i = 0; i < 50 && octet === 0; i++) {
       const n = 2 + Math.floor(Math.random() * 250);
-      if (!routes.includes(`10.198.${n}.`)) octet = n;
+      if (!routes.includes(`10.198.${n}.`) && !routes.includes(`10.199.${n}.`)) octet = n;
     }
-    if (octet === 0) throw new Error("no free 10.198.x.0/24 for the second engine's bridge");
+    if (octet === 0) throw new Error("no free 10.198.x.0/24 and 10.199.x.0/24 for the second engine");
     const dir = await mkdtemp(path.join(tmpdir(), "shctl-faults-"));
     const e = new SecondEngine(dir, tag, octet);
     await writeFile(path.join(dir, "daemon.json"), "{}\n");
-    e.ip(["link", "add", e.bridge, "type", "bridge"]);
-    e.bridgeMade = true;
-    e.ip(["addr", "add", e.bridgeCidr, "dev", e.bridge]);
-    e.ip(["link", "set", e.bridge, "up"]);
-    await e.launch();
+    try {
+      e.makeNetns();
+      await e.launch();
+    } catch (err) {
+      await e.destroy();
+      throw err;
+    }
     return e;
+  }
+
+  /** The namespace: lo, the bridge, the veth to the host and the host's routes to its ranges. */
+  private makeNetns(): void {
+    const o = this.octet;
+    this.ip(["netns", "add", this.netns]);
+    this.netnsMade = true;
+    const inner = (args: string[]) => this.ip(["-n", this.netns, ...args]);
+    inner(["link", "set", "lo", "up"]);
+    inner(["link", "add", this.bridge, "type", "bridge"]);
+    inner(["addr", "add", this.bridgeCidr, "dev", this.bridge]);
+    inner(["link", "set", this.bridge, "up"]);
+    this.ip([
+      "link",
+      "add",
+      this.vethHost,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      this.vethInner,
+      "netns",
+      this.netns,
+    ]);
+    this.ip(["addr", "add", `10.198.${o}.1/30`, "dev", this.vethHost]);
+    this.ip(["link", "set", this.vethHost, "up"]);
+    inner(["addr", "add", `10.198.${o}.2/30`, "dev", this.vethInner]);
+    inner(["link", "set", this.vethInner, "up"]);
+    // Forwarding inside the namespace only (a per-namespace sysctl): host ⇄ its containers.
+    const fwd = spawnSync(
+      "nsenter",
+      [`--net=/run/netns/${this.netns}`, "--", "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"],
+      {
+        encoding: "utf8",
+      },
+    );
+    if (fwd.status !== 0) throw new Error(`ip_forward in ${this.netns}: ${fwd.stderr.trim()}`);
+    for (const range of this.ranges)
+      this.ip(["route", "add", range, "via", `10.198.${o}.2`, "dev", this.vethHost]);
   }
 
   private ip(args: string[]): void {
@@ -107,8 +173,11 @@ export class SecondEngine {
     if (this.pid) throw new Error("the second engine already runs");
     const log = openSync(path.join(this.dir, "dockerd.log"), "a");
     const child = spawn(
-      "dockerd",
+      "nsenter",
       [
+        `--net=/run/netns/${this.netns}`,
+        "--",
+        "dockerd",
         "--config-file",
         path.join(this.dir, "daemon.json"),
         "--data-root",
@@ -123,7 +192,7 @@ export class SecondEngine {
         "--iptables=false",
         "--ip-forward=false",
         "--default-address-pool",
-        "base=10.199.0.0/16,size=24",
+        `base=10.199.${this.octet}.0/24,size=27`,
         `--cgroup-parent=${this.cgroupParent}`,
       ],
       { detached: true, stdio: ["ignore", log, log] },
@@ -247,8 +316,12 @@ export class SecondEngine {
     }
     if (this.mounts().length === 0) await rm(this.dir, { recursive: true, force: true });
     else problems.push(`kept ${this.dir}: still mounted`);
-    if (this.bridgeMade && spawnSync("ip", ["link", "del", this.bridge]).status !== 0)
-      problems.push(`could not delete bridge ${this.bridge}`);
+    // The veth first (its routes go with it), then the namespace (its bridge goes with it).
+    if (this.netnsMade) {
+      spawnSync("ip", ["link", "del", this.vethHost]);
+      if (spawnSync("ip", ["netns", "del", this.netns]).status !== 0)
+        problems.push(`could not delete network namespace ${this.netns}`);
+    }
     for (const ctl of safeReaddir("/sys/fs/cgroup"))
       rmCgroupTree(path.join("/sys/fs/cgroup", ctl, this.cgroupParent));
     return problems;

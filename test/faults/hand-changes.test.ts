@@ -12,6 +12,7 @@ import {
   expectConverges,
   expectNothingLost,
   expectServicesRunning,
+  guardHostDocker0,
   newProject,
   openGate,
   type Project,
@@ -22,6 +23,8 @@ import {
   timer,
   writeSpec,
 } from "./support.js";
+
+guardHostDocker0();
 
 /*
  * Someone changes the stack's containers or networks by hand, with docker, while shctl works or

@@ -11,6 +11,7 @@ import {
   dataDir,
   dispose,
   expectServicesRunning,
+  guardHostDocker0,
   newProject,
   type Project,
   readStateFile,
@@ -21,6 +22,8 @@ import {
   TAG,
   writeSpec,
 } from "./support.js";
+
+guardHostDocker0();
 
 /*
  * Two applies at once on one stack, and a lock that outlived its holder:

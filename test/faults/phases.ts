@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ExpectStatic } from "vitest";
@@ -127,26 +126,12 @@ export function phaseRuns(phase: PhaseName): Record<string, number> {
 }
 
 /**
- * How the image `slow` takes its time: a RUN step of 4 s (the usual build), or, on an engine
- * whose default bridge is gone (RUN steps of the classic builder need it), four COPY steps.
- */
-export type SlowBuild = "run" | "copy";
-
-/** Whether the shared engine's default bridge exists (its RUN steps need it). */
-export const defaultBridgeMissing = () => !process.env.DOCKER_HOST && !existsSync("/sys/class/net/docker0");
-
-/**
  * Brings the project to its state before the fault and takes its digest: the baseline (for the
  * teardown phase, the whole stack) applied. A project may be reused from phase to phase: the
  * baseline apply then removes what the previous phase added. Then writes the phase's stack.
  * Fails the test at once when that does not apply: nothing to fault then.
  */
-export async function prepare(
-  expect: ExpectStatic,
-  p: Project,
-  phase: PhaseName,
-  build: SlowBuild = "run",
-): Promise<Baseline> {
+export async function prepare(expect: ExpectStatic, p: Project, phase: PhaseName): Promise<Baseline> {
   await mkdir(path.join(p.dir, "data/work/gate"), { recursive: true });
   for (const gate of ["job-go", "health-go"])
     await rm(path.join(p.dir, "data/work/gate", gate), { force: true });
@@ -163,15 +148,10 @@ export async function prepare(
     await mkdir(ctx, { recursive: true });
     // The stack's name and a counter make every step its own: never a cached layer of another build.
     const tag = `${p.name}-${Date.now()}`;
-    let dockerfile = "FROM shctl-test/tools:latest\n";
-    if (build === "run") dockerfile += `RUN echo ${tag} > /built && sleep 4\n`;
-    else {
-      for (let i = 1; i <= 4; i++) {
-        await writeFile(path.join(ctx, `f${i}`), `${tag} ${i}\n`);
-        dockerfile += `COPY f${i} /built/f${i}\n`;
-      }
-    }
-    await writeFile(path.join(ctx, "Dockerfile"), dockerfile);
+    await writeFile(
+      path.join(ctx, "Dockerfile"),
+      `FROM shctl-test/tools:latest\nRUN echo ${tag} > /built && sleep 4\n`,
+    );
   }
   if (phase !== "teardown") await writeSpec(p, phaseSpec(p.name, phase));
   return base;
@@ -187,16 +167,9 @@ const TRIGGER: Record<PhaseName, RegExp> = {
 };
 
 /** Starts the phase's command (apply, or teardown) and resolves once its window is open. */
-export async function startPhase(
-  p: Project,
-  phase: PhaseName,
-  build: SlowBuild = "run",
-): Promise<RunningCli> {
+export async function startPhase(p: Project, phase: PhaseName): Promise<RunningCli> {
   const run = cli(p, phase === "teardown" ? ["teardown"] : ["apply", "--yes"]);
-  await run.waitFor(
-    phase === "build" && build === "copy" ? /image slow .*Step 3\/\d+ : COPY/ : TRIGGER[phase],
-    120_000,
-  );
+  await run.waitFor(TRIGGER[phase], 120_000);
   if (phase === "job") await containerRunning(p, "slow");
   return run;
 }

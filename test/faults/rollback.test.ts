@@ -7,6 +7,7 @@ import {
   baseline,
   dispose,
   expectNothingLost,
+  guardHostDocker0,
   newProject,
   type Project,
   runBounded,
@@ -15,6 +16,8 @@ import {
   workDir,
   writeSpec,
 } from "./support.js";
+
+guardHostDocker0();
 
 /*
  * A recreate that fails: a healthy service `web` (busybox httpd on :8080, a readiness probe on it)

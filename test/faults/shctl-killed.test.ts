@@ -3,17 +3,7 @@ import path from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { engine, ensureToolsImage } from "../helpers.js";
-import {
-  defaultBridgeMissing,
-  openGates,
-  PHASES,
-  phaseRuns,
-  phaseServices,
-  prepare,
-  type SlowBuild,
-  slowImageRef,
-  startPhase,
-} from "./phases.js";
+import { openGates, PHASES, phaseRuns, phaseServices, prepare, slowImageRef, startPhase } from "./phases.js";
 import {
   dataDir,
   dispose,
@@ -21,6 +11,7 @@ import {
   expectConverges,
   expectNothingLost,
   expectServicesRunning,
+  guardHostDocker0,
   newProject,
   type Project,
   runCounts,
@@ -30,6 +21,8 @@ import {
   timer,
   until,
 } from "./support.js";
+
+guardHostDocker0();
 
 /*
  * shctl itself is stopped half-way, on the shared engine: SIGKILL (nothing can be said; the next
@@ -41,12 +34,6 @@ import {
  * A killed shctl leaves a job's container running: the job is let finish before the next apply,
  * which must see that its run completed and not run it again.
  */
-
-const build: SlowBuild = defaultBridgeMissing() ? "copy" : "run";
-if (build === "copy")
-  console.warn(
-    "shctl fault cases: the shared engine's docker0 is gone (RUN steps of a build cannot run): the build phase builds with COPY steps",
-  );
 
 describe("shctl stopped half-way (shared engine)", () => {
   beforeAll(() => ensureToolsImage(), 300_000);
@@ -79,9 +66,9 @@ describe("shctl stopped half-way (shared engine)", () => {
             project ??= await newProject(`k${signal.slice(3, 7).toLowerCase()}`, engine);
             const p = project;
             const t = timer();
-            const base = await prepare(expect, p, phase, build);
+            const base = await prepare(expect, p, phase);
             t.lap("before");
-            const run = await startPhase(p, phase, build);
+            const run = await startPhase(p, phase);
             t.lap("window");
             run.kill(signal);
 

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { EngineClient } from "@sh/core";
 import { LABEL } from "@sh/core/internals";
-import type { ExpectStatic } from "vitest";
+import { afterAll, beforeAll, type ExpectStatic } from "vitest";
 import { type CliResult, type RunningCli, startCli } from "../helpers.js";
 
 /*
@@ -341,4 +341,40 @@ export function timer(): { lap(what: string): void; done(label?: string): void }
         console.log(`timing ${label}: ${laps.join(", ")}; total ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     },
   };
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The host's docker0
+ * --------------------------------------------------------------------------------------------- */
+
+/** The host's docker0 as the kernel knows it now: its interface index, or undefined when there is none. */
+export function hostDocker0(): number | undefined {
+  try {
+    return Number(readFileSync("/sys/class/net/docker0/ifindex", "utf8").trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Guards the shared engine's default bridge for a whole file: the docker0 there before the file
+ * (its interface index) must still be there after it. A docker0 deleted and made again (by a
+ * watcher, by the shared engine's restart) has another index and fails too. A host without a
+ * docker0 before the file is told, not failed.
+ */
+export function guardHostDocker0(): void {
+  let before: number | undefined;
+  beforeAll(() => {
+    before = hostDocker0();
+    if (before === undefined)
+      console.warn("the host has no docker0 before this file: its survival is not checked");
+  });
+  afterAll(() => {
+    if (before === undefined) return;
+    const after = hostDocker0();
+    if (after !== before)
+      throw new Error(
+        `the host's docker0 (the shared engine's default bridge, ifindex ${before}) was ${after === undefined ? "deleted" : `deleted and made again (now ifindex ${after})`} while this file ran`,
+      );
+  });
 }

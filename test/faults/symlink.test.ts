@@ -4,7 +4,19 @@ import path from "node:path";
 import { LABEL } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { engine, ensureToolsImage, toolsImage } from "../helpers.js";
-import { dataDir, dispose, newProject, type Project, runBounded, show, TAG, writeSpec } from "./support.js";
+import {
+  dataDir,
+  dispose,
+  guardHostDocker0,
+  newProject,
+  type Project,
+  runBounded,
+  show,
+  TAG,
+  writeSpec,
+} from "./support.js";
+
+guardHostDocker0();
 
 /*
  * A symbolic link inside the data root that leads out of it, used as a mount source: the engine

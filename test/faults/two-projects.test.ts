@@ -7,12 +7,15 @@ import {
   dataDir,
   dispose,
   expectNothingLost,
+  guardHostDocker0,
   type Project,
   runBounded,
   show,
   TAG,
   writeSpec,
 } from "./support.js";
+
+guardHostDocker0();
 
 /*
  * Two projects in two directories give their stacks the same name. Today the second plans to
