@@ -257,4 +257,32 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/**
+ * A command that never settles (a promise waiting on an engine connection that went away without
+ * an answer) would otherwise end the process silently with Node's exit code 13: when the event loop
+ * runs dry before main() has settled, say so, as an internal error, and exit 1.
+ */
+let settled = false;
+process.once("beforeExit", () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write(
+    [
+      "error: shctl stopped waiting for something that will never answer (most likely a connection to the Docker Engine that was lost)",
+      "  hint: check the engine (`docker version`), then run the command again; `shctl status` shows where the stack is",
+      "  this is a bug in shctl: please report it with what you ran",
+      "",
+    ].join("\n"),
+  );
+  process.exitCode = 1;
+});
+main().then(
+  () => {
+    settled = true;
+  },
+  (err: unknown) => {
+    settled = true;
+    process.stderr.write(`internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -155,6 +155,8 @@ export interface ResolvedStack {
   source: string;
   projectDir: string;
   dataRoot: string;
+  /** The stack named no data root: `dataRoot` is the default (./data, or the caller's). */
+  dataRootDefaulted?: boolean;
   profile: string | undefined;
   bindAddress: string;
   networks: Record<string, ResolvedNetwork>;

@@ -7,7 +7,7 @@ import { byCodeUnit } from "./graph.js";
 import { buildRecipe, canonicalJson, sha256 } from "./hash.js";
 import { fileReader } from "./helper-files.js";
 import { type FileReader, inputDigests } from "./inputs.js";
-import { LABEL } from "./labels.js";
+import { LABEL, ownedByProject } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 import { usedImages } from "./plan/order.js";
 import { sameAddress } from "./ports.js";
@@ -38,6 +38,11 @@ export interface ObservedState {
   files: Record<string, boolean>;
   /** Completed job keys, from the state file under the data root. */
   jobs: Record<string, { key: string; completedAt: string }>;
+  /**
+   * Data roots of other projects whose stack has this stack's name and holds containers or
+   * networks on the engine (their resources are not in `containers` or `networks`).
+   */
+  otherProjects: string[];
   /** How the latest run of each job without a completed record ended, from its saved log. */
   jobRuns: Record<string, { outcome: string; finishedAt: string }>;
 }
@@ -57,6 +62,10 @@ export interface ObservedContainer {
   restartPolicy: string;
   /** Docker names of the networks it is attached to. */
   networks: string[];
+  /** For a container that exited: its exit code (from the listing's status). */
+  exitCode: number | undefined;
+  /** For a job's container: the job key it ran with. */
+  jobKey: string | undefined;
   /**
    * What only an inspect tells, read for a service container shctl has no record of making (it
    * may have been changed by hand); absent for the containers shctl made, which need no inspect.
@@ -89,12 +98,22 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
   // A few stats, before any engine call: a stack problem is reported as one (exit 2).
   await checkBuildContexts(stack);
 
-  const [summaries, networks, imageList, disk] = await Promise.all([
+  const [listed, listedNets, imageList, disk] = await Promise.all([
     engine.listContainers([label]),
     engine.listNetworks([label]),
     engine.listImages(refs),
     observeDisk(stack, fileReader(engine, stack.name)),
   ]);
+  // Another project's stack of the same name is not ours to plan for (resources without the
+  // project label predate it: they are taken as this project's).
+  const ours = (labels: Record<string, string>) => ownedByProject(labels, stack);
+  const summaries = listed.filter((c) => ours(c.labels));
+  const networks = listedNets.filter((n) => ours(n.labels));
+  const otherProjects = [
+    ...new Set(
+      [...listed, ...listedNets].filter((x) => !ours(x.labels)).map((x) => x.labels[LABEL.project] as string),
+    ),
+  ].sort(byCodeUnit);
   const containers = await observeContainers(engine, summaries, disk.recorded);
 
   // Image env is needed only to tell image-provided variables from out-of-band ones.
@@ -128,6 +147,7 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
     contextHashes: disk.contextHashes,
     jobs: disk.jobs,
     jobRuns: disk.jobRuns,
+    otherProjects,
   };
 }
 
@@ -163,11 +183,19 @@ async function observeContainers(
         imageId: c.imageId,
         restartPolicy,
         networks: Object.keys(c.networks).sort(byCodeUnit),
+        exitCode: exitCodeOf(c.status),
+        jobKey: c.labels[LABEL.jobKey],
         details,
       };
     }),
   );
   return out.filter((c): c is ObservedContainer => !!c).sort((a, b) => byCodeUnit(a.name, b.name));
+}
+
+/** The exit code a listing's status shows for an exited container ("Exited (0) 3 minutes ago"). */
+function exitCodeOf(status: string): number | undefined {
+  const m = /^Exited \((-?\d+)\)/.exec(status);
+  return m ? Number(m[1]) : undefined;
 }
 
 function parseSnapshot(label: string | undefined): Record<string, unknown> | undefined {

@@ -74,6 +74,7 @@ function emptyEngine(overrides: Partial<ObservedState> = {}): ObservedState {
     files: {},
     jobs: {},
     jobRuns: {},
+    otherProjects: [],
     ...overrides,
   };
 }
@@ -103,6 +104,8 @@ function appliedContainer(
     imageId,
     restartPolicy: s.restart,
     networks: s.networks.map((n) => stack.networks[n.name]?.dockerName ?? n.name).sort(),
+    exitCode: undefined,
+    jobKey: undefined,
     details: { env: [...IMAGE_ENV, ...s.env.map((e) => `${e.name}=${e.value}`)], cmd: s.command ?? null },
     ...overrides,
   };
@@ -1137,5 +1140,47 @@ describe("plan: files a job writes that services read", () => {
     const order = nodesInOrder(withRender("1")).map((n) => n.name);
     expect(order.indexOf("render")).toBeLessThan(order.indexOf("cache"));
     expect(order.indexOf("render")).toBeLessThan(order.indexOf("web"));
+  });
+});
+
+// Was a bug: when shctl (or the engine) stopped after a job's container exited 0 but before the
+// run was recorded, the next apply ran the job again.
+describe("a job that finished before its run was recorded", () => {
+  const stack = resolve(spec());
+  const applied = appliedEngine(stack);
+  const key = applied.jobs.migrate?.key as string;
+  delete applied.jobs.migrate;
+  const left = (exitCode: number, jobKey: string) => ({
+    ...appliedContainer(stack, "web"),
+    id: "id-job",
+    name: "shop-job-migrate",
+    node: "migrate",
+    kind: "job" as const,
+    state: "exited",
+    exitCode,
+    jobKey,
+  });
+
+  it("is recorded from its container, not run again", () => {
+    const p = plan(stack, { ...applied, containers: [...applied.containers, left(0, key)] });
+    expect(p.actions).toEqual([
+      {
+        id: "job.record:migrate",
+        kind: "job.record",
+        resource: { type: "job", name: "migrate" },
+        target: "migrate",
+        after: [],
+        jobKey: key,
+        containerId: "id-job",
+        cause: "finished-unrecorded",
+      },
+    ]);
+  });
+
+  it("runs again when its container failed or ran another key, and that container goes", () => {
+    for (const c of [left(1, key), left(0, "another-key")]) {
+      const p = plan(stack, { ...applied, containers: [...applied.containers, c] });
+      expect(ids(p)).toEqual(["container.remove:shop-job-migrate", "job.run:migrate"]);
+    }
   });
 });

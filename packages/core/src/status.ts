@@ -1,7 +1,7 @@
 import { formatDuration } from "./duration.js";
 import type { EngineClient } from "./engine/index.js";
 import { byCodeUnit } from "./graph.js";
-import { LABEL } from "./labels.js";
+import { LABEL, ownedByProject } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 import { type ProbeTarget, runProbe } from "./probe.js";
 import { createReach } from "./reach.js";
@@ -44,7 +44,9 @@ export async function status(
   engine: EngineClient,
   opts: StatusOptions = {},
 ): Promise<ServiceStatus[]> {
-  const list = await engine.listContainers([`${LABEL.stack}=${stack.name}`]);
+  const list = (await engine.listContainers([`${LABEL.stack}=${stack.name}`])).filter((c) =>
+    ownedByProject(c.labels, stack),
+  );
   const details = await Promise.all(list.map((c) => engine.inspectContainer(c.id)));
   const out: ServiceStatus[] = [];
   const seen = new Set<string>();

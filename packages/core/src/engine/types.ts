@@ -12,6 +12,8 @@ export interface ContainerSummary {
   state: string;
   /** From the listing's status: "healthy", "unhealthy", "starting", or undefined without a healthcheck. */
   health: string | undefined;
+  /** The listing's status line ("Up 3 minutes (healthy)", "Exited (0) 2 seconds ago"). */
+  status: string;
   labels: Record<string, string>;
   /** Host ports it publishes (while it runs). */
   published: { hostIp: string; port: number; protocol: string }[];
@@ -19,7 +21,8 @@ export interface ContainerSummary {
   networks: Record<string, { ip: string }>;
 }
 
-export interface ContainerDetails extends Omit<ContainerSummary, "published" | "health" | "networks"> {
+export interface ContainerDetails
+  extends Omit<ContainerSummary, "published" | "health" | "networks" | "status"> {
   health: string | undefined;
   healthLog: string[];
   exitCode: number;

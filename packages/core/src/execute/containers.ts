@@ -82,7 +82,7 @@ async function makeContainer(
   const ref = ctx.stack.images[s.image]?.ref ?? s.image;
   const snap = serviceSnapshot(s, imageId, ref, await inputDigests(s.inputs, ctx.read));
   ctx.phase(resource, "creating");
-  const body = createBody(ctx.stack, s.containerName, s, ownershipLabels(ctx.stack.name, s, snap), s);
+  const body = createBody(ctx.stack, s.containerName, s, ownershipLabels(ctx.stack, s, snap), s);
   const id = await createOrConflict(ctx, resource, body);
   ctx.containerIds.set(s.name, id);
   await connectOtherNetworks(ctx, id, s.networks);

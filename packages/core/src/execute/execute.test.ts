@@ -253,3 +253,40 @@ describe("execute: each operation's calls", () => {
     expect(engine.ops("container.stop", "container.remove", "container.create")).toEqual([]);
   });
 });
+
+describe("execute: a job that finished before its run was recorded", () => {
+  it("records it from its container (log kept, container removed) instead of running it again", async () => {
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 0 : undefined);
+    engine.onExec = () => ({ exitCode: 0, output: "" });
+    const stack = shop();
+    await run(stack);
+    const stateFile = path.join(dir, "data/.shctl/state.json");
+    const state = JSON.parse(await readFile(stateFile, "utf8"));
+    const key = state.jobs.migrate.key as string;
+    // As if shctl had stopped between the job's exit and its record.
+    delete state.jobs.migrate;
+    await writeFile(stateFile, JSON.stringify(state));
+    const id = await engine.createContainer({
+      name: "s-job-migrate",
+      Image: "app:1",
+      Labels: {
+        "io.shctl.stack": "s",
+        "io.shctl.name": "migrate",
+        "io.shctl.kind": "job",
+        "io.shctl.job-key": key,
+      },
+    });
+    const left = engine.containers.get(id);
+    if (left) {
+      left.state = "exited";
+      left.logs = ["migrated"];
+    }
+    const { plan: p } = await run(stack);
+    expect(p.actions.map((a) => a.id)).toEqual(["job.record:migrate"]);
+    expect(engine.ops("container.start")).toEqual([]);
+    expect(engine.containers.has(id)).toBe(false);
+    expect(JSON.parse(await readFile(stateFile, "utf8")).jobs.migrate.key).toBe(key);
+    const log = await readFile(path.join(dir, "data/.shctl/logs/migrate.log"), "utf8");
+    expect(log).toContain("migrated");
+  });
+});

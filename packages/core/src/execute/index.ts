@@ -18,7 +18,7 @@ import {
 import { createRunContext, type RunContext } from "./context.js";
 import { createDir } from "./dirs.js";
 import { buildImage, pullImage } from "./images.js";
-import { runJob } from "./jobs.js";
+import { recordFinishedJob, runJob } from "./jobs.js";
 import { createNetwork, removeNetwork } from "./networks.js";
 import { Readiness } from "./readiness.js";
 import { Scheduler, type StepControls } from "./scheduler.js";
@@ -142,6 +142,8 @@ async function perform(ops: ContainerOps, a: Action, controls: StepControls): Pr
       return void (await createDir(ctx, a));
     case "job.run":
       return runJob(ops, a, controls);
+    case "job.record":
+      return void (await recordFinishedJob(ctx, a));
     case "container.create":
       return createService(ops, a, controls);
     case "container.recreate":

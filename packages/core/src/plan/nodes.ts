@@ -24,6 +24,8 @@ export interface NodeContext {
   primary: Map<string, ObservedContainer>;
   /** Removals that go before any new container (leftovers). */
   leftovers: Action[];
+  /** Job containers that exited 0 before their run was recorded, by job. */
+  finishedJobs: Map<string, ObservedContainer>;
   /** Services removed before their network is recreated, by name. */
   takedown: Map<string, Action>;
   /** Networks (recreated ones) each service's container is attached to, by service. */
@@ -114,6 +116,35 @@ export function planJob(node: ResolvedJob, ctx: NodeContext): void {
           ? "changed"
           : undefined;
   const resource: Resource = { type: "job", name: node.name };
+  const finished = ctx.finishedJobs.get(node.name);
+  if (finished && cause !== "always" && cause !== "image-pending" && finished.jobKey === key) {
+    // It ran to completion with this very key, but shctl stopped before recording it: record it.
+    const a = b.add<ActionOf<"job.record">>({
+      kind: "job.record",
+      resource,
+      target: node.name,
+      after: [],
+      jobKey: key,
+      containerId: finished.id,
+      cause: "finished-unrecorded",
+    });
+    ctx.nodeAction.set(node.name, a);
+    return;
+  }
+  if (finished) {
+    // Its container is left from a run this plan does not record: it goes, as any leftover.
+    ctx.leftovers.push(
+      b.add<ActionOf<"container.remove">>({
+        kind: "container.remove",
+        resource,
+        target: finished.name,
+        after: [],
+        containerId: finished.id,
+        cause: "stale-job",
+        networks: [],
+      }),
+    );
+  }
   if (cause === undefined) {
     ctx.unchanged.push(resource);
     return;

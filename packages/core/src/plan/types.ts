@@ -11,7 +11,7 @@ import { PLAN_VERSION } from "./util.js";
  */
 
 export const ResourceSchema = z.strictObject({
-  type: z.enum(["service", "job", "helper", "image", "network", "dir"]),
+  type: z.enum(["service", "job", "helper", "image", "network", "dir", "stack"]),
   /** Service, job, image key or network name; a dir's path relative to its root ("project:" for the project dir). */
   name: z.string(),
 });
@@ -104,6 +104,14 @@ export const ActionSchema = z.discriminatedUnion("kind", [
     cause: z.enum(["always", "never-completed", "last-failed", "changed", "image-pending"]),
     /** Run only if the job key, known once its image is built or pulled, differs from the recorded one. */
     onlyIfKeyChanged: z.boolean(),
+  }),
+  z.strictObject({
+    ...base,
+    kind: z.literal("job.record"),
+    jobKey: z.string(),
+    /** The job's container, which exited 0 with this key before its run was recorded. */
+    containerId: z.string(),
+    cause: z.literal("finished-unrecorded"),
   }),
   z.strictObject({
     ...base,

@@ -32,6 +32,7 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
     source: ctx.label,
     projectDir: r.projectDir,
     dataRoot: r.dataRoot,
+    ...(spec.dataRoot === undefined ? { dataRootDefaulted: true } : {}),
     profile: r.profile,
     bindAddress: spec.bindAddress,
     networks: r.networks,

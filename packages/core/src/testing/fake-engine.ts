@@ -155,6 +155,7 @@ export class FakeEngine implements EngineClient {
             imageId: this.images.get(c.image)?.id ?? c.image,
             state: c.state,
             health: c.health,
+            status: c.state === "exited" ? `Exited (${c.exitCode}) 1 second ago` : "Up 1 second",
             labels: c.labels,
             published: [],
             networks: c.networks,
