@@ -141,3 +141,16 @@ it("a stack file without dataRoot whose data is under the old ./sentrydata is to
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+// Was a bug: DOCKER_HOST=bogus://x was taken as the HTTP address "x:".
+it("a DOCKER_HOST shctl cannot use is a usage error (exit 2), not an address to try", async () => {
+  const dir = await tempProject("shctl-dockerhost-");
+  try {
+    await writeFile(path.join(dir, "stack.yaml"), "name: dockerhost\nservices: {}\n");
+    const r = await runCli(["diff", "-f", "stack.yaml"], { cwd: dir, env: { DOCKER_HOST: "bogus://x" } });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain("DOCKER_HOST=bogus://x is not an engine address shctl can use");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

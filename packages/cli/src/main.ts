@@ -117,6 +117,10 @@ ${examples([
       "--wait-lock <DURATION>",
       "wait this long (e.g. 30s, 2m) for another shctl run on the stack to end",
     )
+    .option(
+      "--force-unlock",
+      "take the stack's lock even if it looks held (last resort: only when no shctl run holds it)",
+    )
     .addOption(
       new Option("--concurrency <N>", "how many steps run at once (default 32)").argParser(intArg(1)),
     )
@@ -168,6 +172,10 @@ ${examples([
     .addOption(profileOption())
     .option("--data", "also delete the data root (asks on a terminal; needs --yes otherwise)")
     .option("-y, --yes", "do not ask before deleting the data root")
+    .option(
+      "--force-unlock",
+      "take the stack's lock even if it looks held (last resort: only when no shctl run holds it)",
+    )
     .addOption(jsonOption())
     .addHelpText(
       "after",

@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import dockerignoreModule from "@balena/dockerignore";
 import type { ContainerSummary, EngineClient, NetworkSummary } from "./engine/index.js";
@@ -43,6 +43,8 @@ export interface ObservedState {
    * networks on the engine (their resources are not in `containers` or `networks`).
    */
   otherProjects: string[];
+  /** Bind-mount sources that lead out of their root through a symbolic link: where they really go. */
+  escapes: Record<string, string>;
   /** How the latest run of each job without a completed record ended, from its saved log. */
   jobRuns: Record<string, { outcome: string; finishedAt: string }>;
 }
@@ -148,6 +150,7 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
     jobs: disk.jobs,
     jobRuns: disk.jobRuns,
     otherProjects,
+    escapes: disk.escapes,
   };
 }
 
@@ -293,6 +296,7 @@ async function observeDisk(stack: ResolvedStack, read: FileReader) {
         contextHashes[img.key] = await hashContext(img.build?.contextDir as string, buildRecipe(img));
       }),
   ]);
+  const escapes = await mountEscapes(stack);
   const state = await readState(stack.dataRoot);
   const jobRuns: ObservedState["jobRuns"] = {};
   await Promise.all(
@@ -303,7 +307,41 @@ async function observeDisk(stack: ResolvedStack, read: FileReader) {
         if (log) jobRuns[j] = { outcome: log.outcome, finishedAt: log.finishedAt };
       }),
   );
-  return { dirs, files, inputs, contextHashes, jobs: state.jobs, jobRuns, recorded: state.containers };
+  return { dirs, files, inputs, contextHashes, jobs: state.jobs, jobRuns, recorded: state.containers, escapes };
+}
+
+/**
+ * Bind-mount sources that exist and really lie outside their root (the data root or the project
+ * dir), through a symbolic link on their way: the engine would follow it, and a container would
+ * write outside the data root.
+ */
+async function mountEscapes(stack: ResolvedStack): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const roots = new Map<string, Promise<string | undefined>>();
+  const realRoot = (root: string) => {
+    let p = roots.get(root);
+    if (!p) {
+      p = realpath(root).catch(() => undefined);
+      roots.set(root, p);
+    }
+    return p;
+  };
+  const mounts = [...Object.values(stack.services), ...Object.values(stack.jobs).map((j) => j.container)].flatMap(
+    (spec) => (spec?.mounts ?? []).filter((m) => m.type === "bind"),
+  );
+  await Promise.all(
+    mounts.map(async (m) => {
+      if (m.type !== "bind") return;
+      const [real, root] = await Promise.all([
+        realpath(m.hostPath).catch(() => undefined),
+        realRoot(m.root === "data" ? stack.dataRoot : stack.projectDir),
+      ]);
+      if (real === undefined || root === undefined) return;
+      const rel = path.relative(root, real);
+      if (rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) out[m.hostPath] = real;
+    }),
+  );
+  return out;
 }
 
 /** A build context that is not there is a problem in the stack (exit 2), named by its field. */

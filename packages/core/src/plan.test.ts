@@ -75,6 +75,7 @@ function emptyEngine(overrides: Partial<ObservedState> = {}): ObservedState {
     jobs: {},
     jobRuns: {},
     otherProjects: [],
+    escapes: {},
     ...overrides,
   };
 }
@@ -1183,4 +1184,53 @@ describe("a job that finished before its run was recorded", () => {
       expect(ids(p)).toEqual(["container.remove:shop-job-migrate", "job.run:migrate"]);
     }
   });
+});
+
+// Was a bug: after `docker network rm` of a stopped stack's network (what `docker network prune`
+// does), every apply failed with "container.start failed (404): network … not found"; and a
+// container disconnected from its network by hand showed "No changes".
+describe("network attachments", () => {
+  const stack = resolve(spec());
+  it("a network removed by hand is created again, and the containers that named it are made anew on it", () => {
+    const observed = appliedEngine(stack, { networks: [] });
+    observed.containers = observed.containers.map((c) => ({ ...c, state: "exited" }));
+    const p = plan(stack, observed);
+    expect(ids(p)).toEqual([
+      "network.create:default",
+      "container.recreate:db",
+      "container.recreate:web",
+      "container.recreate:worker",
+    ]);
+    expect(byId(p, "container.recreate:db")).toMatchObject({
+      cause: "network",
+      networks: ["default"],
+      after: ["network.create:default"],
+    });
+  });
+
+  it("a container disconnected from its network by hand is drift, made anew", () => {
+    const observed = appliedEngine(stack);
+    observed.containers = observed.containers.map((c) => (c.node === "web" ? { ...c, networks: [] } : c));
+    const p = plan(stack, observed);
+    expect(ids(p)).toEqual(["container.recreate:web"]);
+    expect(byId(p, "container.recreate:web")).toMatchObject({
+      cause: "drift",
+      changes: [{ field: "networks", before: "", after: "default", sensitive: false }],
+    });
+  });
+});
+
+// Was a bug: a mount source that is a symbolic link inside the data root was followed, and a
+// container wrote outside the data root.
+it("a mount source that leads out of its root through a symbolic link is a conflict", () => {
+  const stack = resolve(spec());
+  const p = plan(stack, emptyEngine({ escapes: { [`${DATA}/db`]: "/etc" } }));
+  expect(p.conflicts).toContainEqual({
+    kind: "mount-escapes-root",
+    resource: { type: "service", name: "db" },
+    source: `${DATA}/db`,
+    realPath: "/etc",
+    root: DATA,
+  });
+  expect(ids(p)).not.toContain("container.create:db");
 });

@@ -45,7 +45,7 @@ describe("renderStatus", () => {
         "worker   missing  -        0         -",
         "",
         "* orphan: no longer in the stack; `shctl apply` removes it",
-        "missing: the stack has the service but the engine has no container for it; `shctl apply` creates it",
+        "worker: in the stack, but the engine has no container for it; `shctl apply` creates it",
       ].join("\n"),
     );
   });

@@ -40,10 +40,14 @@ export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: nu
     notes.push(c.yellow("* orphan: no longer in the stack; `shctl apply` removes it"));
   if (rows.every((r) => r.state === "missing"))
     notes.push(`Stack ${stackName} is not running: \`shctl apply\` starts it.`);
-  else if (rows.some((r) => r.state === "missing" && !r.orphan))
-    notes.push(
-      "missing: the stack has the service but the engine has no container for it; `shctl apply` creates it",
-    );
+  else {
+    // Was a bug: this note began "missing:" and named none of them.
+    const missing = rows.filter((r) => r.state === "missing" && !r.orphan).map((r) => r.name);
+    if (missing.length > 0)
+      notes.push(
+        `${missing.join(", ")}: in the stack, but the engine has no container for ${missing.length === 1 ? "it" : "them"}; \`shctl apply\` creates ${missing.length === 1 ? "it" : "them"}`,
+      );
+  }
   return [...out, ...(notes.length > 0 ? ["", ...notes] : [])].join("\n");
 }
 

@@ -40,6 +40,7 @@ export async function startGate(
   controls: StepControls,
 ): Promise<boolean> {
   if (gate.startAfter.length === 0 && gate.waitFor.length === 0) return !controls.stopped();
+  let ready = true;
   await controls.gate(async () => {
     await Promise.all(gate.startAfter.map((id) => controls.done(id)));
     if (controls.stopped()) return;
@@ -49,11 +50,12 @@ export async function startGate(
         if (!svc) return;
         if (w.condition === "running") return ops.ready.ensureRunning(w.service);
         ops.ctx.phase(resource, "waiting", `for ${w.service} to be healthy`);
-        await ops.ready.wait(svc);
+        // A dependency that never gets ready failed on its own: this one just does not start.
+        if (!(await ops.ready.wait(svc))) ready = false;
       }),
     );
   });
-  return !controls.stopped();
+  return ready && !controls.stopped();
 }
 
 export async function createService(

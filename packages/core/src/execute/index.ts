@@ -64,9 +64,10 @@ export async function execute(
   opts.signal?.addEventListener("abort", () => internal.abort(), { once: true });
   const ctx = createRunContext(plan, stack, engine, opts.onEvent ?? (() => {}), internal.signal, opts.signal);
   const records: Promise<void>[] = [];
+  let onWaitFailed: (service: string, err: unknown) => void = () => {};
   const ops: ContainerOps = {
     ctx,
-    ready: new Readiness(ctx),
+    ready: new Readiness(ctx, (service, err) => onWaitFailed(service, err)),
     record: (service, id, restart) => {
       records.push(
         recordContainer(stack.dataRoot, service, id, restart).catch((err: unknown) =>
@@ -89,6 +90,10 @@ export async function execute(
     if (resource)
       ctx.phase(resource, "failed", isShctlError(err) ? err.message : String((err as Error)?.message ?? err));
   };
+  onWaitFailed = (_service, err) => {
+    failed(undefined, err);
+    if (!interrupted()) scheduler.fail(undefined, err);
+  };
   const outcome = await scheduler.run(async (a, controls) => {
     try {
       return await perform(ops, a, controls);
@@ -103,13 +108,7 @@ export async function execute(
     await Promise.all(
       plan.waitReady.map(async (name) => {
         const svc = stack.services[name];
-        if (!svc) return;
-        try {
-          await ops.ready.wait(svc);
-        } catch (err) {
-          failed(undefined, err);
-          scheduler.fail(undefined, err);
-        }
+        if (svc) await ops.ready.wait(svc);
       }),
     );
   }

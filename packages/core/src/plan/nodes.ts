@@ -6,7 +6,7 @@ import { diffSnapshots, driftOf } from "./fields.js";
 import { type Materials, materialsOf } from "./materials.js";
 import type { NetworkPlan } from "./networks.js";
 import { writersOf } from "./order.js";
-import type { Action, ActionOf, Resource, Wait } from "./types.js";
+import type { Action, ActionOf, FieldChange, Resource, Wait } from "./types.js";
 
 /*
  * Services and jobs, in dependency order: what each needs (create, recreate, update, start,
@@ -67,13 +67,26 @@ export function fileMounts(node: StackNode): string[] {
 }
 
 /**
- * A mounted file that does not exist and that no job of the stack writes is a conflict: the engine
- * would make an empty directory in its place.
+ * Mounts that cannot be made as they are: a source that leads out of its root through a symbolic
+ * link, and a mounted file that does not exist and that no job of the stack writes (the engine
+ * would make an empty directory in its place). Each is a conflict; true if there was any.
  */
 function missingFiles(node: StackNode, ctx: NodeContext, resource: Resource): boolean {
   let missing = false;
   const spec = node.kind === "service" ? node : node.container;
   for (const m of spec?.mounts ?? []) {
+    const escape = m.type === "bind" ? ctx.observed.escapes[m.hostPath] : undefined;
+    if (m.type === "bind" && escape !== undefined) {
+      ctx.b.conflict({
+        kind: "mount-escapes-root",
+        resource,
+        source: m.hostPath,
+        realPath: escape,
+        root: m.root === "data" ? ctx.stack.dataRoot : ctx.stack.projectDir,
+      });
+      missing = true;
+      continue;
+    }
     if (m.type !== "bind" || m.kind !== "file" || ctx.observed.files[m.hostPath]) continue;
     if (Object.values(ctx.stack.jobs).some((j) => j.outputs.includes(m.hostPath))) continue;
     ctx.b.conflict({ kind: "mount-file-missing", resource, path: m.hostPath, target: m.target });
@@ -262,12 +275,21 @@ function planRecreate(node: ResolvedService, c: ObservedContainer, ctx: NodeCont
     : c.recipe === HASH_RECIPE
       ? c.hash !== snapshotHash(desired)
       : changes.length > 0;
+  // A network recreated, or missing (removed by hand: the container still names it, and the
+  // engine will not start it), is made anew: the container is made anew on it.
+  const missingNets = new Set(
+    Object.values(stack.networks)
+      .filter((n) => !observed.networks.some((o) => o.name === n.dockerName))
+      .map((n) => n.name),
+  );
   const netsRecreated = [
     ...new Set([...node.networks.map((n) => n.name), ...(ctx.attachedRecreated.get(node.name) ?? [])]),
   ]
-    .filter((n) => ctx.nets.recreated.has(n))
+    .filter((n) => ctx.nets.recreated.has(n) || missingNets.has(n))
     .sort();
-  const drift = specChanged ? [] : driftOf(node, c, ident, observed.images[node.image]?.env ?? []);
+  const drift = specChanged
+    ? []
+    : [...driftOf(node, c, ident, observed.images[node.image]?.env ?? []), ...attachmentDrift(stack, node, c, missingNets)];
   const down = ctx.takedown.get(node.name);
   // Jobs of this plan that write one of its inputs (planned before it: see nodesInOrder). Whether
   // the file really changes is known only once they ran.
@@ -302,4 +324,25 @@ function planRecreate(node: ResolvedService, c: ObservedContainer, ctx: NodeCont
   });
   ctx.nodeAction.set(node.name, a);
   return true;
+}
+
+/**
+ * A container attached to other networks of the stack than its spec names (connected or
+ * disconnected by hand): drift, repaired by making it anew. Networks that are missing are the
+ * network's business (above), not drift.
+ */
+function attachmentDrift(
+  stack: ResolvedStack,
+  node: ResolvedService,
+  c: ObservedContainer,
+  missingNets: Set<string>,
+): FieldChange[] {
+  const ofStack = new Map(Object.values(stack.networks).map((n) => [n.dockerName, n.name]));
+  const want = node.networks.map((n) => n.name).filter((n) => !missingNets.has(n)).sort();
+  const have = c.networks
+    .map((d) => ofStack.get(d))
+    .filter((n): n is string => n !== undefined && !missingNets.has(n))
+    .sort();
+  if (want.join(",") === have.join(",")) return [];
+  return [{ field: "networks", before: have.join(", "), after: want.join(", "), sensitive: false }];
 }
