@@ -95,6 +95,8 @@ export interface ResolvedService extends ContainerSpec {
   stopSignal: string | undefined;
   stopGraceMs: number;
   init: boolean;
+  /** How a changed container is replaced, when the stack says (else the plan decides). */
+  update: "start-first" | "stop-first" | undefined;
   deps: ResolvedDependency[];
 }
 

@@ -324,6 +324,9 @@ describe("plan against an applied stack", () => {
         networks: [],
         writers: [],
         onlyIfChanged: false,
+        // It publishes 8080, which the old container holds: the old one stops first.
+        order: "stop-first",
+        orderCause: "host-port",
       },
     ]);
     expect(p.unchanged.map(resourceKey)).toEqual(["job migrate", "service db", "service worker"]);
@@ -1233,4 +1236,32 @@ it("a mount source that leads out of its root through a symbolic link is a confl
     root: DATA,
   });
   expect(ids(p)).not.toContain("container.create:db");
+});
+
+describe("how a changed container is replaced", () => {
+  const withWeb = (web: Record<string, unknown>) => {
+    const s = spec();
+    return { ...s, services: { ...s.services, web: { ...s.services.web, mounts: [], ...web } } };
+  };
+  const order = (changed: StackInput, applied: StackInput) => {
+    const a = byId(planChange(changed, applied), "container.recreate:web") as Extract<Action, { kind: "container.recreate" }>;
+    return [a.order, a.orderCause];
+  };
+  it("starts the new one beside the old by default", () => {
+    expect(order(withWeb({ ports: [], env: { LOG_LEVEL: "debug" } }), withWeb({ ports: [] }))).toEqual([
+      "start-first",
+      undefined,
+    ]);
+  });
+  it("stops the old one first when the new one publishes a host port it holds", () => {
+    expect(order(withWeb({ env: { LOG_LEVEL: "debug" } }), withWeb({}))).toEqual(["stop-first", "host-port"]);
+  });
+  it("stops first for a data directory only it mounts, or when the spec says so", () => {
+    const own = { ports: [], mounts: [{ source: "uploads", target: "/u" }] };
+    expect(order(withWeb({ ...own, env: { LOG_LEVEL: "debug" } }), withWeb(own))).toEqual(["stop-first", "own-data"]);
+    expect(order(withWeb({ ports: [], update: "stop-first", env: { A: "1" } }), withWeb({ ports: [] }))).toEqual([
+      "stop-first",
+      "spec",
+    ]);
+  });
 });

@@ -207,6 +207,12 @@ export const Service = z.strictObject({
   stopSignal: z.string().optional(),
   stopGracePeriod: Duration.default("10s"),
   init: z.boolean().default(false).describe("Run an init process as PID 1 (reaps zombies, forwards signals)"),
+  update: z
+    .enum(["start-first", "stop-first"])
+    .optional()
+    .describe(
+      "How a changed container is replaced: the new one started beside the old (start-first) or after it stops (stop-first); default: stop-first when it publishes a host port the old one holds or has a data directory no other container mounts",
+    ),
 });
 
 export interface JobContext extends StackConnections {

@@ -182,6 +182,17 @@ function jobReason(a: ActionOf<"job.run">): string {
 }
 
 function recreateReason(a: ActionOf<"container.recreate">): string {
+  const why = recreateCause(a);
+  if (a.order !== "stop-first" || !a.containerId) return why;
+  const first = {
+    spec: "as its spec says",
+    "host-port": "it publishes a host port the old one holds",
+    "own-data": "a data directory only it mounts",
+  }[a.orderCause ?? "spec"];
+  return `${why}; the old one stops first (${first})`;
+}
+
+function recreateCause(a: ActionOf<"container.recreate">): string {
   const kept = a.onlyIfChanged ? "; kept if it comes out the same" : "";
   switch (a.cause) {
     case "spec":

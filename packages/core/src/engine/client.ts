@@ -153,6 +153,12 @@ class DockerEngine implements EngineClient {
     });
   }
 
+  renameContainer(id: string, name: string) {
+    return this.call("container.rename", true, async () => {
+      await this.docker.getContainer(id).rename({ name });
+    });
+  }
+
   updateContainer(id: string, body: Record<string, unknown>) {
     return this.call("container.update", true, async () => {
       await this.docker.getContainer(id).update(body);

@@ -87,6 +87,7 @@ export interface EngineClient {
   stopContainer(id: string, timeoutSeconds?: number): Promise<void>;
   restartContainer(id: string, timeoutSeconds?: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
+  renameContainer(id: string, name: string): Promise<void>;
   updateContainer(id: string, body: Record<string, unknown>): Promise<void>;
   waitContainer(id: string, signal?: AbortSignal): Promise<number>;
   killContainer(id: string): Promise<void>;

@@ -9,7 +9,6 @@ import { recordContainer } from "../state.js";
 import {
   type ContainerOps,
   createService,
-  recreateService,
   removeContainer,
   restartService,
   startExisting,
@@ -21,6 +20,7 @@ import { buildImage, pullImage } from "./images.js";
 import { recordFinishedJob, runJob } from "./jobs.js";
 import { createNetwork, removeNetwork } from "./networks.js";
 import { Readiness } from "./readiness.js";
+import { recreateService } from "./recreate.js";
 import { Scheduler, type StepControls } from "./scheduler.js";
 
 export interface ExecuteOptions {

@@ -54,6 +54,18 @@ export class Readiness {
     return p;
   }
 
+  /**
+   * One wait for a service's current container, not shared and not reported (the caller decides
+   * what a failure means: a recreate rolls back). Resolves true when ready, false when the run
+   * stopped; throws why it did not get ready. Once ready, later waits for the service reuse it.
+   */
+  async waitOwn(s: ResolvedService): Promise<boolean> {
+    await this.doWait(s);
+    const ok = this.ready.has(s.name);
+    if (ok) this.waits.set(s.name, Promise.resolve(true));
+    return ok;
+  }
+
   /** Fails unless the service's container runs now (a `started` dependency that was not touched). */
   async ensureRunning(service: string): Promise<void> {
     const id = this.ctx.containerIds.get(service);

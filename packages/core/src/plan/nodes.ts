@@ -321,6 +321,7 @@ function planRecreate(node: ResolvedService, c: ObservedContainer, ctx: NodeCont
     networks: netsRecreated,
     writers: rewrites.map((w) => w.target),
     onlyIfChanged: (cause === "image" || cause === "inputs") && !down,
+    ...updateOrder(stack, node, c),
   });
   ctx.nodeAction.set(node.name, a);
   return true;
@@ -345,4 +346,32 @@ function attachmentDrift(
     .sort();
   if (want.join(",") === have.join(",")) return [];
   return [{ field: "networks", before: have.join(", "), after: want.join(", "), sensitive: false }];
+}
+
+/**
+ * How a changed container is replaced. Beside the old one by default; after the old one stops when
+ * the spec says so, when the new one publishes a host port the old one holds, or when it mounts a
+ * writable data directory no other container of the stack mounts (taken to be single-writer, like
+ * a database's: two of them on it at once could corrupt it, or the new one could not start).
+ */
+function updateOrder(
+  stack: ResolvedStack,
+  node: ResolvedService,
+  c: ObservedContainer,
+): { order: "start-first" | "stop-first"; orderCause?: "spec" | "host-port" | "own-data" } {
+  if (node.update === "stop-first") return { order: "stop-first", orderCause: "spec" };
+  if (node.update === "start-first") return { order: "start-first" };
+  const held = Array.isArray(c.snapshot?.ports) ? (c.snapshot.ports as string[]) : [];
+  const hostPort = (p: string) => p.split("->")[0] ?? p;
+  const heldHost = new Set(held.map(hostPort));
+  if (node.ports.some((p) => heldHost.has(`${p.hostIp}:${p.host}`)))
+    return { order: "stop-first", orderCause: "host-port" };
+  const mountedBy = (hostPath: string) =>
+    [...Object.values(stack.services), ...Object.values(stack.jobs).map((j) => j.container)].filter((spec) =>
+      (spec?.mounts ?? []).some((m) => m.type === "bind" && m.hostPath === hostPath),
+    ).length;
+  const ownData = node.mounts.some(
+    (m) => m.type === "bind" && m.kind === "dir" && !m.readOnly && m.root === "data" && mountedBy(m.hostPath) === 1,
+  );
+  return ownData ? { order: "stop-first", orderCause: "own-data" } : { order: "start-first" };
 }

@@ -136,6 +136,14 @@ export const ActionSchema = z.discriminatedUnion("kind", [
      * (they are built, pulled or rewritten in this apply); otherwise start it if stopped.
      */
     onlyIfChanged: z.boolean(),
+    /**
+     * start-first: the new container starts beside the old one (under a temporary name), which
+     * goes once the new one is ready; stop-first: the old one stops, and is started again if the
+     * new one does not get ready. Either way a new container that does not get ready is rolled back.
+     */
+    order: z.enum(["start-first", "stop-first"]),
+    /** Why stop-first (a host port the old container holds, a data directory only it mounts, the spec). */
+    orderCause: z.enum(["spec", "host-port", "own-data"]).optional(),
   }),
   z.strictObject({
     ...base,

@@ -256,6 +256,14 @@ export class FakeEngine implements EngineClient {
     });
   }
 
+  renameContainer(id: string, name: string) {
+    return this.call("container.rename", true, [id, name], () => {
+      if ([...this.containers.values()].some((c) => c.name === name && c.id !== id))
+        throw new EngineError("container.rename", Object.assign(new Error("name in use"), { statusCode: 409 }));
+      this.container(id).name = name;
+    });
+  }
+
   updateContainer(id: string, body: Record<string, unknown>) {
     return this.call("container.update", true, [id, body], () => {
       const c = this.container(id);
