@@ -201,6 +201,7 @@ class DockerEngine implements EngineClient {
         KernelVersion: string;
         Architecture: string;
         OSType: string;
+        SystemTime?: string;
       };
       return {
         serverVersion: i.ServerVersion,
@@ -210,6 +211,7 @@ class DockerEngine implements EngineClient {
         kernel: i.KernelVersion,
         architecture: i.Architecture,
         osType: i.OSType ?? "",
+        ...(i.SystemTime ? { systemTime: i.SystemTime } : {}),
       };
     });
   }

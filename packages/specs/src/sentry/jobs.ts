@@ -2,7 +2,14 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, rm, statfs, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { JobContext, StackInput } from "@sh/core";
+import {
+  type HostFacts,
+  isWsl,
+  type JobContext,
+  readHostFacts,
+  type StackInput,
+  windowsDriveMount,
+} from "@sh/core";
 import pRetry from "p-retry";
 import { renderConfigFiles } from "./files.js";
 import { kafkaClient } from "./kafka.js";
@@ -158,52 +165,8 @@ function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** What the prerequisites check reads about the machine shctl runs on (injectable for tests). */
-export interface HostFacts {
-  platform: NodeJS.Platform;
-  env: Record<string, string | undefined>;
-  /** /proc/version, when readable. */
-  procVersion: string | undefined;
-  /** /proc/mounts, when readable. */
-  mounts: string | undefined;
-}
-
-export async function readHostFacts(): Promise<HostFacts> {
-  const read = (file: string) => readFile(file, "utf8").catch(() => undefined);
-  return {
-    platform: process.platform,
-    env: process.env,
-    procVersion: await read("/proc/version"),
-    mounts: await read("/proc/mounts"),
-  };
-}
-
-/** Whether shctl runs inside WSL (Windows Subsystem for Linux). */
-export function isWsl(host: HostFacts): boolean {
-  return Boolean(host.env.WSL_DISTRO_NAME) || /microsoft|wsl/i.test(host.procVersion ?? "");
-}
-
-/**
- * When `dir` is on a Windows drive as WSL mounts it — under /mnt/<drive letter>, or on a 9p or
- * drvfs file system (how WSL2 and WSL1 mount Windows drives) — says which; else undefined.
- */
-export function windowsDriveMount(dir: string, mounts: string | undefined): string | undefined {
-  const p = path.resolve(dir);
-  const drive = p.match(/^\/mnt\/([a-zA-Z])(\/|$)/);
-  // The mount that holds `dir`: the longest mount point that is `dir` or one of its parents.
-  let best: { target: string; type: string } | undefined;
-  for (const line of (mounts ?? "").split("\n")) {
-    const [, target, type] = line.split(" ");
-    if (!target || !type) continue;
-    const t = target.replace(/\\040/g, " ");
-    const holds = t === "/" || p === t || p.startsWith(`${t}/`);
-    if (holds && (!best || t.length > best.target.length)) best = { target: t, type };
-  }
-  if (best && /^(9p|drvfs)$/.test(best.type)) return `${best.target} (${best.type}, a Windows drive)`;
-  if (drive)
-    return `/mnt/${(drive[1] as string).toLowerCase()} (the Windows drive ${(drive[1] as string).toUpperCase()}:)`;
-  return undefined;
-}
+// Facts about the machine shctl runs on are core's (doctor checks read them too).
+export { type HostFacts, isWsl, readHostFacts, windowsDriveMount } from "@sh/core";
 
 const X86_64 = /^(x86_64|amd64|x64)$/i;
 const ARM64 = /^(aarch64|arm64)$/i;
