@@ -11,6 +11,7 @@ import {
   engineIsLocal,
 } from "./doctor-checks.js";
 import type { PortHolder } from "./doctor-ports.js";
+import { formatDuration } from "./duration.js";
 import type { ContainerSummary, EngineClient, EngineInfo } from "./engine/index.js";
 import { engineFacts } from "./engine-facts.js";
 import { EngineUnreachableError, isShctlError } from "./errors.js";
@@ -209,8 +210,9 @@ async function runOne(p: Planned, timeoutMs: number, secrets: string[]): Promise
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<DoctorCheckResult>((resolve) => {
     timer = setTimeout(() => {
+      // Settled first, so the check's own answer to the abort does not win the race.
+      resolve({ status: "failure", detail: `no answer within ${formatDuration(timeoutMs)}` });
       stop.abort();
-      resolve({ status: "failure", detail: `no answer within ${Math.round(timeoutMs / 1000)}s` });
     }, timeoutMs);
   });
   let result: DoctorCheckResult;

@@ -150,8 +150,8 @@ async function addExtras(
       hook({ stack: stack.name, services, signal, ...connectionsOf(reach, signal) }),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          stop.abort();
           reject(new Error(`no answer within ${formatDuration(timeoutMs)}`));
+          stop.abort();
         }, timeoutMs);
       }),
     ]);
