@@ -228,6 +228,9 @@ export function specDirs(stack: ResolvedStack): DirSpec[] {
   return [...dirs.values()].sort((a, b) => (a.hostPath < b.hostPath ? -1 : 1));
 }
 
+const dirCount = (n: number) => `${n} data director${n === 1 ? "y" : "ies"}`;
+const imageCount = (n: number) => `${n} image${n === 1 ? "" : "s"}`;
+
 const octal = (mode: number) => `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
 
 /** Each data directory's owner and mode against the spec, with the commands that put them right. */
@@ -236,8 +239,9 @@ export async function checkDataDirs(
   host: HostFacts,
   local: boolean,
 ): Promise<DoctorCheckResult> {
-  const dirs = specDirs(stack);
-  if (dirs.length === 0) return { status: "ok", detail: "the stack states no owner or mode for a directory" };
+  const wanted = specDirs(stack);
+  if (wanted.length === 0)
+    return { status: "ok", detail: "the stack states no owner or mode for a directory" };
   if (!local)
     return {
       status: "skipped",
@@ -252,7 +256,7 @@ export async function checkDataDirs(
   const commands: string[] = [];
   let missing = 0;
   let unreadable = 0;
-  for (const d of dirs) {
+  for (const d of wanted) {
     const rel = path.relative(stack.dataRoot, d.hostPath) || ".";
     const users = [...d.users].sort().join(", ");
     let st: Awaited<ReturnType<typeof lstat>>;
@@ -282,13 +286,13 @@ export async function checkDataDirs(
     }
     if (problems.length > 0) lines.push(`${rel} (${users}): ${problems.join("; ")}`);
   }
-  const created = dirs.length - missing;
+  const created = wanted.length - missing;
   const notYet = missing > 0 ? `; ${missing} not created yet (apply creates them)` : "";
   if (lines.length > 0) {
     const wrong = lines.length - unreadable;
     return {
       status: wrong > 0 ? "failure" : "warning",
-      detail: `${wrong > 0 ? `${wrong} of ${created} data directories differ from the spec` : `${unreadable} data directories could not be checked`}${notYet}`,
+      detail: `${wrong > 0 ? `${wrong} of ${dirCount(created)} differ${wrong === 1 ? "s" : ""} from the spec` : `${dirCount(unreadable)} could not be checked`}${notYet}`,
       lines,
       ...(commands.length > 0
         ? {
@@ -301,9 +305,9 @@ export async function checkDataDirs(
   if (created === 0)
     return {
       status: "ok",
-      detail: `none of the ${missing} data directories created yet (apply creates them)`,
+      detail: `none of the ${dirCount(missing)} created yet (apply creates them)`,
     };
-  return { status: "ok", detail: `${created} data directories as the spec says${notYet}` };
+  return { status: "ok", detail: `${dirCount(created)} as the spec says${notYet}` };
 }
 
 /** One published host port: free, held by the service's own container, or by whom. */
@@ -389,7 +393,7 @@ export async function checkImages(stack: ResolvedStack, engine: EngineClient): P
   const refs = keys.map((k) => stack.images[k]?.ref ?? k);
   const present = await engine.listImages(refs);
   const missing = keys.filter((k) => !present[stack.images[k]?.ref ?? k]);
-  if (missing.length === 0) return { status: "ok", detail: `all ${keys.length} images present` };
+  if (missing.length === 0) return { status: "ok", detail: `all ${imageCount(keys.length)} present` };
   const lines = missing.map((k) => {
     const img = stack.images[k];
     const how = img?.build ? "apply builds it" : img?.pull === "never" ? "pull: never" : "apply pulls it";
@@ -398,7 +402,7 @@ export async function checkImages(stack: ResolvedStack, engine: EngineClient): P
   const stuck = missing.filter((k) => stack.images[k]?.pull === "never" && !stack.images[k]?.build);
   return {
     status: stuck.length > 0 ? "failure" : "warning",
-    detail: `${missing.length} of ${keys.length} images missing`,
+    detail: `${missing.length} of ${imageCount(keys.length)} missing`,
     lines,
     fix:
       stuck.length > 0

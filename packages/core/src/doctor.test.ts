@@ -259,7 +259,7 @@ describe("doctor()", () => {
     expect(findings.find((f) => f.id === "web-answers")?.detail).toBe("web is missing");
     expect(findings.find((f) => f.id === "images")).toMatchObject({
       status: "ok",
-      detail: "all 1 images present",
+      detail: "all 1 image present",
     });
     expect(summarizeFindings(findings)).toMatchObject({ failed: false, warning: 1 });
   });
