@@ -1,4 +1,5 @@
-import { chmod, chown, stat, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { chmod, chown, mkdir, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { apply, type DoctorFinding, doctor, loadStack, type ResolvedStack } from "@sh/core";
@@ -222,3 +223,90 @@ describe("shctl doctor", () => {
     expect(r.stdout).toMatch(/Exit 0 when no check failed \(warnings allowed\), 1 when one did/);
   });
 });
+
+const dockerGid = (() => {
+  try {
+    const line = readFileSync("/etc/group", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("docker:"));
+    return line ? Number(line.split(":")[2]) : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+const skipUser =
+  process.getuid?.() !== 0
+    ? "it must run as root to set up a project owned by uid 1000"
+    : dockerGid === undefined
+      ? "there is no docker group"
+      : "";
+
+describe.skipIf(Boolean(skipUser))(
+  skipUser
+    ? `shctl doctor as a non-root member of the docker group: skipped because ${skipUser}`
+    : "shctl doctor as a non-root member of the docker group",
+  () => {
+    const UID = 1000;
+    let dir: string;
+    beforeAll(async () => {
+      dir = await tempProject("shctl-doctor-user-");
+      await chown(dir, UID, dockerGid as number);
+      await writeFile(
+        path.join(dir, "stack.yaml"),
+        stringify({
+          name: stackName("docuser"),
+          dataRoot: "data",
+          images: { tools: toolsImage() },
+          services: {
+            web: {
+              image: "tools",
+              mounts: [
+                { source: "db", target: "/db", owner: "1234:1234", mode: "0750" },
+                { source: "locked/inner", target: "/inner", owner: "5:5" },
+              ],
+            },
+          },
+        }),
+      );
+      // Made by root: the data root (not this user's to write), a directory with the wrong owner
+      // and mode, and one inside a directory this user may not enter.
+      await mkdir(path.join(dir, "data/db"), { recursive: true });
+      await chmod(path.join(dir, "data/db"), 0o777);
+      await mkdir(path.join(dir, "data/locked/inner"), { recursive: true });
+      await chmod(path.join(dir, "data/locked"), 0o700);
+    });
+    afterAll(async () => {
+      await cleanup(undefined, dir);
+    });
+
+    it("says sudo in each command, and what it could not look at", async () => {
+      const r = await runCli(["doctor", "-f", "stack.yaml", "--json"], {
+        cwd: dir,
+        uid: UID,
+        gid: dockerGid as number,
+        env: { HOME: dir, XDG_CACHE_HOME: path.join(dir, ".cache") },
+      });
+      expect(r.code, r.stderr).toBe(1);
+      const checks = byId(
+        r.stdout
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { type: string; check?: DoctorFinding })
+          .flatMap((l) => (l.check ? [l.check] : [])),
+      );
+      const data = path.join(dir, "data");
+      expect(checks["data-root"]).toMatchObject({
+        status: "failure",
+        commands: [`sudo chown ${UID}:${dockerGid} ${data}`],
+      });
+      expect(checks["data-dirs"]).toMatchObject({
+        status: "failure",
+        lines: [
+          "db (web): owner 0:0, the spec says 1234:1234; mode 0777, the spec says 0750",
+          "locked/inner: cannot look at it (EACCES): run shctl doctor as root to check it",
+        ],
+        commands: [`sudo chown 1234:1234 ${data}/db`, `sudo chmod 0750 ${data}/db`],
+      });
+    });
+  },
+);
