@@ -95,6 +95,7 @@ ${examples([
   "shctl apply                     # bring Sentry up (first install and every start)",
   "shctl apply -f stack.yaml       # any stack file",
   "shctl status",
+  "shctl doctor                    # what is wrong, and how to fix it",
   "shctl logs web --follow",
   "shctl teardown --data --yes     # remove everything, data included",
 ])}`,
@@ -194,17 +195,52 @@ ${examples([
       "Show each service: state, health, restarts, uptime; * marks containers no longer in the stack.\n" +
         "A running service's readiness probes run once (at most 5s per service), so a service with " +
         "readiness probes but no Docker healthcheck shows ready or not ready; the first probe that " +
-        "failed is explained below the table.",
+        "failed is explained below the table.\n" +
+        "A stack may add its own columns: the Sentry stack's LAG is each Kafka consumer's lag (messages " +
+        "not yet consumed: the topic's end offsets less the group's committed ones), sampled twice " +
+        "~2.5s apart; a running consumer whose lag grew while it committed nothing is marked stuck.",
     )
     .addOption(fileOption())
     .addOption(profileOption())
     .addOption(jsonOption())
-    .option("--no-probes", "do not run readiness probes (faster; HEALTH is then Docker's only)")
+    .option(
+      "--no-probes",
+      "do not run readiness probes nor ask for the stack's own figures (faster; HEALTH is then Docker's only)",
+    )
     .addHelpText(
       "after",
       examples(["shctl status", "shctl status --no-probes", "shctl status -f stack.yaml --json"]),
     )
     .action((_o, cmd: Command) => runCommand(() => import("./commands/status.js"), cmd));
+
+  program
+    .command("doctor")
+    .summary("check what the stack needs: engine, directories, ports, images, …")
+    .description(
+      "Check what the stack needs, changing nothing: the engine (version, API, Docker Desktop), " +
+        "where shctl and the engine run (WSL2, a remote engine), how shctl reaches containers, the " +
+        "data root's file system and free disk, each data directory's owner and mode against the " +
+        "spec, every published host port (free, or held by which container or process), the " +
+        "registry mirror, every image, and the engine's clock; then the stack's own checks (Sentry: " +
+        "CPUs, memory, disk against upstream's minimums, SSE 4.2, every Kafka topic, ClickHouse).\n" +
+        "Each check prints ✓ ok, ! warning, ✗ failed or - skipped, with what fixes it. Exit 0 when " +
+        "no check failed (warnings allowed), 1 when one did.",
+    )
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .addOption(
+      new Option("--json", 'JSON lines on stdout: a {"type":"check"} line per check, then the result'),
+    )
+    .addHelpText(
+      "after",
+      examples([
+        "shctl doctor",
+        "shctl doctor -f stack.yaml",
+        'shctl doctor --json | jq -c \'select(.type == "check" and .check.status != "ok")\'',
+        "shctl doctor || echo 'something needs fixing'",
+      ]),
+    )
+    .action((_o, cmd: Command) => runCommand(() => import("./commands/doctor.js"), cmd));
 
   program
     .command("logs")

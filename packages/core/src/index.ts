@@ -8,6 +8,8 @@
  * (a cached stack file needs neither).
  */
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
+export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
+export { diskSpace, formatBytes } from "./doctor-checks.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
@@ -31,6 +33,7 @@ export {
   UsageError,
 } from "./errors.js";
 export type { EventSink, Phase, ProgressEvent } from "./events.js";
+export { type HostFacts, isWsl, mountOf, readHostFacts, windowsDriveMount } from "./host.js";
 export { defineStack, type LoadOptions, loadStack, type StackFactory } from "./load.js";
 export { type LogsSource, logs } from "./logs.js";
 export type * from "./model.js";
@@ -49,12 +52,18 @@ export { hasChanges, isDestructive, resourceKey } from "./plan/util.js";
 export { createReach, type Reach, type ReachDescription, type ReachOptions } from "./reach.js";
 export type { ModeDecision, ReachMode, ReachSetting } from "./reach-mode.js";
 export type {
+  DoctorCheckResult,
+  DoctorContext,
+  DoctorRun,
   EngineInfoSummary,
   JobContext,
   ProbeContext,
   RunContainerOptions,
   StackConnections,
   StackInput,
+  StatusExtra,
+  StatusExtras,
+  StatusExtrasContext,
 } from "./schema.js";
 export { completedJobs } from "./state.js";
 export { type ServiceStatus, type StatusOptions, status } from "./status.js";

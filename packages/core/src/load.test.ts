@@ -1065,6 +1065,9 @@ describe("directories mounted by several containers", () => {
 it("refuses a secret too short to be kept out of output, naming its path", () => {
   const issues = issuesOf(withServices({ a: { image: "x", env: { PIN: { value: "42", secret: true } } } }));
   expect(issues.map((i) => [formatIssuePath(i.path), i.message])).toEqual([
-    ["services.a.env.PIN", "a secret of 2 characters cannot be kept out of shctl's output: use one of at least 3"],
+    [
+      "services.a.env.PIN",
+      "a secret of 2 characters cannot be kept out of shctl's output: use one of at least 3",
+    ],
   ]);
 });

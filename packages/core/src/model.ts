@@ -1,4 +1,4 @@
-import type { JobRun, ProbeCheck } from "./schema.js";
+import type { DoctorCheckSpec, JobRun, ProbeCheck, StatusExtras } from "./schema.js";
 
 /*
  * The resolved stack: what `loadStack` returns after validation. Paths are absolute, durations are
@@ -169,6 +169,12 @@ export interface ResolvedStack {
   notes: string[];
   /** Every secret value, so output can be redacted. */
   secrets: string[];
+  /** The Docker Hub mirror images are pulled through, when set. */
+  registryMirror?: string;
+  /** The stack's own `shctl doctor` checks (module stacks). */
+  doctor?: DoctorCheckSpec[];
+  /** Figures the stack adds to `status` rows (module stacks). */
+  statusExtras?: StatusExtras;
 }
 
 export type StackNode = ResolvedService | ResolvedJob;

@@ -307,7 +307,16 @@ async function observeDisk(stack: ResolvedStack, read: FileReader) {
         if (log) jobRuns[j] = { outcome: log.outcome, finishedAt: log.finishedAt };
       }),
   );
-  return { dirs, files, inputs, contextHashes, jobs: state.jobs, jobRuns, recorded: state.containers, escapes };
+  return {
+    dirs,
+    files,
+    inputs,
+    contextHashes,
+    jobs: state.jobs,
+    jobRuns,
+    recorded: state.containers,
+    escapes,
+  };
 }
 
 /**
@@ -326,9 +335,10 @@ async function mountEscapes(stack: ResolvedStack): Promise<Record<string, string
     }
     return p;
   };
-  const mounts = [...Object.values(stack.services), ...Object.values(stack.jobs).map((j) => j.container)].flatMap(
-    (spec) => (spec?.mounts ?? []).filter((m) => m.type === "bind"),
-  );
+  const mounts = [
+    ...Object.values(stack.services),
+    ...Object.values(stack.jobs).map((j) => j.container),
+  ].flatMap((spec) => (spec?.mounts ?? []).filter((m) => m.type === "bind"));
   await Promise.all(
     mounts.map(async (m) => {
       if (m.type !== "bind") return;

@@ -1244,7 +1244,10 @@ describe("how a changed container is replaced", () => {
     return { ...s, services: { ...s.services, web: { ...s.services.web, mounts: [], ...web } } };
   };
   const order = (changed: StackInput, applied: StackInput) => {
-    const a = byId(planChange(changed, applied), "container.recreate:web") as Extract<Action, { kind: "container.recreate" }>;
+    const a = byId(planChange(changed, applied), "container.recreate:web") as Extract<
+      Action,
+      { kind: "container.recreate" }
+    >;
     return [a.order, a.orderCause];
   };
   it("starts the new one beside the old by default", () => {
@@ -1258,10 +1261,12 @@ describe("how a changed container is replaced", () => {
   });
   it("stops first for a data directory only it mounts, or when the spec says so", () => {
     const own = { ports: [], mounts: [{ source: "uploads", target: "/u" }] };
-    expect(order(withWeb({ ...own, env: { LOG_LEVEL: "debug" } }), withWeb(own))).toEqual(["stop-first", "own-data"]);
-    expect(order(withWeb({ ports: [], update: "stop-first", env: { A: "1" } }), withWeb({ ports: [] }))).toEqual([
+    expect(order(withWeb({ ...own, env: { LOG_LEVEL: "debug" } }), withWeb(own))).toEqual([
       "stop-first",
-      "spec",
+      "own-data",
     ]);
+    expect(
+      order(withWeb({ ports: [], update: "stop-first", env: { A: "1" } }), withWeb({ ports: [] })),
+    ).toEqual(["stop-first", "spec"]);
   });
 });

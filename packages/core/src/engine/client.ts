@@ -208,6 +208,7 @@ class DockerEngine implements EngineClient {
         KernelVersion: string;
         Architecture: string;
         OSType: string;
+        SystemTime?: string;
       };
       return {
         serverVersion: i.ServerVersion,
@@ -217,6 +218,7 @@ class DockerEngine implements EngineClient {
         kernel: i.KernelVersion,
         architecture: i.Architecture,
         osType: i.OSType ?? "",
+        ...(i.SystemTime ? { systemTime: i.SystemTime } : {}),
       };
     });
   }

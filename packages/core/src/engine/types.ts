@@ -67,6 +67,8 @@ export interface EngineInfo {
   architecture: string;
   /** "linux" or "windows". */
   osType: string;
+  /** The engine's clock when it answered (RFC 3339 with nanoseconds), when it says. */
+  systemTime?: string;
 }
 
 export interface CallCounts {

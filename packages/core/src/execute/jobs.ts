@@ -3,6 +3,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createBody, ownershipLabels } from "../container-config.js";
 import { formatDuration } from "../duration.js";
+import { engineFacts } from "../engine-facts.js";
 import { isShctlError, JobFailedError, StepFailedError } from "../errors.js";
 import { jobKey } from "../hash.js";
 import { runHelperCommand } from "../helper-container.js";
@@ -13,7 +14,7 @@ import type { ResolvedJob } from "../model.js";
 import type { ActionOf } from "../plan/types.js";
 import { resourceKey } from "../plan/util.js";
 import { connectionsOf } from "../probe.js";
-import type { EngineInfoSummary, RunContainerOptions } from "../schema.js";
+import type { RunContainerOptions } from "../schema.js";
 import { JOB_LOG_LINES, recordJob, saveJobLog } from "../state.js";
 import { timeoutSignal } from "../timeout.js";
 import {
@@ -74,7 +75,7 @@ async function runFunctionJob(ctx: RunContext, a: ActionOf<"job.run">, job: Reso
           if (lines.length > 2 * JOB_LOG_LINES) lines.splice(0, lines.length - JOB_LOG_LINES);
           ctx.emit({ type: "output", resource, line: clean });
         },
-        engineInfo: () => engineFacts(ctx),
+        engineInfo: () => engineFacts(ctx.engine, ctx.stack.name),
         reachMode: (await ctx.reach().describe()).summary,
         ...connectionsOf(ctx.reach(), signal),
         address: (service, port) => ctx.reach().address(service, port),
@@ -262,27 +263,6 @@ async function runOneOff(ctx: RunContext, job: string, o: RunContainerOptions) {
       ctx.engine.removeContainer(id),
     );
   }
-}
-
-/**
- * The engine's facts for a job, with the CPU flags and model of the machine its containers run on
- * (read by the engine-side helper: on Docker Desktop or a remote engine they are not this host's).
- */
-async function engineFacts(ctx: RunContext): Promise<EngineInfoSummary> {
-  const info = await ctx.engine.info();
-  const cpu = await runHelperCommand(ctx.engine, {
-    stack: ctx.stack.name,
-    args: ["cat", "/proc/cpuinfo"],
-  }).catch(() => undefined);
-  if (cpu?.exitCode !== 0) return info;
-  const field = (name: string) => cpu.stdout.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, "m"))?.[1]?.trim();
-  const flags = field("flags") ?? field("Features");
-  const model = field("model name");
-  return {
-    ...info,
-    ...(flags !== undefined ? { cpuFlags: flags.split(/\s+/) } : {}),
-    ...(model !== undefined ? { cpuModel: model } : {}),
-  };
 }
 
 /** chown, or where this user may not, the same through a root helper container. */

@@ -2,8 +2,14 @@ import { RolledBackError, StepFailedError } from "../errors.js";
 import type { ResolvedService } from "../model.js";
 import type { ActionOf } from "../plan/types.js";
 import { resourceKey } from "../plan/util.js";
+import {
+  type ContainerOps,
+  makeContainer,
+  startGate,
+  startService,
+  unchangedAfterAll,
+} from "./containers.js";
 import { cleanupAfter } from "./context.js";
-import { type ContainerOps, makeContainer, startGate, startService, unchangedAfterAll } from "./containers.js";
 import type { StepControls } from "./scheduler.js";
 
 /*

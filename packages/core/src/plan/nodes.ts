@@ -75,13 +75,13 @@ function missingFiles(node: StackNode, ctx: NodeContext, resource: Resource): bo
   let missing = false;
   const spec = node.kind === "service" ? node : node.container;
   for (const m of spec?.mounts ?? []) {
-    const escape = m.type === "bind" ? ctx.observed.escapes[m.hostPath] : undefined;
-    if (m.type === "bind" && escape !== undefined) {
+    const realPath = m.type === "bind" ? ctx.observed.escapes[m.hostPath] : undefined;
+    if (m.type === "bind" && realPath !== undefined) {
       ctx.b.conflict({
         kind: "mount-escapes-root",
         resource,
         source: m.hostPath,
-        realPath: escape,
+        realPath,
         root: m.root === "data" ? ctx.stack.dataRoot : ctx.stack.projectDir,
       });
       missing = true;
@@ -289,7 +289,10 @@ function planRecreate(node: ResolvedService, c: ObservedContainer, ctx: NodeCont
     .sort();
   const drift = specChanged
     ? []
-    : [...driftOf(node, c, ident, observed.images[node.image]?.env ?? []), ...attachmentDrift(stack, node, c, missingNets)];
+    : [
+        ...driftOf(node, c, ident, observed.images[node.image]?.env ?? []),
+        ...attachmentDrift(stack, node, c, missingNets),
+      ];
   const down = ctx.takedown.get(node.name);
   // Jobs of this plan that write one of its inputs (planned before it: see nodesInOrder). Whether
   // the file really changes is known only once they ran.
@@ -339,7 +342,10 @@ function attachmentDrift(
   missingNets: Set<string>,
 ): FieldChange[] {
   const ofStack = new Map(Object.values(stack.networks).map((n) => [n.dockerName, n.name]));
-  const want = node.networks.map((n) => n.name).filter((n) => !missingNets.has(n)).sort();
+  const want = node.networks
+    .map((n) => n.name)
+    .filter((n) => !missingNets.has(n))
+    .sort();
   const have = c.networks
     .map((d) => ofStack.get(d))
     .filter((n): n is string => n !== undefined && !missingNets.has(n))
@@ -371,7 +377,12 @@ function updateOrder(
       (spec?.mounts ?? []).some((m) => m.type === "bind" && m.hostPath === hostPath),
     ).length;
   const ownData = node.mounts.some(
-    (m) => m.type === "bind" && m.kind === "dir" && !m.readOnly && m.root === "data" && mountedBy(m.hostPath) === 1,
+    (m) =>
+      m.type === "bind" &&
+      m.kind === "dir" &&
+      !m.readOnly &&
+      m.root === "data" &&
+      mountedBy(m.hostPath) === 1,
   );
   return ownData ? { order: "stop-first", orderCause: "own-data" } : { order: "start-first" };
 }

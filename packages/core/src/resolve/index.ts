@@ -41,6 +41,9 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
     jobs,
     notes: spec.notes,
     secrets: [...r.secrets].sort((a, b) => b.length - a.length),
+    ...(spec.registryMirror ? { registryMirror: spec.registryMirror } : {}),
+    ...(spec.doctor && spec.doctor.length > 0 ? { doctor: spec.doctor } : {}),
+    ...(spec.statusExtras ? { statusExtras: spec.statusExtras } : {}),
   };
   checkGraph(r, stack);
   checkPorts(r, stack);

@@ -259,7 +259,10 @@ export class FakeEngine implements EngineClient {
   renameContainer(id: string, name: string) {
     return this.call("container.rename", true, [id, name], () => {
       if ([...this.containers.values()].some((c) => c.name === name && c.id !== id))
-        throw new EngineError("container.rename", Object.assign(new Error("name in use"), { statusCode: 409 }));
+        throw new EngineError(
+          "container.rename",
+          Object.assign(new Error("name in use"), { statusCode: 409 }),
+        );
       this.container(id).name = name;
     });
   }
