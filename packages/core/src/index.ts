@@ -9,7 +9,8 @@
  */
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
 export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
-export { diskSpace, formatBytes } from "./doctor-checks.js";
+export { formatBytes } from "./doctor-checks.js";
+export { diskSpace } from "./doctor-data.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
