@@ -30,7 +30,15 @@ export {
   UnsupportedArchitectureError,
   UsageError,
 } from "./errors.js";
-export type { EventSink, Phase, ProgressEvent } from "./events.js";
+export type {
+  Diagnosis,
+  EventSink,
+  HopStatus,
+  Phase,
+  ProgressEvent,
+  VerifyEvent,
+  VerifySink,
+} from "./events.js";
 export { defineStack, type LoadOptions, loadStack, type StackFactory } from "./load.js";
 export { type LogsSource, logs } from "./logs.js";
 export type * from "./model.js";
@@ -49,8 +57,13 @@ export { hasChanges, isDestructive, resourceKey } from "./plan/util.js";
 export { createReach, type Reach, type ReachDescription, type ReachOptions } from "./reach.js";
 export type { ModeDecision, ReachMode, ReachSetting } from "./reach-mode.js";
 export type {
+  CheckContext,
+  CheckRun,
   EngineInfoSummary,
+  HopControl,
+  HopOptions,
   JobContext,
+  PollResult,
   ProbeContext,
   RunContainerOptions,
   StackConnections,
@@ -59,3 +72,10 @@ export type {
 export { completedJobs } from "./state.js";
 export { type ServiceStatus, type StatusOptions, status } from "./status.js";
 export { checkDataRoot, type TeardownResult } from "./teardown.js";
+export {
+  type CheckResult,
+  type HopRecord,
+  type VerifyOptions,
+  type VerifyResult,
+  verify,
+} from "./verify.js";
