@@ -1,14 +1,7 @@
 import type { CheckContext, StackInput } from "@sh/core";
 import type { SentryOptions } from "../options.js";
 import { type Clients, stackClients } from "./clients.js";
-import {
-  CHILD_SPAN_OP,
-  dashed,
-  errorEnvelope,
-  newEventId,
-  replayEnvelope,
-  transactionEnvelope,
-} from "./envelope.js";
+import { errorEnvelope, newEventId, replayEnvelope, transactionEnvelope } from "./envelope.js";
 import {
   apiReturns,
   consumersAssigned,
@@ -21,6 +14,7 @@ import {
   setUp,
 } from "./hops.js";
 import { publicTarget } from "./http.js";
+import { QUERIES } from "./queries.js";
 import { dsnOf } from "./setup.js";
 import { ERRORS, REPLAYS, STORES, type Topology, TRANSACTIONS } from "./topology.js";
 
@@ -87,10 +81,6 @@ export type PipelineName = keyof typeof HOPS;
 
 const needed = (t: Topology) => [...new Set([...t.services, ...STORES])];
 
-/** Nodestore's row of an event: its id is md5("<project id>:<event id>") (sentry 23.12.0 src/sentry/eventstore/models.py). */
-const nodestoreSql = (projectId: number, id: string) =>
-  `SELECT id FROM nodestore_node WHERE id = md5('${projectId}:${id}')`;
-
 const savedFix = `the ingest consumer handed it to Celery, but the worker did not save it: ${logs("worker")} (and redis, Celery's broker)`;
 
 export async function runErrors(p: Pipeline): Promise<void> {
@@ -115,7 +105,7 @@ export async function runErrors(p: Pipeline): Promise<void> {
     p,
     "worker saved the event",
     "postgres",
-    nodestoreSql(setup.projectId, id),
+    QUERIES.nodestore(setup.projectId, id),
     "worker",
     savedFix,
     () => "nodestore_node has its body",
@@ -127,7 +117,7 @@ export async function runErrors(p: Pipeline): Promise<void> {
     p,
     `clickhouse ${ERRORS.table} row`,
     "clickhouse",
-    `SELECT toString(event_id) AS event_id, group_id FROM ${ERRORS.table} WHERE project_id = ${setup.projectId} AND event_id = toUUID('${dashed(id)}') AND deleted = 0 LIMIT 1`,
+    QUERIES.errorRow(setup.projectId, id),
     processed.consumer,
     `${processed.consumer} read it but wrote no row: ${logs(processed.consumer)}, ${logs("clickhouse")}`,
     (r) => `event ${String(r.event_id)}, group ${String(r.group_id)}`,
@@ -138,7 +128,7 @@ export async function runErrors(p: Pipeline): Promise<void> {
     p,
     "issue in postgres",
     "postgres",
-    `SELECT id, status, times_seen FROM sentry_groupedmessage WHERE id = ${Number.isSafeInteger(groupId) ? groupId : -1} AND project_id = ${setup.projectId}`,
+    QUERIES.issue(setup.projectId, Number.isSafeInteger(groupId) ? groupId : -1),
     "worker",
     `the event names group ${String(row.group_id)}, which postgres does not have: ${logs("worker")}`,
     (r) => `sentry_groupedmessage ${String(r.id)} (seen ${String(r.times_seen)} times)`,
@@ -178,7 +168,7 @@ export async function runTransactions(p: Pipeline): Promise<void> {
     p,
     "worker saved the transaction",
     "postgres",
-    nodestoreSql(setup.projectId, id),
+    QUERIES.nodestore(setup.projectId, id),
     "worker",
     savedFix,
     () => "nodestore_node has its body",
@@ -192,7 +182,7 @@ export async function runTransactions(p: Pipeline): Promise<void> {
     p,
     `clickhouse ${TRANSACTIONS.table} row`,
     "clickhouse",
-    `SELECT toString(event_id) AS event_id, transaction_name, has(\`spans.op\`, '${CHILD_SPAN_OP}') AS child FROM ${TRANSACTIONS.table} WHERE project_id = ${setup.projectId} AND event_id = toUUID('${dashed(id)}') AND deleted = 0 LIMIT 1`,
+    QUERIES.transactionRow(setup.projectId, id),
     processed.consumer,
     `${processed.consumer} read it but wrote no row: ${logs(processed.consumer)}, ${logs("clickhouse")}`,
     (r) =>
@@ -234,7 +224,7 @@ export async function runReplays(p: Pipeline): Promise<void> {
     p,
     `clickhouse ${REPLAYS.table} row`,
     "clickhouse",
-    `SELECT toString(replay_id) AS replay_id, segment_id FROM ${REPLAYS.table} WHERE project_id = ${setup.projectId} AND replay_id = toUUID('${dashed(id)}') LIMIT 1`,
+    QUERIES.replayRow(setup.projectId, id),
     events.consumer,
     `${events.consumer} read it but wrote no row (a replay event it cannot read goes to snuba-dead-letter-replays): ${logs(events.consumer)}`,
     (r) => `replay ${String(r.replay_id)}, segment ${String(r.segment_id)}`,
@@ -246,7 +236,7 @@ export async function runReplays(p: Pipeline): Promise<void> {
     p,
     "recording segment in postgres",
     "postgres",
-    `SELECT file_id, size FROM replays_replayrecordingsegment WHERE project_id = ${setup.projectId} AND replay_id = '${id}' AND sequence_id = 0`,
+    QUERIES.recordingSegment(setup.projectId, id),
     recordings.consumer,
     `${recordings.consumer} read it but stored no segment: ${logs(recordings.consumer)} (it writes the filestore under the sentry data dir, and postgres)`,
     (r) => `replays_replayrecordingsegment: file ${String(r.file_id)}, ${String(r.size)} bytes`,

@@ -1,7 +1,8 @@
 import type { CheckContext, HopControl, PollResult } from "@sh/core";
 import { type Clients, type Offsets, StoreUnreachable } from "./clients.js";
-import { authHeader, dashed, type Envelope, isEventId, serializeEnvelope } from "./envelope.js";
+import { authHeader, type Envelope, serializeEnvelope } from "./envelope.js";
 import { ConnectionFailed } from "./http.js";
+import { QUERIES } from "./queries.js";
 import { dsnOf, parseSetupOutput, setupCommand, type VerifySetup } from "./setup.js";
 import type { TopicLeg } from "./topology.js";
 
@@ -241,9 +242,7 @@ async function droppedOutcome(p: Pipeline, projectId: number, id: string): Promi
   // table and columns: snuba 23.12.0 snuba/datasets/configuration/outcomes_raw/storages/raw.yaml.
   const names = ["accepted", "filtered", "rate limited", "invalid", "abuse", "client discard"];
   try {
-    const rows = await p.clients.clickhouse.rows(
-      `SELECT outcome, reason FROM outcomes_raw_local WHERE project_id = ${projectId} AND event_id = toUUID('${dashed(id)}') AND outcome != 0 LIMIT 1`,
-    );
+    const rows = await p.clients.clickhouse.rows(QUERIES.droppedOutcome(projectId, id));
     const r = rows[0];
     if (!r) return undefined;
     return `relay dropped it: ${names[Number(r.outcome)] ?? `outcome ${String(r.outcome)}`}${r.reason ? ` (${String(r.reason)})` : ""}`;
@@ -396,10 +395,4 @@ export function apiReturns(
       return body;
     },
   );
-}
-
-/** Checks an id before it goes into SQL or a URL (only ever 32 hex digits). */
-export function safeId(id: string): string {
-  if (!isEventId(id)) throw new Error(`not an event id: ${id}`);
-  return id;
 }
