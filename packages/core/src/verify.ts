@@ -261,6 +261,8 @@ export async function runCheck(
           throw err;
         }
         if (r.ok) return r.value;
+        // An answer the timeout cut short says nothing about what was waited for: keep the last one.
+        if (signal.aborted && why !== undefined) continue;
         why = r.why;
         await sleep(opts.intervalMs ?? 1000, signal);
       }

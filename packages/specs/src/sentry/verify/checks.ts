@@ -120,7 +120,7 @@ export async function runErrors(p: Pipeline): Promise<void> {
     QUERIES.errorRow(setup.projectId, id),
     processed.consumer,
     `${processed.consumer} read it but wrote no row: ${logs(processed.consumer)}, ${logs("clickhouse")}`,
-    (r) => `event ${String(r.event_id)}, group ${String(r.group_id)}`,
+    (r) => `event ${String(r.id)}, group ${String(r.group_id)}`,
   );
   // The issue: model Group, table sentry_groupedmessage (sentry 23.12.0 src/sentry/models/group.py).
   const groupId = Number(row.group_id);
@@ -186,7 +186,7 @@ export async function runTransactions(p: Pipeline): Promise<void> {
     processed.consumer,
     `${processed.consumer} read it but wrote no row: ${logs(processed.consumer)}, ${logs("clickhouse")}`,
     (r) =>
-      `event ${String(r.event_id)} "${String(r.transaction_name)}", child span ${Number(r.child) === 1 ? "in spans.op" : "not in spans.op"}`,
+      `event ${String(r.id)} "${String(r.transaction_name)}", child span ${Number(r.child) === 1 ? "in spans.op" : "not in spans.op"}`,
   );
   // Answered from nodestore for transactions (sentry 23.12.0 src/sentry/eventstore/snuba/backend.py):
   // it proves web reads what the worker saved; the ClickHouse row is the hop above.
@@ -227,7 +227,7 @@ export async function runReplays(p: Pipeline): Promise<void> {
     QUERIES.replayRow(setup.projectId, id),
     events.consumer,
     `${events.consumer} read it but wrote no row (a replay event it cannot read goes to snuba-dead-letter-replays): ${logs(events.consumer)}`,
-    (r) => `replay ${String(r.replay_id)}, segment ${String(r.segment_id)}`,
+    (r) => `replay ${String(r.id)}, segment ${String(r.segment_id)}`,
   );
   await groupCaughtUp(p, recordings, recordingsEnd);
   // ReplayRecordingSegment (sentry 23.12.0 src/sentry/replays/models.py): replay_id is 32 hex,

@@ -213,12 +213,10 @@ export function clickhouseReader(
         text = await rs.text();
       } catch (err) {
         const m = messageOf(err);
-        // An answer from ClickHouse (a query error) has a code; anything else is the connection.
-        if (
-          (err as { code?: unknown })?.code !== undefined &&
-          /^\d+$/.test(String((err as { code: unknown }).code))
-        )
-          throw new Error(`clickhouse: ${m}`, { cause: err });
+        // An answer from ClickHouse (a query error) has a code (older servers only say it in the
+        // text, "Code: 60, e.displayText() = …"); anything else is the connection's.
+        if (/^\d+$/.test(String((err as { code?: unknown })?.code)) || /^Code: \d+/.test(m))
+          throw new Error(`clickhouse: ${m.trim()}`, { cause: err });
         throw new StoreUnreachable(
           "clickhouse",
           `clickhouse at ${url}: ${m}`,

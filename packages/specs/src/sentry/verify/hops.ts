@@ -39,25 +39,31 @@ export class HopFailure extends Error {
 const logs = (service: string) => `\`shctl logs ${service}\``;
 
 /**
- * Polls `probe` until it answers ok. A store that does not answer is the hop's owner while it
- * does not (three times in a row fails the hop at once: no point waiting the whole timeout).
+ * Polls `probe` until it answers ok. The probe may name the service its answer points at (a
+ * consumer whose group is behind); a store that does not answer is the owner while it does not
+ * (three times in a row fails the hop at once: no point waiting the whole timeout). An answer the
+ * check's timeout cut short changes nothing: `until` reports the last one.
  */
 async function poll<T>(
   p: Pipeline,
   h: HopControl,
   owner: string,
-  probe: () => Promise<PollResult<T>>,
+  probe: (name: (service: string) => void) => Promise<PollResult<T>>,
 ): Promise<T> {
   let unreachable = 0;
   return p.ctx.until(
     async () => {
-      h.owner(owner); // the probe may name another (or a store below, when it does not answer)
+      let named = owner;
       try {
-        const r = await probe();
+        const r = await probe((service) => {
+          named = service;
+        });
+        if (p.ctx.signal.aborted && !r.ok) return r;
         unreachable = 0;
+        h.owner(named);
         return r;
       } catch (err) {
-        if (!(err instanceof StoreUnreachable)) throw err;
+        if (p.ctx.signal.aborted || !(err instanceof StoreUnreachable)) throw err;
         h.owner(err.service);
         if (++unreachable >= 3) throw err;
         return { ok: false, why: err.message };
@@ -127,13 +133,13 @@ export function consumersAssigned(p: Pipeline, legs: TopicLeg[]): Promise<void> 
       fix: "a consumer that never joins its group crashes or waits on Kafka: see its log; the consumers read only what arrives after they join",
     },
     async (h) => {
-      const seen = await poll(p, h, first.consumer, async () => {
+      const seen = await poll(p, h, first.consumer, async (name) => {
         const parts: string[] = [];
         for (const leg of legs) {
           const g = await p.clients.kafka.group(leg.group);
           const assigned = g.members.flatMap((m) => m.assignment[leg.topic] ?? []);
           if (assigned.length === 0) {
-            h.owner(leg.consumer);
+            name(leg.consumer);
             return {
               ok: false,
               why: `no member of group ${leg.group} has ${leg.topic} (group ${g.state}, ${g.members.length} member${g.members.length === 1 ? "" : "s"}); ${leg.consumer} reads it`,

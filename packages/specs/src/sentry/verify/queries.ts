@@ -4,7 +4,8 @@ import { ERRORS, REPLAYS, TRANSACTIONS } from "./topology.js";
 /*
  * The queries the hops run, by id. Values are only ever integers and 32-hex ids (checked here),
  * so they are written into the text: ClickHouse 21.8 takes the dashed UUID literal through
- * toUUID, and Postgres gets the query through psql's -c.
+ * toUUID, and Postgres gets the query through psql's -c. A selected expression never takes the
+ * name of a column the WHERE clause uses: ClickHouse resolves such a name to the alias there.
  *
  * ClickHouse (database `default`, snuba 23.12.0 snuba/settings/__init__.py; local tables on the
  * single-node cluster): the columns are snuba 23.12.0's
@@ -37,11 +38,11 @@ const int = (n: number) => {
 
 export const QUERIES = {
   errorRow: (projectId: number, id: string) =>
-    `SELECT toString(event_id) AS event_id, group_id FROM ${ERRORS.table} WHERE project_id = ${int(projectId)} AND event_id = toUUID('${dashed(id)}') AND deleted = 0 LIMIT 1`,
+    `SELECT toString(event_id) AS id, group_id FROM ${ERRORS.table} WHERE project_id = ${int(projectId)} AND event_id = toUUID('${dashed(id)}') AND deleted = 0 LIMIT 1`,
   transactionRow: (projectId: number, id: string) =>
-    `SELECT toString(event_id) AS event_id, transaction_name, has(\`spans.op\`, '${CHILD_SPAN_OP}') AS child FROM ${TRANSACTIONS.table} WHERE project_id = ${int(projectId)} AND event_id = toUUID('${dashed(id)}') AND deleted = 0 LIMIT 1`,
+    `SELECT toString(event_id) AS id, transaction_name, has(\`spans.op\`, '${CHILD_SPAN_OP}') AS child FROM ${TRANSACTIONS.table} WHERE project_id = ${int(projectId)} AND event_id = toUUID('${dashed(id)}') AND deleted = 0 LIMIT 1`,
   replayRow: (projectId: number, id: string) =>
-    `SELECT toString(replay_id) AS replay_id, segment_id FROM ${REPLAYS.table} WHERE project_id = ${int(projectId)} AND replay_id = toUUID('${dashed(id)}') LIMIT 1`,
+    `SELECT toString(replay_id) AS id, segment_id FROM ${REPLAYS.table} WHERE project_id = ${int(projectId)} AND replay_id = toUUID('${dashed(id)}') LIMIT 1`,
   droppedOutcome: (projectId: number, id: string) =>
     `SELECT outcome, reason FROM outcomes_raw_local WHERE project_id = ${int(projectId)} AND event_id = toUUID('${dashed(id)}') AND outcome != 0 LIMIT 1`,
   nodestore: (projectId: number, id: string) =>

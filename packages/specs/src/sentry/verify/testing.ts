@@ -197,11 +197,9 @@ export class FakeSentry {
       if (!table || !item.done.has(needs[table] as Stage)) return [];
       return [
         {
-          event_id: dashed(item.id),
-          replay_id: dashed(item.id),
+          id: dashed(item.id),
           group_id: "12",
           segment_id: 0,
-          id: "n",
           transaction_name: "shctl-verify",
           child: 1,
           file_id: 3,
