@@ -70,7 +70,7 @@ const messageOf = (err: unknown) => (err as Error)?.message ?? String(err);
 
 /** The real clients of a check: through its stack connections (and `exec` for psql). */
 export function stackClients(ctx: CheckContext, target: PublicTarget): Clients {
-  const kafka = kafkaReader(ctx);
+  const kafka = stackKafkaReader(ctx);
   const clickhouse = clickhouseReader(ctx);
   return {
     kafka,
@@ -85,18 +85,32 @@ export function stackClients(ctx: CheckContext, target: PublicTarget): Clients {
   };
 }
 
-/** Kafka offsets and groups through a kafkajs admin client (connected on first use). */
-export function kafkaReader(
+/** What kafkaReader asks of a kafkajs admin client (tests give a fake). */
+export type KafkaAdmin = Pick<
+  Admin,
+  "connect" | "disconnect" | "fetchTopicOffsets" | "fetchOffsets" | "describeGroups"
+>;
+
+/** Kafka offsets and groups through a kafkajs admin client over the stack connections. */
+export function stackKafkaReader(
   conn: Pick<StackConnections, "socket">,
-  broker?: string,
+  broker = "kafka:9092",
 ): KafkaReader & { close(): Promise<void> } {
+  return kafkaReader(() => kafkaClient(conn, "shctl-verify", broker).admin(), broker);
+}
+
+/** Kafka offsets and groups through an admin client (connected on first use). */
+export function kafkaReader(
+  makeAdmin: () => KafkaAdmin,
+  where: string,
+): KafkaReader & { close(): Promise<void> } {
+  type Admin = KafkaAdmin;
   let admin: Admin | undefined;
   let connecting: Promise<Admin> | undefined;
-  const where = broker ?? "kafka:9092";
   const get = (): Promise<Admin> => {
     if (admin) return Promise.resolve(admin);
     connecting ??= (async () => {
-      const a = kafkaClient(conn, "shctl-verify", broker).admin();
+      const a = makeAdmin();
       try {
         await a.connect();
       } catch (err) {
