@@ -197,6 +197,26 @@ describe("the Sentry stack's checks", () => {
     expect(result.broken?.diagnosis).toMatchObject({ state: "restarting", restarts: 9 });
   });
 
+  it("a stack that is not running at all says so", async () => {
+    const { result } = await run("replays", new FakeSentry(), {
+      diagnose: async (service) => ({
+        service,
+        state: "missing",
+        health: undefined,
+        restarts: 0,
+        exitCode: undefined,
+        startedAt: undefined,
+        logTail: [],
+      }),
+    });
+    expect(result.broken).toMatchObject({
+      hop: "services running",
+      owner: "nginx",
+      detail: "none of its 8 services has a container: the stack is not running",
+      fix: "`shctl apply` brings it up",
+    });
+  });
+
   it("no superuser: the set-up says how to make one", async () => {
     const { result } = await run("errors", new FakeSentry(), {
       exec: async () => ({

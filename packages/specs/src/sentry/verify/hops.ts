@@ -89,6 +89,13 @@ export function servicesRunning(p: Pipeline, services: string[]): Promise<void> 
     { fix: "`shctl apply` starts what is missing or stopped; `shctl status` shows every service" },
     async (h) => {
       const found = await Promise.all(services.map((s) => p.ctx.diagnose(s)));
+      if (found.every((d) => d.state === "missing")) {
+        h.owner(services[0] as string);
+        throw new HopFailure(
+          `none of its ${services.length} services has a container: the stack is not running`,
+          "`shctl apply` brings it up",
+        );
+      }
       const bad = found.find((d) => d.state !== "running" || d.health === "unhealthy");
       if (bad) {
         h.owner(bad.service);
