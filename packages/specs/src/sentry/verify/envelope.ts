@@ -7,8 +7,7 @@ import { randomBytes } from "node:crypto";
  * `POST /api/<project id>/envelope/` (self-hosted 23.12.0 `_integration-test/run.sh`, and the
  * nginx routing of `/api/<n>/` to relay in its `nginx/nginx.conf`).
  *
- * The items follow what relay near 23.12 requires of them (sources in docs/sentry.md,
- * "What verify proves"): an error event needs an id and a message; a transaction needs
+ * The items follow what relay near 23.12 requires of them: an error event needs an id and a message; a transaction needs
  * `start_timestamp` ≤ `timestamp`, a `contexts.trace` with `trace_id` (32 hex) and `span_id`
  * (16 hex), and spans that each carry those ids and both timestamps
  * (relay-event-normalization, transactions/processor.rs, validate_transaction); a replay is two
