@@ -197,6 +197,11 @@ describe("the Sentry stack's checks", () => {
     expect(result.broken?.diagnosis).toMatchObject({ state: "restarting", restarts: 9 });
   });
 
+  it("relay's answer may name the id dashed", async () => {
+    const { result } = await run("errors", new FakeSentry({ answerDashed: true }));
+    expect(result.ok).toBe(true);
+  });
+
   it("a stack that is not running at all says so", async () => {
     const { result } = await run("replays", new FakeSentry(), {
       diagnose: async (service) => ({

@@ -219,7 +219,8 @@ export function relayAccepted(
           "something other than relay answers /api/<project>/envelope/: nginx's routing",
         );
       }
-      if (answered !== id)
+      // Relay writes event ids as 32 hex digits; a dashed form would be the same id.
+      if (String(answered).replaceAll("-", "").toLowerCase() !== id)
         throw new HopFailure(
           `HTTP 200 with id ${String(answered)}, not ${id}`,
           "relay answered for another event: report this",

@@ -35,6 +35,8 @@ export interface FakeSentryOptions {
   dropOutcome?: number;
   /** What the public port answers instead of relay (e.g. 502), or "refused" for no connection. */
   front?: number | "refused";
+  /** Relay answers the id in its dashed form. */
+  answerDashed?: boolean;
   /** Reads return the old state this many times after a change, so the hops must poll. */
   lagPolls?: number;
 }
@@ -150,7 +152,7 @@ export class FakeSentry {
       const item: Item = { kind, id, done: new Set() };
       this.items.push(item);
       this.flow(item);
-      return json(200, { id });
+      return json(200, { id: this.opts.answerDashed ? dashed(id) : id });
     }
     if (headers.authorization !== `Bearer ${FAKE_SETUP.token}`) return json(401, { detail: "bad token" });
     const m =
