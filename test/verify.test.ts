@@ -204,7 +204,7 @@ describe("shctl verify", () => {
     ]);
     const failed = lines.find((l) => l.type === "hop" && l.status === "failed");
     expect(failed).toMatchObject({ check: "down", hop: "gone runs", owner: "gone", fix: "start gone" });
-    expect((failed?.diagnosis as { state: string }).state).toBe("exited");
+    expect((failed?.diagnosis as { state: string } | undefined)?.state).toBe("exited");
   });
 
   it("usage errors exit 2: an unknown check, a bad timeout, a stack without checks", async () => {

@@ -28,7 +28,7 @@ async function run(
   const events: VerifyEvent[] = [];
   const result = await runCheck(
     { name: check.name, hops: check.hops ?? [], run: check.run },
-    fakeHarness({ timeoutMs: 2000, onEvent: (e) => events.push(e), ...extra }),
+    fakeHarness({ timeoutMs: 10_000, onEvent: (e) => events.push(e), ...extra }),
   );
   return { result, events };
 }

@@ -136,7 +136,7 @@ function expectEnvelopePost(c: Captured, host: string, scheme = "http") {
   return env;
 }
 
-describe("what the checks send, through a real socket to a real HTTP server", () => {
+describe("what the checks send, through a real socket to a real HTTP server", { timeout: 30_000 }, () => {
   let srv: Awaited<ReturnType<typeof startServer>>;
   const options = SentryOptions.parse({ httpPort: 9006 });
   beforeAll(async () => {
@@ -214,7 +214,7 @@ const haveOpenssl = (() => {
 if (!haveOpenssl)
   console.warn("send.test.ts: the HTTPS case is skipped: no openssl here to make a certificate");
 
-describe.skipIf(!haveOpenssl)("with HTTPS on (skipped without openssl)", () => {
+describe.skipIf(!haveOpenssl)("with HTTPS on (skipped without openssl)", { timeout: 30_000 }, () => {
   let srv: Awaited<ReturnType<typeof startServer>>;
   let dir: string;
   beforeAll(async () => {

@@ -213,7 +213,8 @@ function runScript(scenario: "fresh" | "no-superuser" | "expired"): DriverResult
   return JSON.parse(r.stdout.trim().split("\n").at(-1) as string) as DriverResult;
 }
 
-describe("the set-up script", () => {
+// Each case starts a Python process: slow on a busy machine.
+describe("the set-up script", { timeout: 60_000 }, () => {
   it("is what `sentry exec -c` runs in the web container; it has no line that indenting would break", () => {
     const cmd = setupCommand();
     expect(cmd.slice(0, 3)).toEqual(["sentry", "exec", "-c"]);
