@@ -3,7 +3,16 @@ import path from "node:path";
 import { apply, loadStack, type ResolvedStack, type VerifyEvent, verify } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { cleanup, containersOf, engine, runCli, stackName, tempProject, toolsImage } from "./helpers.js";
+import {
+  cleanup,
+  containersOf,
+  engine,
+  runCli,
+  stackName,
+  startCli,
+  tempProject,
+  toolsImage,
+} from "./helpers.js";
 
 /*
  * `verify` and `shctl verify` on the real engine, with a small stack of our own whose checks pass
@@ -86,6 +95,16 @@ export const stack = {
       },
     },
     {
+      name: "slow",
+      timeout: "60s",
+      hops: ["waits"],
+      run: async (ctx) => {
+        await ctx.hop("waits", { owner: "front", fix: "never shown when interrupted" }, () =>
+          ctx.until(async () => ({ ok: false, why: "still waiting" }), { intervalMs: 200 }),
+        );
+      },
+    },
+    {
       name: "down",
       timeout: "20s",
       hops: ["gone runs"],
@@ -120,7 +139,10 @@ const cli = (...args: string[]) => runCli(["verify", "-f", "stack.mjs", ...args]
 describe("verify on the real engine", () => {
   it("runs the checks side by side: hops timed, the first broken one with its owner's state and redacted log tail", async () => {
     const events: VerifyEvent[] = [];
-    const r = await verify(stack as ResolvedStack, engine, { onEvent: (e) => events.push(e) });
+    const r = await verify(stack as ResolvedStack, engine, {
+      only: ["pass", "fail", "down"],
+      onEvent: (e) => events.push(e),
+    });
     expect(r.ok).toBe(false);
     expect(r.interrupted).toBe(false);
     const byName = Object.fromEntries(r.checks.map((c) => [c.name, c]));
@@ -162,7 +184,7 @@ describe("verify on the real engine", () => {
 
 describe("shctl verify", () => {
   it("plain output: each hop as it ends, a table per check, the broken hops explained; exit 1", async () => {
-    const r = await cli();
+    const r = await cli("--pipeline", "pass", "--pipeline", "fail,down");
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/ pass › answers: ok \(\d+(\.\d)?m?s\) — HTTP 200 hello/);
     expect(r.stdout).toMatch(
@@ -207,11 +229,23 @@ describe("shctl verify", () => {
     expect((failed?.diagnosis as { state: string } | undefined)?.state).toBe("exited");
   });
 
+  it("Ctrl-C stops the checks where they are: the hop in progress is interrupted (no diagnosis), exit 130", async () => {
+    const run = startCli(["verify", "-f", "stack.mjs", "--pipeline", "slow"], { cwd: projectDir });
+    await run.waitFor(/slow: started/);
+    await new Promise((r) => setTimeout(r, 500));
+    run.kill("SIGINT");
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(130);
+    expect(r.stdout).toMatch(/ slow › waits: failed \(.*\) — interrupted/);
+    expect(r.stdout).not.toContain("never shown when interrupted");
+    expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("Interrupted: 0 of 1 check passed before it.");
+  });
+
   it("usage errors exit 2: an unknown check, a bad timeout, a stack without checks", async () => {
     const unknown = await cli("--pipeline", "nope");
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('has no check named "nope"');
-    expect(unknown.stderr).toContain("its checks: pass, fail, down");
+    expect(unknown.stderr).toContain("its checks: pass, fail, slow, down");
     const badTimeout = await cli("--timeout", "soon");
     expect(badTimeout.code).toBe(2);
     expect(badTimeout.stderr).toContain('--timeout: "soon" is not a duration');
