@@ -95,6 +95,7 @@ ${examples([
   "shctl apply                     # bring Sentry up (first install and every start)",
   "shctl apply -f stack.yaml       # any stack file",
   "shctl status",
+  "shctl doctor                    # what is wrong, and how to fix it",
   "shctl verify                    # send an error, a transaction and a replay through it",
   "shctl logs web --follow",
   "shctl teardown --data --yes     # remove everything, data included",
@@ -117,6 +118,10 @@ ${examples([
     .option(
       "--wait-lock <DURATION>",
       "wait this long (e.g. 30s, 2m) for another shctl run on the stack to end",
+    )
+    .option(
+      "--force-unlock",
+      "take the stack's lock even if it looks held (last resort: only when no shctl run holds it)",
     )
     .addOption(
       new Option("--concurrency <N>", "how many steps run at once (default 32)").argParser(intArg(1)),
@@ -169,6 +174,10 @@ ${examples([
     .addOption(profileOption())
     .option("--data", "also delete the data root (asks on a terminal; needs --yes otherwise)")
     .option("-y, --yes", "do not ask before deleting the data root")
+    .option(
+      "--force-unlock",
+      "take the stack's lock even if it looks held (last resort: only when no shctl run holds it)",
+    )
     .addOption(jsonOption())
     .addHelpText(
       "after",
@@ -187,17 +196,52 @@ ${examples([
       "Show each service: state, health, restarts, uptime; * marks containers no longer in the stack.\n" +
         "A running service's readiness probes run once (at most 5s per service), so a service with " +
         "readiness probes but no Docker healthcheck shows ready or not ready; the first probe that " +
-        "failed is explained below the table.",
+        "failed is explained below the table.\n" +
+        "A stack may add its own columns: the Sentry stack's LAG is each Kafka consumer's lag (messages " +
+        "not yet consumed: the topic's end offsets less the group's committed ones), sampled twice " +
+        "~2.5s apart; a running consumer whose lag grew while it committed nothing is marked stuck.",
     )
     .addOption(fileOption())
     .addOption(profileOption())
     .addOption(jsonOption())
-    .option("--no-probes", "do not run readiness probes (faster; HEALTH is then Docker's only)")
+    .option(
+      "--no-probes",
+      "do not run readiness probes nor ask for the stack's own figures (faster; HEALTH is then Docker's only)",
+    )
     .addHelpText(
       "after",
       examples(["shctl status", "shctl status --no-probes", "shctl status -f stack.yaml --json"]),
     )
     .action((_o, cmd: Command) => runCommand(() => import("./commands/status.js"), cmd));
+
+  program
+    .command("doctor")
+    .summary("check what the stack needs: engine, directories, ports, images, …")
+    .description(
+      "Check what the stack needs, changing nothing: the engine (version, API, Docker Desktop), " +
+        "where shctl and the engine run (WSL2, a remote engine), how shctl reaches containers, the " +
+        "data root's file system and free disk, each data directory's owner and mode against the " +
+        "spec, every published host port (free, or held by which container or process), the " +
+        "registry mirror, every image, and the engine's clock; then the stack's own checks (Sentry: " +
+        "CPUs, memory, disk against upstream's minimums, SSE 4.2, every Kafka topic, ClickHouse).\n" +
+        "Each check prints ✓ ok, ! warning, ✗ failed or - skipped, with what fixes it. Exit 0 when " +
+        "no check failed (warnings allowed), 1 when one did.",
+    )
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .addOption(
+      new Option("--json", 'JSON lines on stdout: a {"type":"check"} line per check, then the result'),
+    )
+    .addHelpText(
+      "after",
+      examples([
+        "shctl doctor",
+        "shctl doctor -f stack.yaml",
+        'shctl doctor --json | jq -c \'select(.type == "check" and .check.status != "ok")\'',
+        "shctl doctor || echo 'something needs fixing'",
+      ]),
+    )
+    .action((_o, cmd: Command) => runCommand(() => import("./commands/doctor.js"), cmd));
 
   program
     .command("logs")
@@ -296,4 +340,32 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/**
+ * A command that never settles (a promise waiting on an engine connection that went away without
+ * an answer) would otherwise end the process silently with Node's exit code 13: when the event loop
+ * runs dry before main() has settled, say so, as an internal error, and exit 1.
+ */
+let settled = false;
+process.once("beforeExit", () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write(
+    [
+      "error: shctl stopped waiting for something that will never answer (most likely a connection to the Docker Engine that was lost)",
+      "  hint: check the engine (`docker version`), then run the command again; `shctl status` shows where the stack is",
+      "  this is a bug in shctl: please report it with what you ran",
+      "",
+    ].join("\n"),
+  );
+  process.exitCode = 1;
+});
+main().then(
+  () => {
+    settled = true;
+  },
+  (err: unknown) => {
+    settled = true;
+    process.stderr.write(`internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

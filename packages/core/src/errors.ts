@@ -147,6 +147,21 @@ export class HealthTimeoutError extends StepFailedError {
   }
 }
 
+/**
+ * A recreated service's new container did not become ready, so the previous one was put back: the
+ * service runs as before, the change is still to be applied (`diff` shows it).
+ */
+export class RolledBackError extends StepFailedError {
+  readonly service: string;
+  constructor(service: string, why: string, opts: { details?: string[]; cause?: unknown } = {}) {
+    super(`service ${service}`, "recreate", `${why}; rolled back to the previous version of ${service}`, {
+      ...opts,
+      hint: `the previous container of ${service} runs again and \`shctl diff\` still shows the change: fix the cause above, then run apply again`,
+    });
+    this.service = service;
+  }
+}
+
 /** Another shctl process holds the stack's lock. */
 export class LockedError extends ShctlError {
   readonly exitCode = 1;

@@ -8,6 +8,8 @@
  * (a cached stack file needs neither).
  */
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
+export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
+export { diskSpace, formatBytes } from "./doctor-checks.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
@@ -39,6 +41,7 @@ export type {
   VerifyEvent,
   VerifySink,
 } from "./events.js";
+export { type HostFacts, isWsl, mountOf, readHostFacts, windowsDriveMount } from "./host.js";
 export { defineStack, type LoadOptions, loadStack, type StackFactory } from "./load.js";
 export { type LogsSource, logs } from "./logs.js";
 export type * from "./model.js";
@@ -59,6 +62,9 @@ export type { ModeDecision, ReachMode, ReachSetting } from "./reach-mode.js";
 export type {
   CheckContext,
   CheckRun,
+  DoctorCheckResult,
+  DoctorContext,
+  DoctorRun,
   EngineInfoSummary,
   HopControl,
   HopOptions,
@@ -68,6 +74,9 @@ export type {
   RunContainerOptions,
   StackConnections,
   StackInput,
+  StatusExtra,
+  StatusExtras,
+  StatusExtrasContext,
 } from "./schema.js";
 export { completedJobs } from "./state.js";
 export { type ServiceStatus, type StatusOptions, status } from "./status.js";

@@ -7,6 +7,16 @@
  * - the state files under the data root (lock, job records, saved job logs);
  * - the helper image and its containers, and the sockets `createReach` hands out.
  */
+
+export {
+  addressesOverlap,
+  containersPublishing,
+  describeHolder,
+  type PortHolder,
+  parseProcNet,
+  probeHostPort,
+  socketOwner,
+} from "./doctor-ports.js";
 export type {
   BuildOptions,
   CallCounts,
@@ -15,6 +25,7 @@ export type {
   EngineEvent,
   EngineInfo,
 } from "./engine/index.js";
+export { cpuFacts, engineFacts } from "./engine-facts.js";
 export { type ExecuteOptions, type ExecuteResult, execute } from "./execute/index.js";
 export { byCodeUnit, findCycles, topoOrder } from "./graph.js";
 export { canonicalJson, HASH_RECIPE } from "./hash.js";

@@ -1,4 +1,4 @@
-import type { CheckRun, JobRun, ProbeCheck } from "./schema.js";
+import type { CheckRun, DoctorCheckSpec, JobRun, ProbeCheck, StatusExtras } from "./schema.js";
 
 /*
  * The resolved stack: what `loadStack` returns after validation. Paths are absolute, durations are
@@ -95,6 +95,8 @@ export interface ResolvedService extends ContainerSpec {
   stopSignal: string | undefined;
   stopGraceMs: number;
   init: boolean;
+  /** How a changed container is replaced, when the stack says (else the plan decides). */
+  update: "start-first" | "stop-first" | undefined;
   deps: ResolvedDependency[];
 }
 
@@ -165,6 +167,8 @@ export interface ResolvedStack {
   source: string;
   projectDir: string;
   dataRoot: string;
+  /** The stack named no data root: `dataRoot` is the default (./data, or the caller's). */
+  dataRootDefaulted?: boolean;
   profile: string | undefined;
   bindAddress: string;
   networks: Record<string, ResolvedNetwork>;
@@ -177,6 +181,12 @@ export interface ResolvedStack {
   notes: string[];
   /** Every secret value, so output can be redacted. */
   secrets: string[];
+  /** The Docker Hub mirror images are pulled through, when set. */
+  registryMirror?: string;
+  /** The stack's own `shctl doctor` checks (module stacks). */
+  doctor?: DoctorCheckSpec[];
+  /** Figures the stack adds to `status` rows (module stacks). */
+  statusExtras?: StatusExtras;
 }
 
 export type StackNode = ResolvedService | ResolvedJob;

@@ -208,6 +208,12 @@ export const Service = z.strictObject({
   stopSignal: z.string().optional(),
   stopGracePeriod: Duration.default("10s"),
   init: z.boolean().default(false).describe("Run an init process as PID 1 (reaps zombies, forwards signals)"),
+  update: z
+    .enum(["start-first", "stop-first"])
+    .optional()
+    .describe(
+      "How a changed container is replaced: the new one started beside the old (start-first) or after it stops (stop-first); default: stop-first when it publishes a host port the old one holds or has a data directory no other container mounts",
+    ),
 });
 
 export interface JobContext extends StackConnections {
@@ -371,6 +377,71 @@ export const Check = z.strictObject({
     .describe("TypeScript stacks only: runs the check's hops"),
 });
 
+/** What a stack's own doctor check runs with (see `doctor` in the stack). */
+export interface DoctorContext extends StackConnections {
+  stack: string;
+  dataRoot: string;
+  projectDir: string;
+  /** Aborts when the check has taken too long. */
+  signal: AbortSignal;
+  /** The engine's version, CPUs, memory, OS, and the CPU flags its containers see (asked once). */
+  engineInfo(): Promise<EngineInfoSummary>;
+  /** The machine shctl runs on: platform, environment, WSL, mounts. */
+  host: import("./host.js").HostFacts;
+  /** How shctl reaches the stack's containers, in a line. */
+  reachMode(): Promise<string>;
+  /** The state of a service's container ("running", "exited", …), or "missing" when it has none. */
+  serviceState(service: string): Promise<string>;
+  /** The engine's name for a service's container (for commands a fix names). */
+  containerName(service: string): string;
+  /** Runs a command in a service's running container. */
+  exec(service: string, cmd: string[]): Promise<{ exitCode: number; output: string }>;
+  /** A host and port this process can connect to for a service's port. Prefer `connect`/`httpAgent`. */
+  address(service: string, port: number): Promise<{ host: string; port: number }>;
+}
+
+/** What a doctor check found: ok, a warning, a failure, or skipped (it could not tell, and says why). */
+export interface DoctorCheckResult {
+  status: "ok" | "warning" | "failure" | "skipped";
+  /** One line: what was found. */
+  detail: string;
+  /** More lines of detail, one item each. */
+  lines?: string[];
+  /** What to do about it, in words. */
+  fix?: string;
+  /** The exact commands that fix it, when there are some. */
+  commands?: string[];
+}
+export type DoctorRun = (ctx: DoctorContext) => Promise<DoctorCheckResult>;
+
+export const DoctorCheck = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.:-]*$/, { message: "use lowercase letters, digits, '.', '_', ':' or '-'" })
+    .describe("A stable name; a stack check with the id of a built-in check takes its place"),
+  title: z.string().min(1),
+  run: z.custom<DoctorRun>((v) => typeof v === "function", { message: "expected a function" }),
+});
+
+/** One figure a stack adds to a service's row in `status` (a column named by its key). */
+export interface StatusExtra {
+  /** What the cell shows, short: "0", "1234 stuck", "no commits yet". */
+  text: string;
+  /** How to colour it; a warning or failure with a `detail` is explained below the table. */
+  state?: "ok" | "warning" | "failure";
+  detail?: string;
+  /** The figures behind the text, for --json. */
+  data?: Record<string, unknown>;
+}
+export interface StatusExtrasContext extends StackConnections {
+  stack: string;
+  /** Each service of the stack with its container's state ("running", "exited", … or "missing"). */
+  services: Record<string, { state: string; containerId: string | undefined }>;
+  signal: AbortSignal;
+}
+/** By service, by column: the figures a stack adds to `status`. */
+export type StatusExtras = (ctx: StatusExtrasContext) => Promise<Record<string, Record<string, StatusExtra>>>;
+
 export const Network = z.strictObject({
   driver: z.string().default("bridge"),
   internal: z.boolean().default(false),
@@ -428,6 +499,14 @@ export const Stack = z.strictObject({
     .array(Check)
     .default([])
     .describe("End-to-end checks `shctl verify` runs against the running stack (TypeScript stacks only)"),
+  doctor: z
+    .array(DoctorCheck)
+    .default([])
+    .describe("TypeScript stacks only: the stack's own checks for `shctl doctor`"),
+  statusExtras: z
+    .custom<StatusExtras>((v) => typeof v === "function", { message: "expected a function" })
+    .optional()
+    .describe("TypeScript stacks only: figures `shctl status` adds to service rows (e.g. consumer lag)"),
 });
 
 export type StackInput = z.input<typeof Stack>;
@@ -436,6 +515,7 @@ export type ServiceSpec = z.output<typeof Service>;
 export type JobSpec = z.output<typeof Job>;
 export type MountSpec = z.output<typeof Mount>;
 export type ProbeSpec = z.output<typeof Probe>;
+export type DoctorCheckSpec = z.output<typeof DoctorCheck>;
 export type EnvValueSpec = z.output<typeof EnvValue>;
 export type CheckSpec = z.output<typeof Check>;
 

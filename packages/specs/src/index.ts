@@ -2,9 +2,12 @@ import type { StackFactory } from "@sh/core";
 import { sentryStackFactory } from "./sentry/stack.js";
 
 export { exampleStack } from "./example.js";
+export { type KafkaConsumer, SENTRY_CONSUMERS } from "./sentry/consumers.js";
 export { DEVIATIONS, type Deviation } from "./sentry/deviations.js";
+export { sentryDoctorChecks } from "./sentry/doctor.js";
 export { type FirstRunQuestion, firstRunQuestions } from "./sentry/first-run.js";
 export { LOCAL_IMAGES, SENTRY_VERSION, UPSTREAM_IMAGES } from "./sentry/images.js";
+export { consumerLag, type LagAdmin, sentryStatusExtras } from "./sentry/lag.js";
 export {
   ENV_OVERRIDES,
   loadSentryOptions,

@@ -1,7 +1,7 @@
 import type { Duplex, Readable } from "node:stream";
 import type Docker from "dockerode";
 import pRetry, { AbortError } from "p-retry";
-import { EngineError, EngineUnreachableError } from "../errors.js";
+import { EngineError, EngineUnreachableError, UsageError } from "../errors.js";
 import { tagParts } from "../image-ref.js";
 import { DockerClient } from "./load.js";
 import { toDetails, toSummary } from "./mapping.js";
@@ -25,6 +25,7 @@ function status(err: unknown): number | undefined {
 
 /** Creates the dockerode-backed client; the connection is resolved the way docker-modem does (DOCKER_HOST, …). */
 export function connectEngine(opts?: Docker.DockerOptions): EngineClient {
+  if (!opts) checkDockerHost(process.env.DOCKER_HOST);
   return new DockerEngine(new DockerClient(opts));
 }
 
@@ -152,6 +153,12 @@ class DockerEngine implements EngineClient {
     });
   }
 
+  renameContainer(id: string, name: string) {
+    return this.call("container.rename", true, async () => {
+      await this.docker.getContainer(id).rename({ name });
+    });
+  }
+
   updateContainer(id: string, body: Record<string, unknown>) {
     return this.call("container.update", true, async () => {
       await this.docker.getContainer(id).update(body);
@@ -201,6 +208,7 @@ class DockerEngine implements EngineClient {
         KernelVersion: string;
         Architecture: string;
         OSType: string;
+        SystemTime?: string;
       };
       return {
         serverVersion: i.ServerVersion,
@@ -210,6 +218,7 @@ class DockerEngine implements EngineClient {
         kernel: i.KernelVersion,
         architecture: i.Architecture,
         osType: i.OSType ?? "",
+        ...(i.SystemTime ? { systemTime: i.SystemTime } : {}),
       };
     });
   }
@@ -394,4 +403,16 @@ class DockerEngine implements EngineClient {
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void) {
     return this.call("events", false, () => followEvents(this.docker, labels, signal, onEvent));
   }
+}
+
+/**
+ * DOCKER_HOST names the engine by scheme; one shctl cannot speak (a typo: `bogus://x`) is a usage
+ * error, not an HTTP address to try.
+ */
+export function checkDockerHost(value: string | undefined): void {
+  if (value === undefined || value.trim() === "") return;
+  if (/^(unix|tcp|http|https|ssh|npipe):\/\//i.test(value.trim())) return;
+  throw new UsageError(`DOCKER_HOST=${value} is not an engine address shctl can use`, {
+    hint: "use unix:///var/run/docker.sock, tcp://HOST:2376 (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) or ssh://USER@HOST; or unset it",
+  });
 }

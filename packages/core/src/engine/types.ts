@@ -12,6 +12,8 @@ export interface ContainerSummary {
   state: string;
   /** From the listing's status: "healthy", "unhealthy", "starting", or undefined without a healthcheck. */
   health: string | undefined;
+  /** The listing's status line ("Up 3 minutes (healthy)", "Exited (0) 2 seconds ago"). */
+  status: string;
   labels: Record<string, string>;
   /** Host ports it publishes (while it runs). */
   published: { hostIp: string; port: number; protocol: string }[];
@@ -19,7 +21,8 @@ export interface ContainerSummary {
   networks: Record<string, { ip: string }>;
 }
 
-export interface ContainerDetails extends Omit<ContainerSummary, "published" | "health" | "networks"> {
+export interface ContainerDetails
+  extends Omit<ContainerSummary, "published" | "health" | "networks" | "status"> {
   health: string | undefined;
   healthLog: string[];
   exitCode: number;
@@ -64,6 +67,8 @@ export interface EngineInfo {
   architecture: string;
   /** "linux" or "windows". */
   osType: string;
+  /** The engine's clock when it answered (RFC 3339 with nanoseconds), when it says. */
+  systemTime?: string;
 }
 
 export interface CallCounts {
@@ -84,6 +89,7 @@ export interface EngineClient {
   stopContainer(id: string, timeoutSeconds?: number): Promise<void>;
   restartContainer(id: string, timeoutSeconds?: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
+  renameContainer(id: string, name: string): Promise<void>;
   updateContainer(id: string, body: Record<string, unknown>): Promise<void>;
   waitContainer(id: string, signal?: AbortSignal): Promise<number>;
   killContainer(id: string): Promise<void>;

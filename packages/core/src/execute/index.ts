@@ -9,7 +9,6 @@ import { recordContainer } from "../state.js";
 import {
   type ContainerOps,
   createService,
-  recreateService,
   removeContainer,
   restartService,
   startExisting,
@@ -18,9 +17,10 @@ import {
 import { createRunContext, type RunContext } from "./context.js";
 import { createDir } from "./dirs.js";
 import { buildImage, pullImage } from "./images.js";
-import { runJob } from "./jobs.js";
+import { recordFinishedJob, runJob } from "./jobs.js";
 import { createNetwork, removeNetwork } from "./networks.js";
 import { Readiness } from "./readiness.js";
+import { recreateService } from "./recreate.js";
 import { Scheduler, type StepControls } from "./scheduler.js";
 
 export interface ExecuteOptions {
@@ -64,9 +64,10 @@ export async function execute(
   opts.signal?.addEventListener("abort", () => internal.abort(), { once: true });
   const ctx = createRunContext(plan, stack, engine, opts.onEvent ?? (() => {}), internal.signal, opts.signal);
   const records: Promise<void>[] = [];
+  let onWaitFailed: (service: string, err: unknown) => void = () => {};
   const ops: ContainerOps = {
     ctx,
-    ready: new Readiness(ctx),
+    ready: new Readiness(ctx, (service, err) => onWaitFailed(service, err)),
     record: (service, id, restart) => {
       records.push(
         recordContainer(stack.dataRoot, service, id, restart).catch((err: unknown) =>
@@ -89,6 +90,10 @@ export async function execute(
     if (resource)
       ctx.phase(resource, "failed", isShctlError(err) ? err.message : String((err as Error)?.message ?? err));
   };
+  onWaitFailed = (_service, err) => {
+    failed(undefined, err);
+    if (!interrupted()) scheduler.fail(undefined, err);
+  };
   const outcome = await scheduler.run(async (a, controls) => {
     try {
       return await perform(ops, a, controls);
@@ -103,13 +108,7 @@ export async function execute(
     await Promise.all(
       plan.waitReady.map(async (name) => {
         const svc = stack.services[name];
-        if (!svc) return;
-        try {
-          await ops.ready.wait(svc);
-        } catch (err) {
-          failed(undefined, err);
-          scheduler.fail(undefined, err);
-        }
+        if (svc) await ops.ready.wait(svc);
       }),
     );
   }
@@ -142,6 +141,8 @@ async function perform(ops: ContainerOps, a: Action, controls: StepControls): Pr
       return void (await createDir(ctx, a));
     case "job.run":
       return runJob(ops, a, controls);
+    case "job.record":
+      return void (await recordFinishedJob(ctx, a));
     case "container.create":
       return createService(ops, a, controls);
     case "container.recreate":

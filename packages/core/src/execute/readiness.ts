@@ -22,20 +22,48 @@ const EXPLAIN_AFTER_MS = 2000;
 export class Readiness {
   /** Services seen ready (or healthy) in this run. */
   readonly ready = new Set<string>();
-  private readonly waits = new Map<string, Promise<void>>();
+  private readonly waits = new Map<string, Promise<boolean>>();
   private readonly listeners = new Map<string, Set<(e: EngineEvent) => void>>();
   private eventsStarted = false;
 
-  constructor(private readonly ctx: RunContext) {}
+  /**
+   * `onFailure` hears of each service whose wait failed, once: the failure is that service's,
+   * whoever was waiting for it (a dependent is not what failed).
+   */
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly onFailure: (service: string, err: unknown) => void = () => {},
+  ) {}
 
-  /** Memoized per service: ready (probes) or healthy (healthcheck), within its readyTimeout. */
-  wait(s: ResolvedService): Promise<void> {
+  /**
+   * Memoized per service: true once it is ready (probes) or healthy (healthcheck) within its
+   * readyTimeout; false when its wait failed (reported through onFailure) or the run stopped.
+   */
+  wait(s: ResolvedService): Promise<boolean> {
     let p = this.waits.get(s.name);
     if (!p) {
-      p = this.doWait(s);
+      p = this.doWait(s).then(
+        () => this.ready.has(s.name),
+        (err: unknown) => {
+          this.onFailure(s.name, err);
+          return false;
+        },
+      );
       this.waits.set(s.name, p);
     }
     return p;
+  }
+
+  /**
+   * One wait for a service's current container, not shared and not reported (the caller decides
+   * what a failure means: a recreate rolls back). Resolves true when ready, false when the run
+   * stopped; throws why it did not get ready. Once ready, later waits for the service reuse it.
+   */
+  async waitOwn(s: ResolvedService): Promise<boolean> {
+    await this.doWait(s);
+    const ok = this.ready.has(s.name);
+    if (ok) this.waits.set(s.name, Promise.resolve(true));
+    return ok;
   }
 
   /** Fails unless the service's container runs now (a `started` dependency that was not touched). */

@@ -32,6 +32,7 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
     source: ctx.label,
     projectDir: r.projectDir,
     dataRoot: r.dataRoot,
+    ...(spec.dataRoot === undefined ? { dataRootDefaulted: true } : {}),
     profile: r.profile,
     bindAddress: spec.bindAddress,
     networks: r.networks,
@@ -41,6 +42,9 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
     checks: resolveChecks(r),
     notes: spec.notes,
     secrets: [...r.secrets].sort((a, b) => b.length - a.length),
+    ...(spec.registryMirror ? { registryMirror: spec.registryMirror } : {}),
+    ...(spec.doctor && spec.doctor.length > 0 ? { doctor: spec.doctor } : {}),
+    ...(spec.statusExtras ? { statusExtras: spec.statusExtras } : {}),
   };
   checkGraph(r, stack);
   checkPorts(r, stack);

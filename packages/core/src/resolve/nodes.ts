@@ -43,6 +43,7 @@ export function resolveServices(r: Resolving): Record<string, ResolvedService> {
       stopSignal: s.stopSignal,
       stopGraceMs: ms(s.stopGracePeriod),
       init: s.init,
+      update: s.update,
       deps: resolveDeps(r, [...where, "dependsOn"], s.dependsOn),
     };
   }

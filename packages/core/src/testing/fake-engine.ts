@@ -155,6 +155,7 @@ export class FakeEngine implements EngineClient {
             imageId: this.images.get(c.image)?.id ?? c.image,
             state: c.state,
             health: c.health,
+            status: c.state === "exited" ? `Exited (${c.exitCode}) 1 second ago` : "Up 1 second",
             labels: c.labels,
             published: [],
             networks: c.networks,
@@ -252,6 +253,17 @@ export class FakeEngine implements EngineClient {
   removeContainer(id: string) {
     return this.call("container.remove", true, [id], () => {
       this.containers.delete(id);
+    });
+  }
+
+  renameContainer(id: string, name: string) {
+    return this.call("container.rename", true, [id, name], () => {
+      if ([...this.containers.values()].some((c) => c.name === name && c.id !== id))
+        throw new EngineError(
+          "container.rename",
+          Object.assign(new Error("name in use"), { statusCode: 409 }),
+        );
+      this.container(id).name = name;
     });
   }
 

@@ -1,6 +1,7 @@
 import type { VerifyEvent } from "@sh/core";
 import { type CheckHarness, runCheck } from "@sh/core/internals";
 import { describe, expect, it } from "vitest";
+import { SENTRY_CONSUMERS } from "../consumers.js";
 import { SentryOptions } from "../options.js";
 import { sentryStack } from "../stack.js";
 import { HOPS, type PipelineName, sentryChecks } from "./checks.js";
@@ -231,6 +232,15 @@ describe("the Sentry stack's checks", () => {
     });
     expect(result.broken).toMatchObject({ hop: "set-up", owner: "web" });
     expect(result.broken?.fix).toContain("createuser --superuser");
+  });
+
+  it("every leg is a consumer of status's consumer table (service, group, topic)", () => {
+    for (const t of [ERRORS, TRANSACTIONS, REPLAYS])
+      for (const leg of Object.values(t.legs)) {
+        const c = SENTRY_CONSUMERS.find((x) => x.service === leg.consumer);
+        expect(c, leg.consumer).toBeDefined();
+        expect([c?.group, c?.topics.includes(leg.topic)], leg.consumer).toEqual([leg.group, true]);
+      }
   });
 
   it("the topology matches the stack's own consumer services (topic, group)", () => {

@@ -1,0 +1,432 @@
+import { access, constants, lstat, statfs } from "node:fs/promises";
+import path from "node:path";
+import {
+  containerHolder,
+  containersPublishing,
+  describeHolder,
+  type PortHolder,
+  probeHostPort,
+} from "./doctor-ports.js";
+import type { ContainerSummary, EngineClient, EngineInfo } from "./engine/index.js";
+import { EngineUnreachableError, isShctlError } from "./errors.js";
+import { type HostFacts, isWsl, mountOf, windowsDriveMount } from "./host.js";
+import { LABEL } from "./labels.js";
+import type { ResolvedPort, ResolvedStack } from "./model.js";
+import { usedImages } from "./plan/order.js";
+import type { DoctorCheckResult } from "./schema.js";
+
+/*
+ * The built-in checks of `shctl doctor`: what any stack needs of the engine and of the machine.
+ * Each returns one result (ok, warning, failure or skipped) with the fix when there is one.
+ */
+
+const GB = 1024 ** 3;
+
+/** A word for a byte count: "3.2 GB", "512 MB". */
+export function formatBytes(n: number): string {
+  if (n >= GB) return `${(n / GB).toFixed(1)} GB`;
+  return `${Math.round(n / 1024 ** 2)} MB`;
+}
+
+/** A path as a shell word (single-quoted when it holds anything a shell would read). */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+/** "sudo " unless this process is root (then the command runs as it is). */
+function sudo(): string {
+  return process.getuid?.() === 0 ? "" : "sudo ";
+}
+
+/** Whether the engine runs on this machine (its socket is local), so paths and ports are this machine's. */
+export function engineIsLocal(engine: Pick<EngineClient, "where">): boolean {
+  return /^(unix|npipe):\/\//.test(engine.where);
+}
+
+export function isDockerDesktop(info: Pick<EngineInfo, "os">): boolean {
+  return /docker desktop/i.test(info.os);
+}
+
+export async function checkEngine(
+  engine: EngineClient,
+): Promise<{ result: DoctorCheckResult; info: EngineInfo | undefined }> {
+  try {
+    const [v, info] = await Promise.all([engine.version(), engine.info()]);
+    const desktop = isDockerDesktop(info) ? " (Docker Desktop)" : "";
+    return {
+      info,
+      result: {
+        status: "ok",
+        detail: `Docker ${v.version} (API ${v.apiVersion}) at ${engine.where}: ${info.os}${desktop}, ${info.architecture}, ${info.cpus} CPUs, ${formatBytes(info.memoryBytes)}`,
+      },
+    };
+  } catch (err) {
+    return {
+      info: undefined,
+      result: {
+        status: "failure",
+        detail: isShctlError(err) ? err.message : String((err as Error)?.message ?? err),
+        ...(isShctlError(err) && err.details.length > 0 ? { lines: err.details } : {}),
+        fix:
+          err instanceof EngineUnreachableError
+            ? (err.hint ?? "start the engine")
+            : isShctlError(err) && err.hint
+              ? err.hint
+              : "check that the engine runs and this user may use it (the docker group, or DOCKER_HOST)",
+      },
+    };
+  }
+}
+
+/** Where shctl runs and where the engine does: WSL, Docker Desktop, a remote engine. */
+export function checkHost(
+  engine: EngineClient,
+  info: EngineInfo | undefined,
+  host: HostFacts,
+): DoctorCheckResult {
+  const wsl = isWsl(host);
+  const here = `${host.platform === "darwin" ? "macOS" : host.platform === "win32" ? "Windows" : "Linux"}${wsl ? ` in WSL2${host.env.WSL_DISTRO_NAME ? ` (${host.env.WSL_DISTRO_NAME})` : ""}` : ""}`;
+  const desktop = info !== undefined && isDockerDesktop(info);
+  const where = !engineIsLocal(engine)
+    ? `a remote engine (${engine.where}): bind mounts and published ports are on its machine, not this one`
+    : desktop
+      ? `Docker Desktop (its own VM${wsl ? ", reached through its WSL integration" : ""})`
+      : "this machine";
+  if (host.platform === "win32") {
+    return {
+      status: "warning",
+      detail: `shctl runs on ${here}; the engine: ${where}`,
+      fix: "run shctl inside WSL2 (e.g. Ubuntu), with the project in the WSL file system",
+    };
+  }
+  return { status: "ok", detail: `shctl runs on ${here}; the engine: ${where}` };
+}
+
+/** The data root, or the nearest of its parents that exists (where it will be created). */
+export async function existingAncestor(dir: string): Promise<string> {
+  let p = path.resolve(dir);
+  for (;;) {
+    const ok = await lstat(p).then(
+      () => true,
+      () => false,
+    );
+    if (ok || path.dirname(p) === p) return p;
+    p = path.dirname(p);
+  }
+}
+
+/** Free and total bytes of the file system that holds `dir` (or would hold it). */
+export async function diskSpace(
+  dir: string,
+): Promise<{ path: string; freeBytes: number; totalBytes: number }> {
+  const at = await existingAncestor(dir);
+  const fs = await statfs(at);
+  return { path: at, freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize };
+}
+
+const NETWORK_FS =
+  /^(nfs4?|cifs|smb3?|fuse\.sshfs|afs|ceph|glusterfs|9p|drvfs|virtiofs|fuse\.grpcfuse|fakeowner)$/;
+const STATFS_TYPES: Record<number, string> = {
+  61267: "ext4",
+  1481003842: "xfs",
+  2435016766: "btrfs",
+  16914836: "tmpfs",
+  26985: "nfs",
+  16914839: "9p",
+  2035054128: "overlay",
+  801189825: "zfs",
+  1702057286: "fuse",
+  4283649346: "cifs",
+  4266872130: "smb2",
+};
+
+/** The data root's file system: a Windows drive under WSL or a network file system warns; it must be writable. */
+export async function checkDataRootFs(
+  stack: ResolvedStack,
+  host: HostFacts,
+  local: boolean,
+): Promise<DoctorCheckResult> {
+  const root = stack.dataRoot;
+  const at = await existingAncestor(root);
+  const mount = mountOf(at, host.mounts);
+  const type: string =
+    mount?.type ?? (await statfs(at).then((s) => STATFS_TYPES[s.type] ?? `type 0x${s.type.toString(16)}`));
+  const exists = at === path.resolve(root);
+  const where = `${root}${exists ? "" : " (not created yet)"} is on ${type}${mount ? ` (${mount.source} at ${mount.target})` : ""}${local ? "" : "; on this machine, while the engine mounts paths of its own"}`;
+  const drive = isWsl(host) ? windowsDriveMount(at, host.mounts) : undefined;
+  if (drive) {
+    return {
+      status: "warning",
+      detail: `${where}: ${drive}: slow, and file ownership does not stick there, which breaks databases`,
+      fix: "put the project in the WSL file system (e.g. ~/project), not under /mnt/<drive>",
+    };
+  }
+  const writable = await access(at, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  if (!writable) {
+    return {
+      status: "failure",
+      detail: `${where}: this user (uid ${process.getuid?.() ?? "?"}) may not write ${at}`,
+      fix: "give it to the user that runs shctl (only this directory, not what is in it)",
+      commands: [`${sudo()}chown ${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0} ${shellWord(at)}`],
+    };
+  }
+  if (NETWORK_FS.test(type)) {
+    return {
+      status: "warning",
+      detail: `${where}: a shared or network file system, where file ownership and locks may not behave as databases need`,
+      fix: "keep the data root on a local disk (ext4, xfs, btrfs)",
+    };
+  }
+  return { status: "ok", detail: where };
+}
+
+/** Free space at the data root; below 2 GB warns (a stack may check against its own minimum instead). */
+export async function checkDisk(stack: ResolvedStack, minFreeBytes = 2 * GB): Promise<DoctorCheckResult> {
+  const d = await diskSpace(stack.dataRoot);
+  const detail = `${formatBytes(d.freeBytes)} free of ${formatBytes(d.totalBytes)} at ${d.path}`;
+  if (d.freeBytes < minFreeBytes)
+    return {
+      status: "warning",
+      detail: `${detail}; below ${formatBytes(minFreeBytes)}`,
+      fix: "free some space (e.g. `docker system df`, then remove what you no longer need)",
+    };
+  return { status: "ok", detail };
+}
+
+interface DirSpec {
+  hostPath: string;
+  owner: { uid: number; gid: number } | undefined;
+  mode: number | undefined;
+  users: Set<string>;
+}
+
+/** Bind-mount directories under the data root whose owner or mode the stack states. */
+export function specDirs(stack: ResolvedStack): DirSpec[] {
+  const dirs = new Map<string, DirSpec>();
+  const containers = [
+    ...Object.values(stack.services).map((s) => ({ name: s.name, spec: s })),
+    ...Object.values(stack.jobs).flatMap((j) => (j.container ? [{ name: j.name, spec: j.container }] : [])),
+  ];
+  for (const { name, spec } of containers) {
+    for (const m of spec.mounts) {
+      if (m.type !== "bind" || m.kind !== "dir" || (m.owner === undefined && m.mode === undefined)) continue;
+      const d = dirs.get(m.hostPath) ?? {
+        hostPath: m.hostPath,
+        owner: m.owner,
+        mode: m.mode,
+        users: new Set(),
+      };
+      d.owner ??= m.owner;
+      d.mode ??= m.mode;
+      d.users.add(name);
+      dirs.set(m.hostPath, d);
+    }
+  }
+  return [...dirs.values()].sort((a, b) => (a.hostPath < b.hostPath ? -1 : 1));
+}
+
+const dirCount = (n: number) => `${n} data director${n === 1 ? "y" : "ies"}`;
+const imageCount = (n: number) => `${n} image${n === 1 ? "" : "s"}`;
+
+const octal = (mode: number) => `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
+
+/** Each data directory's owner and mode against the spec, with the commands that put them right. */
+export async function checkDataDirs(
+  stack: ResolvedStack,
+  host: HostFacts,
+  local: boolean,
+): Promise<DoctorCheckResult> {
+  const wanted = specDirs(stack);
+  if (wanted.length === 0)
+    return { status: "ok", detail: "the stack states no owner or mode for a directory" };
+  if (!local)
+    return {
+      status: "skipped",
+      detail: "the engine runs elsewhere: the directories it mounts are on its machine",
+    };
+  if (host.platform !== "linux")
+    return {
+      status: "skipped",
+      detail: `on ${host.platform}, Docker Desktop maps the owner of shared folders: it is not checked`,
+    };
+  const lines: string[] = [];
+  const commands: string[] = [];
+  let missing = 0;
+  let unreadable = 0;
+  for (const d of wanted) {
+    const rel = path.relative(stack.dataRoot, d.hostPath) || ".";
+    const users = [...d.users].sort().join(", ");
+    let st: Awaited<ReturnType<typeof lstat>>;
+    try {
+      st = await lstat(d.hostPath);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") missing++;
+      else {
+        unreadable++;
+        lines.push(`${rel}: cannot look at it (${code}): run shctl doctor as root to check it`);
+      }
+      continue;
+    }
+    if (!st.isDirectory()) {
+      lines.push(`${rel} (${users}): is not a directory`);
+      continue;
+    }
+    const problems: string[] = [];
+    if (d.owner && (st.uid !== d.owner.uid || st.gid !== d.owner.gid)) {
+      problems.push(`owner ${st.uid}:${st.gid}, the spec says ${d.owner.uid}:${d.owner.gid}`);
+      commands.push(`${sudo()}chown ${d.owner.uid}:${d.owner.gid} ${shellWord(d.hostPath)}`);
+    }
+    if (d.mode !== undefined && (st.mode & 0o7777) !== (d.mode & 0o7777)) {
+      problems.push(`mode ${octal(st.mode)}, the spec says ${octal(d.mode)}`);
+      commands.push(`${sudo()}chmod ${octal(d.mode)} ${shellWord(d.hostPath)}`);
+    }
+    if (problems.length > 0) lines.push(`${rel} (${users}): ${problems.join("; ")}`);
+  }
+  const created = wanted.length - missing;
+  const notYet = missing > 0 ? `; ${missing} not created yet (apply creates them)` : "";
+  if (lines.length > 0) {
+    const wrong = lines.length - unreadable;
+    return {
+      status: wrong > 0 ? "failure" : "warning",
+      detail: `${wrong > 0 ? `${wrong} of ${dirCount(created)} differ${wrong === 1 ? "s" : ""} from the spec` : `${dirCount(unreadable)} could not be checked`}${notYet}`,
+      lines,
+      ...(commands.length > 0
+        ? {
+            fix: "give them the owner and mode the stack states (the commands below), then restart the services that use them",
+            commands,
+          }
+        : {}),
+    };
+  }
+  if (created === 0)
+    return {
+      status: "ok",
+      detail: `none of the ${dirCount(missing)} created yet (apply creates them)`,
+    };
+  return { status: "ok", detail: `${dirCount(created)} as the spec says${notYet}` };
+}
+
+/** One published host port: free, held by the service's own container, or by whom. */
+export async function checkPort(
+  stack: ResolvedStack,
+  service: string,
+  port: ResolvedPort,
+  containers: ContainerSummary[],
+  local: boolean,
+  probe: (p: ResolvedPort) => Promise<PortHolder> = probeHostPort,
+): Promise<DoctorCheckResult> {
+  const holders = containersPublishing(port, containers);
+  const own = holders.find((c) => c.labels[LABEL.stack] === stack.name && c.labels[LABEL.name] === service);
+  const other = holders.find((c) => c !== own);
+  const fixOther = `free it, or publish ${service} on another host port`;
+  if (other) {
+    return {
+      status: "failure",
+      detail: `held by ${describeHolder(containerHolder(other))}`,
+      fix: fixOther,
+      commands: [`docker stop ${other.name}`],
+    };
+  }
+  if (own) return { status: "ok", detail: `published by ${service}'s own container ${own.name}` };
+  if (!local)
+    return {
+      status: "skipped",
+      detail:
+        "no container publishes it; whether a process on the engine's machine holds it cannot be told from here",
+    };
+  const holder = await probe(port);
+  if (holder.kind === "free") return { status: "ok", detail: "free" };
+  if (holder.kind === "unknown") return { status: "warning", detail: describeHolder(holder) };
+  return { status: "failure", detail: `held by ${describeHolder(holder)}`, fix: fixOther };
+}
+
+/** A registry mirror's API root answers: https first, then plain http (as the engine would try). */
+export async function checkMirror(mirror: string, timeoutMs = 3000): Promise<DoctorCheckResult> {
+  const hostPart = mirror.replace(/^https?:\/\//, "").split("/")[0] ?? mirror;
+  const tries: string[] = [];
+  for (const scheme of ["https", "http"]) {
+    const url = `${scheme}://${hostPart}/v2/`;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+      await res.body?.cancel();
+      const api = res.headers.get("docker-distribution-api-version");
+      if (res.status === 200 || res.status === 401 || api) {
+        const auth = res.status === 401 ? " (it asks for credentials)" : "";
+        const plain =
+          scheme === "http"
+            ? "; over plain HTTP, which the engine uses only for a registry in its insecure-registries (or on 127.0.0.0/8)"
+            : "";
+        return { status: "ok", detail: `${url} answers HTTP ${res.status}${auth}${plain}` };
+      }
+      return {
+        status: "warning",
+        detail: `${url} answers HTTP ${res.status}: not a registry's API root`,
+        fix: "check registryMirror: a registry host (and optional path prefix), e.g. mirror.example:5000",
+      };
+    } catch (err) {
+      const e = err as Error & { cause?: NodeJS.ErrnoException };
+      const why =
+        e.name === "TimeoutError"
+          ? `no answer within ${timeoutMs / 1000}s`
+          : (e.cause?.code ?? e.cause?.message ?? e.message);
+      tries.push(`${url}: ${why}`);
+      // Refused or silent: plain HTTP on the same port will not answer either.
+      if (e.name === "TimeoutError" || e.cause?.code === "ECONNREFUSED" || e.cause?.code === "ENOTFOUND")
+        break;
+    }
+  }
+  return {
+    status: "failure",
+    detail: `the registry mirror ${mirror} does not answer (from this machine)`,
+    lines: tries,
+    fix: "start the mirror or fix registryMirror; without it, images the engine lacks cannot be pulled",
+  };
+}
+
+/** Every image the stack's services and jobs use, present in the engine. */
+export async function checkImages(stack: ResolvedStack, engine: EngineClient): Promise<DoctorCheckResult> {
+  const keys = [...usedImages(stack)].sort();
+  const refs = keys.map((k) => stack.images[k]?.ref ?? k);
+  const present = await engine.listImages(refs);
+  const missing = keys.filter((k) => !present[stack.images[k]?.ref ?? k]);
+  if (missing.length === 0) return { status: "ok", detail: `all ${imageCount(keys.length)} present` };
+  const lines = missing.map((k) => {
+    const img = stack.images[k];
+    const how = img?.build ? "apply builds it" : img?.pull === "never" ? "pull: never" : "apply pulls it";
+    return `${img?.ref ?? k} (${k}): missing; ${how}`;
+  });
+  const stuck = missing.filter((k) => stack.images[k]?.pull === "never" && !stack.images[k]?.build);
+  return {
+    status: stuck.length > 0 ? "failure" : "warning",
+    detail: `${missing.length} of ${imageCount(keys.length)} missing`,
+    lines,
+    fix:
+      stuck.length > 0
+        ? "load the images marked `pull: never` into the engine (docker load, or build them)"
+        : "`shctl apply` pulls or builds them (a pull needs the registry or the mirror to answer)",
+  };
+}
+
+/** The engine's clock against this machine's: a skew of more than a few seconds warns. */
+export async function checkClock(engine: EngineClient, maxSkewMs = 5000): Promise<DoctorCheckResult> {
+  const t0 = Date.now();
+  const info = await engine.info();
+  const t1 = Date.now();
+  const at = info.systemTime ? Date.parse(info.systemTime) : Number.NaN;
+  if (Number.isNaN(at)) return { status: "skipped", detail: "the engine does not tell its time" };
+  const skew = at - (t0 + t1) / 2;
+  const slack = (t1 - t0) / 2;
+  const beyond = Math.max(0, Math.abs(skew) - slack);
+  const words = `the engine's clock is ${(Math.abs(skew) / 1000).toFixed(1)}s ${skew >= 0 ? "ahead of" : "behind"} this machine's`;
+  if (beyond > maxSkewMs)
+    return {
+      status: "warning",
+      detail: words,
+      fix: "sync the clocks (NTP); Docker Desktop or WSL2 after a sleep: restart it (`wsl --shutdown`), or `sudo hwclock -s` inside WSL",
+    };
+  return { status: "ok", detail: `${words} (within ${maxSkewMs / 1000}s)` };
+}
