@@ -96,6 +96,7 @@ ${examples([
   "shctl apply -f stack.yaml       # any stack file",
   "shctl status",
   "shctl doctor                    # what is wrong, and how to fix it",
+  "shctl verify                    # send an error, a transaction and a replay through it",
   "shctl logs web --follow",
   "shctl teardown --data --yes     # remove everything, data included",
 ])}`,
@@ -274,6 +275,44 @@ ${examples([
     .action((service: string, _o, cmd: Command) =>
       runCommand(() => import("./commands/logs.js"), cmd, service),
     );
+
+  program
+    .command("verify")
+    .summary("send test data through the running stack and follow it hop by hop")
+    .description(
+      "Run the stack's end-to-end checks against the running stack. For Sentry: an error, a " +
+        "transaction and a replay are sent to the public URL as an SDK sends them, then followed " +
+        "with their own ids through relay, Kafka (each topic and consumer group), the worker, " +
+        "ClickHouse and Postgres to Sentry's web API, each hop timed. The first broken hop names " +
+        "the service that owns it, with its state, restarts, last log lines and the likely fix. " +
+        "The data goes to a project of its own (shctl-verify, made through Sentry on first use and " +
+        "reused), tagged shctl.verify=1 in environment shctl-verify.",
+    )
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .addOption(
+      new Option(
+        "--pipeline <NAME>",
+        "run only this check (errors, transactions, replays for Sentry); repeat or comma-separate for more",
+      ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
+    .option("--timeout <DURATION>", "how long each check may take (default: the check's own, 3m for Sentry)")
+    .addOption(jsonOption())
+    .addHelpText(
+      "after",
+      `
+Output: each hop as it ends (a live view on a terminal, plain lines otherwise), then a table per
+check (hop, owning service, status, time, what it found) and, for a check that failed, its first
+broken hop explained. Exit codes: 0 every check passed, 1 one failed, 2 invalid usage (an unknown
+check, a stack without checks), 130 interrupted.
+${examples([
+  "shctl verify",
+  "shctl verify --pipeline errors",
+  "shctl verify --pipeline transactions,replays --timeout 5m",
+  'shctl verify --json | jq -c \'select(.type == "hop" and .status == "failed")\'',
+])}`,
+    )
+    .action((_o, cmd: Command) => runCommand(() => import("./commands/verify.js"), cmd));
 
   return program;
 }

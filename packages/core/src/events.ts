@@ -36,3 +36,56 @@ export type ProgressEvent =
   | { type: "outcome"; done: string[]; notDone: string[]; notReady: string[] };
 
 export type EventSink = (event: ProgressEvent) => void;
+
+/*
+ * What `verify` reports while a stack's checks run: each check's start and end, and each hop of a
+ * check as it starts and ends (ok, failed with what owns it and its state, or skipped after the
+ * first broken hop). Separate from ProgressEvent: the apply and teardown views never see them.
+ */
+
+/** A service's state when a hop it owns broke: for the reader to see what to look at. */
+export interface Diagnosis {
+  service: string;
+  /** The container's state ("running", "restarting", "exited", …), or "missing" without one. */
+  state: string;
+  /** The Docker healthcheck's verdict, when it has one. */
+  health: string | undefined;
+  restarts: number;
+  /** The exit code of a container that is not running. */
+  exitCode: number | undefined;
+  startedAt: string | undefined;
+  /** Its last log lines, secrets redacted. */
+  logTail: string[];
+  /** Why the diagnosis itself is incomplete (the engine did not answer), if so. */
+  note?: string;
+}
+
+export type HopStatus = "running" | "ok" | "failed" | "skipped";
+
+export type VerifyEvent =
+  /** A check started (with the hops it declared, in order) or ended. */
+  | {
+      type: "check";
+      name: string;
+      phase: "running" | "passed" | "failed";
+      ms?: number;
+      hops?: string[];
+      description?: string;
+    }
+  /**
+   * A hop of a check started or ended. `owner` is the service that owns the hop; a failed hop
+   * carries what went wrong (`detail`), the likely `fix` and the owner's `diagnosis`.
+   */
+  | {
+      type: "hop";
+      check: string;
+      hop: string;
+      status: HopStatus;
+      ms?: number;
+      detail?: string;
+      owner?: string;
+      fix?: string;
+      diagnosis?: Diagnosis;
+    };
+
+export type VerifySink = (event: VerifyEvent) => void;

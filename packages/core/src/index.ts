@@ -33,7 +33,15 @@ export {
   UnsupportedArchitectureError,
   UsageError,
 } from "./errors.js";
-export type { EventSink, Phase, ProgressEvent } from "./events.js";
+export type {
+  Diagnosis,
+  EventSink,
+  HopStatus,
+  Phase,
+  ProgressEvent,
+  VerifyEvent,
+  VerifySink,
+} from "./events.js";
 export { type HostFacts, isWsl, mountOf, readHostFacts, windowsDriveMount } from "./host.js";
 export { defineStack, type LoadOptions, loadStack, type StackFactory } from "./load.js";
 export { type LogsSource, logs } from "./logs.js";
@@ -53,11 +61,16 @@ export { hasChanges, isDestructive, resourceKey } from "./plan/util.js";
 export { createReach, type Reach, type ReachDescription, type ReachOptions } from "./reach.js";
 export type { ModeDecision, ReachMode, ReachSetting } from "./reach-mode.js";
 export type {
+  CheckContext,
+  CheckRun,
   DoctorCheckResult,
   DoctorContext,
   DoctorRun,
   EngineInfoSummary,
+  HopControl,
+  HopOptions,
   JobContext,
+  PollResult,
   ProbeContext,
   RunContainerOptions,
   StackConnections,
@@ -69,3 +82,10 @@ export type {
 export { completedJobs } from "./state.js";
 export { type ServiceStatus, type StatusOptions, status } from "./status.js";
 export { checkDataRoot, type TeardownResult } from "./teardown.js";
+export {
+  type CheckResult,
+  type HopRecord,
+  type VerifyOptions,
+  type VerifyResult,
+  verify,
+} from "./verify.js";

@@ -51,3 +51,4 @@ export { type ResolveContext, splitCommand } from "./resolve/index.js";
 export type { JobRun, ProbeCheck } from "./schema.js";
 export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";
 export { tunnelSocket } from "./tunnel.js";
+export { type CheckHarness, diagnoseService, runCheck, selectChecks } from "./verify.js";

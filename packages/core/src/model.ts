@@ -1,4 +1,4 @@
-import type { DoctorCheckSpec, JobRun, ProbeCheck, StatusExtras } from "./schema.js";
+import type { CheckRun, DoctorCheckSpec, JobRun, ProbeCheck, StatusExtras } from "./schema.js";
 
 /*
  * The resolved stack: what `loadStack` returns after validation. Paths are absolute, durations are
@@ -151,6 +151,16 @@ export interface ResolvedNetwork {
   labels: Record<string, string>;
 }
 
+/** An end-to-end check of the running stack (see verify.ts). */
+export interface ResolvedCheck {
+  name: string;
+  description: string | undefined;
+  timeoutMs: number;
+  /** The hops it declares, in order (may be empty). */
+  hops: string[];
+  run: CheckRun;
+}
+
 export interface ResolvedStack {
   name: string;
   /** Where the stack came from (a file path, or "(module)"). */
@@ -165,6 +175,8 @@ export interface ResolvedStack {
   images: Record<string, ResolvedImage>;
   services: Record<string, ResolvedService>;
   jobs: Record<string, ResolvedJob>;
+  /** End-to-end checks `verify` runs, in the stack's order. */
+  checks: ResolvedCheck[];
   /** Lines to show after a successful apply. */
   notes: string[];
   /** Every secret value, so output can be redacted. */

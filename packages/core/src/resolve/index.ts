@@ -4,7 +4,7 @@ import type { StackSpec } from "../schema.js";
 import { checkGraph, checkPorts, checkSharedMounts } from "./checks.js";
 import { checkProfile, type ResolveContext, startResolving } from "./context.js";
 import { checkNeeds, resolveImages } from "./images.js";
-import { resolveJobs, resolveServices } from "./nodes.js";
+import { resolveChecks, resolveJobs, resolveServices } from "./nodes.js";
 
 /*
  * From a validated stack spec (the schema's output) to the ResolvedStack that plan and execute
@@ -39,6 +39,7 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
     images: r.images,
     services,
     jobs,
+    checks: resolveChecks(r),
     notes: spec.notes,
     secrets: [...r.secrets].sort((a, b) => b.length - a.length),
     ...(spec.registryMirror ? { registryMirror: spec.registryMirror } : {}),

@@ -13,6 +13,7 @@ import { CONTEXTS } from "./layout.js";
 import { loadSentryOptions, type SentryOptions } from "./options.js";
 import { sentryServices } from "./sentry-services.js";
 import { snubaServices } from "./snuba-services.js";
+import { sentryChecks } from "./verify/checks.js";
 
 export { CONFIG_DIRS, CONTEXTS, DATA_DIRS, type DataDir, FULL_ONLY } from "./layout.js";
 
@@ -137,6 +138,8 @@ export function sentryStack(
     },
     services,
     jobs: initJobs(opts, projectDir, { sentryEnv, sentryMounts, snubaEnv, full }),
+    // `shctl verify`: an error, a transaction and a replay followed from the public URL to the API.
+    checks: sentryChecks(opts),
     // `shctl doctor`: upstream's minimums, SSE 4.2, the Kafka topics, ClickHouse.
     doctor: sentryDoctorChecks(),
     // `shctl status`: each Kafka consumer's lag.
