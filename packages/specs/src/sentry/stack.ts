@@ -4,7 +4,7 @@ import type { StackFactory, StackInput } from "@sh/core";
 import { cleanupServices } from "./cleanup.js";
 import { edgeServices } from "./edge.js";
 import { family, type Svc } from "./family.js";
-import { LOCAL_IMAGES, UPSTREAM_IMAGES } from "./images.js";
+import { LOCAL_IMAGES, SENTRY_VERSION, UPSTREAM_IMAGES } from "./images.js";
 import { infraServices } from "./infra.js";
 import { initJobs } from "./jobs.js";
 import { CONTEXTS } from "./layout.js";
@@ -62,6 +62,7 @@ export function sentryStack(
 
   return {
     name: opts.stackName,
+    version: SENTRY_VERSION,
     dataRoot: opts.dataRoot,
     bindAddress: opts.bindAddress,
     ...(opts.registryMirror ? { registryMirror: opts.registryMirror } : {}),
