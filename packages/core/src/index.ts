@@ -8,9 +8,12 @@
  * (a cached stack file needs neither).
  */
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
+export { type BackupOptions, type BackupResult, backup } from "./backup.js";
+export type { BackupHeader, BackupManifest, ManifestEntry } from "./backup-archive.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
+  BackupArchiveError,
   CancelledError,
   ConflictError,
   EngineError,
@@ -21,6 +24,7 @@ export {
   JobFailedError,
   LockedError,
   ReachError,
+  RefusedError,
   ShctlError,
   SpecError,
   type SpecIssue,
@@ -48,6 +52,7 @@ export type {
 export { hasChanges, isDestructive, resourceKey } from "./plan/util.js";
 export { createReach, type Reach, type ReachDescription, type ReachOptions } from "./reach.js";
 export type { ModeDecision, ReachMode, ReachSetting } from "./reach-mode.js";
+export { type RestoreOptions, type RestoreResult, restore, verifyBackup } from "./restore.js";
 export type {
   EngineInfoSummary,
   JobContext,
