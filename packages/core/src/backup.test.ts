@@ -263,7 +263,8 @@ describe("restore refuses before it writes anything", () => {
     for (const c of [...engine.containers.values()]) await engine.stopContainer(c.id);
     await rm(stack.dataRoot, { recursive: true, force: true });
     const bytes = await readFile(file);
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = (bytes[at] as number) ^ 0xff;
     await writeFile(file, bytes);
     const err = await restore(stack, engine, { file }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackupArchiveError);
