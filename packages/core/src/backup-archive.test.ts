@@ -223,6 +223,43 @@ describe("writing a backup archive", () => {
     await new Promise((r) => setTimeout(r, 50));
   });
 
+  // Was a bug: an entry's sink destroyed by the abort emitted an 'error' nobody listened to, which
+  // ended the process before the services were started again.
+  it("stops cleanly whenever the abort comes, in the middle of an entry too", async () => {
+    const source = await engineTar([
+      { h: { name: "data/", type: "directory", mode: 0o40755 } },
+      { h: { name: "data/big", type: "file", mode: 0o100644 }, body: Buffer.alloc(4 << 20, "b") },
+    ]);
+    for (let i = 0; i < 15; i++) {
+      const ac = new AbortController();
+      const out = new Writable({
+        highWaterMark: 4096,
+        write(_c, _e, cb) {
+          setImmediate(cb);
+        },
+      });
+      const chunks = Array.from({ length: Math.ceil(source.length / 65536) }, (_, k) =>
+        source.subarray(k * 65536, (k + 1) * 65536),
+      );
+      async function* slowly() {
+        for (const c of chunks) {
+          await new Promise((r) => setTimeout(r, 1));
+          yield c;
+        }
+      }
+      const p = writeArchive({
+        header,
+        source: Readable.from(slowly()),
+        out,
+        compress: i % 2 === 0,
+        signal: ac.signal,
+      });
+      setTimeout(() => ac.abort(new Error("interrupted")), 2 + i * 4);
+      await expect(p).rejects.toThrow(/interrupted/);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
   it("stops when the signal aborts", async () => {
     const ac = new AbortController();
     const source = new PassThrough();

@@ -215,6 +215,8 @@ async function writeEntry(
   });
   written.catch(() => undefined); // awaited below, unless the copy fails first
   const sink = pk.entry(header, (err) => settle(err));
+  // A sink destroyed with the pack emits 'error'; the callback above and the race already say it.
+  sink.on("error", () => undefined);
   for await (const chunk of content) {
     onChunk(chunk);
     if (!sink.write(chunk)) await race(once(sink, "drain"));

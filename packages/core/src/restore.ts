@@ -114,7 +114,10 @@ export async function verifyBackup(
   const t0 = Date.now();
   emit({ type: "phase", resource, phase: "verifying" });
   const progress = transferEvents(emit, resource, size);
-  const input = createReadStream(abs).pipe(byteCounter((n) => progress.update(n, 0)));
+  const raw = createReadStream(abs);
+  const input = raw.pipe(byteCounter((n) => progress.update(n, 0)));
+  raw.on("error", (err) => input.destroy(err));
+  input.on("close", () => raw.destroy());
   try {
     const v = await verifyArchive(input, {
       file,
