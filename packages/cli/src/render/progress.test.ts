@@ -370,7 +370,7 @@ describe("transfer progress (backup, restore)", () => {
     ).toEqual([0, 4, 8]);
   });
 
-  it("live: the resource's line shows a bar sized to the terminal", () => {
+  it("live: a bar under the resource's line, sized to the terminal", () => {
     const out = sink();
     let now = 0;
     const live = new LiveProgress(
@@ -383,9 +383,11 @@ describe("transfer progress (backup, restore)", () => {
     live.event(transfer(0, 1_000_000_000));
     now = 2000;
     live.event(transfer(500_000_000, 1_000_000_000));
-    const line = screen(live.frameText()).find((l) => l.includes("archive"));
-    expect(line).toMatch(/packing .* \[#+-+\] {2}50% {2}500 MB \/ 1.00 GB {2}250 MB\/s$/);
-    expect((line as string).length).toBeLessThanOrEqual(99);
+    const lines = screen(live.frameText());
+    const at = lines.findIndex((l) => l.includes("archive b.tar.gz"));
+    expect(lines[at]).toMatch(/archive b\.tar\.gz +packing +2\.0s$/);
+    // Under it, a line of its own: a bar as wide as the terminal allows (at most 30), bytes, rate.
+    expect(lines[at + 1]).toBe(`    [${"#".repeat(15)}${"-".repeat(15)}]  50%  500 MB / 1.00 GB  250 MB/s`);
     live.stop();
   });
 });

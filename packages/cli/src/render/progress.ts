@@ -170,6 +170,8 @@ interface Row {
   phase: Phase;
   message: string | undefined;
   output: string | undefined;
+  /** A transfer's progress (bar, bytes, rate): a line of its own under the resource's. */
+  transfer: string | undefined;
   since: number;
 }
 
@@ -252,8 +254,7 @@ export class LiveProgress implements Progress {
       this.meters.set(e.resource, meter);
       meter.add(e.bytes, this.now());
       const row = this.active.get(e.resource);
-      // What the line leaves after icon, name, phase and timer (see stateLine).
-      if (row) row.output = transferLine(e, meter.rate(), this.cols() - this.width - 27);
+      if (row) row.transfer = transferLine(e, meter.rate(), this.cols() - 4);
       return;
     }
     if (!this.names.has(e.resource)) {
@@ -299,6 +300,7 @@ export class LiveProgress implements Progress {
         phase: e.phase,
         message: phaseMessage(e.resource, e.message),
         output: undefined,
+        transfer: undefined,
         since: now,
       });
     }
@@ -360,12 +362,13 @@ export class LiveProgress implements Progress {
     const rows = [...this.active.values()];
     const shown = rows.length > max - 1 ? rows.slice(0, max - 2) : rows;
     const spin = this.c.cyan(SPINNER[this.frame % SPINNER.length] as string);
-    const lines = shown.map((r) =>
+    const lines = shown.flatMap((r) => [
       fit(
         stateLine(spin, r.resource, r.phase, now - r.since, r.output ?? r.message, this.width, this.c),
         cols,
       ),
-    );
+      ...(r.transfer !== undefined ? [fit(`    ${r.transfer}`, cols)] : []),
+    ]);
     if (shown.length < rows.length) lines.push(this.c.dim(`    … and ${rows.length - shown.length} more`));
     lines.push(
       fit(
