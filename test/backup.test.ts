@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import {
@@ -21,6 +22,7 @@ import { apply, loadStack, type ManifestEntry, type ResolvedStack, verifyBackup 
 import { readJobLog, readState } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  CLI,
   type CliResult,
   cleanup,
   containersOf,
@@ -384,7 +386,75 @@ describe("Ctrl-C during a backup", () => {
     expect([after.db?.state, after.app?.state]).toEqual(["running", "running"]);
     expect(existsSync(path.join(dir, "data/.shctl/lock"))).toBe(false);
   }, 180_000);
+
+  it("on a terminal: asks before stopping (no: nothing changed), then shows a bar with bytes and rate", async () => {
+    const file = path.join(dir, "tty.tar.gz");
+    const no = onTty(dir, ["backup", "-f", "stack.json", file]);
+    await no.waitFor(/Stop them and back up now\? \[y\/N\]/);
+    no.type("n\r");
+    const cancelled = await no.done;
+    expect(cancelled.code, cancelled.output).toBe(1);
+    expect(cancelled.output).toMatch(/stops 2 services of stack .* \(app, db\)/);
+    expect(cancelled.output).toContain("Cancelled; nothing was changed.");
+    const c = await containersOf(name);
+    expect([c.db?.state, c.app?.state]).toEqual(["running", "running"]);
+    expect(existsSync(`${file}.partial`)).toBe(false);
+
+    const yes = onTty(dir, ["backup", "-f", "stack.json", file]);
+    await yes.waitFor(/\[y\/N\]/);
+    yes.type("y\r");
+    // The live view: the archive's line, and under it a bar with percent, bytes of the total and a rate.
+    await yes.waitFor(/archive tty\.tar\.gz +packing/);
+    await yes.waitFor(/\n {4}\[#*-*\] +\d+% +[\d.]+ [kMG]?B \/ [\d.]+ MB +[\d.]+ [kMG]?B\/s/);
+    yes.type("\u0003"); // Ctrl-C, through the terminal
+    const r = await yes.done;
+    expect(r.code, r.output).toBe(130);
+    expect(existsSync(file) || existsSync(`${file}.partial`)).toBe(false);
+    const after = await containersOf(name);
+    expect([after.db?.state, after.app?.state]).toEqual(["running", "running"]);
+  }, 180_000);
 });
+
+/** The CLI on a pseudo-terminal (script(1)): what is typed goes to it, its screen comes back. */
+function onTty(dir: string, args: string[]) {
+  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
+  const child = spawn("script", ["-qfec", command, "/dev/null"], {
+    cwd: dir,
+    env: { ...process.env, CI: "", TERM: "xterm", NO_COLOR: "1" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let output = "";
+  const watchers = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    output += d.toString();
+    for (const w of [...watchers]) w();
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const done = new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => {
+      child.stdin.destroy();
+      resolve({ code, output });
+    });
+  });
+  return {
+    waitFor: (pattern: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${pattern} within 90 s:\n${output}`)), 90_000);
+        const check = () => {
+          if (!pattern.test(output)) return;
+          clearTimeout(timer);
+          watchers.delete(check);
+          resolve();
+        };
+        watchers.add(check);
+        check();
+      }),
+    type: (text: string) => child.stdin.write(text),
+    done,
+  };
+}
 
 const UID = 1000;
 const dockerGid = (() => {
