@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
@@ -13,7 +13,7 @@ import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 import { observe } from "./observe.js";
 import { plan } from "./plan/index.js";
-import { restore, restoreOwners } from "./restore.js";
+import { restore, restoreOwners, stagingDir } from "./restore.js";
 import { FakeEngine } from "./testing/fake-engine.js";
 import { validateStack } from "./validate.js";
 
@@ -217,6 +217,12 @@ describe("backup", () => {
   });
 });
 
+/** The host directory a fake helper container mounts. */
+function boundDir(c: { body: Record<string, unknown> }): string {
+  const binds = (c.body.HostConfig as { Binds: string[] }).Binds;
+  return (binds[0] as string).split(":")[0] as string;
+}
+
 async function names(tar: Readable): Promise<string[]> {
   const ex = extract();
   tar.pipe(ex);
@@ -282,13 +288,40 @@ describe("restore refuses before it writes anything", () => {
     const file = await archive();
     for (const c of [...engine.containers.values()]) await engine.stopContainer(c.id);
     await rm(stack.dataRoot, { recursive: true, force: true });
-    engine.onPutArchive = async (_c, _p, tar) => {
+    engine.onPutArchive = async (c, _p, tar) => {
       tar.resume();
-      await writeFile(path.join(stack.dataRoot, "half-written"), "x");
+      await writeFile(path.join(boundDir(c), "half-written"), "x");
       throw new Error("no space left on device");
     };
     await expect(restore(stack, engine, { file })).rejects.toThrow(/no space left/);
     expect(existsSync(stack.dataRoot)).toBe(false);
+    expect(await readdir(dir)).not.toContainEqual(expect.stringMatching(/restoring/));
+  });
+
+  it("unpacks beside the data root and renames it into place; removes what a killed restore left", async () => {
+    const file = await archive();
+    for (const c of [...engine.containers.values()]) await engine.stopContainer(c.id);
+    await rm(stack.dataRoot, { recursive: true, force: true });
+    // A restore killed outright (its pid is gone) left this.
+    const stale = stagingDir(stack.dataRoot, 999_999_999);
+    await mkdir(path.join(stale, "db"), { recursive: true });
+    let into = "";
+    engine.onPutArchive = async (c, _p, tar) => {
+      into = boundDir(c);
+      expect(existsSync(path.join(stack.dataRoot, ".shctl/lock"))).toBe(true);
+      await names(tar);
+      await writeFile(path.join(into, "restored"), "x");
+    };
+    await restore(stack, engine, { file, onEvent });
+    expect(into).toBe(stagingDir(stack.dataRoot));
+    expect(await readdir(stack.dataRoot)).toEqual(["restored"]);
+    expect(await readdir(dir)).not.toContainEqual(expect.stringMatching(/restoring/));
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: "warning",
+        message: expect.stringMatching(/left by a restore that did not finish \(pid 999999999\)/),
+      }),
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-import { createWriteStream, readFileSync } from "node:fs";
+import { createWriteStream, readFileSync, rmSync } from "node:fs";
 import { chmod, lstat, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import {
@@ -340,6 +340,9 @@ export async function backup(
       }),
   });
   const partial = `${file}.partial`;
+  // A process that exits at once (a second Ctrl-C) leaves no partial archive either.
+  const dropPartial = () => rmSync(partial, { force: true });
+  process.once("exit", dropPartial);
   let stopped: Stopped[] = [];
   let downFrom: number | undefined;
   let manifest: BackupManifest | undefined;
@@ -413,6 +416,7 @@ export async function backup(
       }
     }
   } finally {
+    process.removeListener("exit", dropPartial);
     await lock.release();
   }
   if (packError !== undefined) {

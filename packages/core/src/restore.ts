@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { lstat, mkdir, open, readdir, rm, rmdir } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { Transform } from "node:stream";
 import {
@@ -262,26 +262,78 @@ export function restoreOwners(
   return (uid, gid) => [uid === createdBy.uid ? me.uid : uid, gid === createdBy.gid ? me.gid : gid];
 }
 
-/** Empties the data root again after a failed extraction (removing it if it was missing before). */
-async function undo(engine: EngineClient, stack: ResolvedStack, was: "missing" | "empty"): Promise<void> {
-  let left = true;
+/**
+ * Where a restore into a missing data root unpacks first: a hidden directory beside it, renamed
+ * into place once complete, so that even a restore killed outright leaves no half-written data
+ * root (the next restore removes what such a run left).
+ */
+export function stagingDir(dataRoot: string, pid: number = process.pid): string {
+  return path.join(path.dirname(dataRoot), `.${path.basename(dataRoot)}.restoring-${pid}`);
+}
+
+/** Removes everything inside `dir` (and `dir` itself unless `keep`), through a helper where this user may not. */
+async function removeTree(engine: EngineClient, stack: string, dir: string, keep = false): Promise<void> {
+  let denied = false;
   try {
-    for (const n of await readdir(stack.dataRoot))
-      await rm(path.join(stack.dataRoot, n), { recursive: true, force: true });
-    left = false;
+    for (const n of await readdir(dir)) await rm(path.join(dir, n), { recursive: true, force: true });
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
     if (!isAccessError(err)) throw err;
+    denied = true;
   }
-  if (left) {
+  if (denied) {
     const r = await runHelperCommand(engine, {
-      stack: stack.name,
+      stack,
       name: "restore-undo",
       args: ["rmtree", "/target"],
-      binds: [`${stack.dataRoot}:/target`],
+      binds: [`${dir}:/target`],
     });
-    if (r.exitCode !== 0) throw new Error(`the helper could not empty ${stack.dataRoot}: ${r.stderr.trim()}`);
+    if (r.exitCode !== 0) throw new Error(`the helper could not empty ${dir}: ${r.stderr.trim()}`);
   }
-  if (was === "missing") await rmdir(stack.dataRoot).catch(() => undefined);
+  if (!keep) await rmdir(dir);
+}
+
+/** Removes what restores killed outright (their process is gone) left beside the data root. */
+async function removeStaleStaging(
+  engine: EngineClient,
+  stack: ResolvedStack,
+  emit: EventSink,
+): Promise<void> {
+  const prefix = `.${path.basename(stack.dataRoot)}.restoring-`;
+  const names = await readdir(path.dirname(stack.dataRoot)).catch(() => [] as string[]);
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const pid = Number(n.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    const dir = path.join(path.dirname(stack.dataRoot), n);
+    await removeTree(engine, stack.name, dir).then(
+      () =>
+        emit({
+          type: "warning",
+          message: `removed ${dir}, left by a restore that did not finish (pid ${pid})`,
+        }),
+      (err: unknown) =>
+        emit({
+          type: "warning",
+          message: `could not remove ${dir}, left by an earlier restore: ${(err as Error).message}`,
+        }),
+    );
+  }
+}
+
+/** Whether a directory is a mount point (on another device than its parent). */
+async function isMountPoint(dir: string): Promise<boolean> {
+  const [a, b] = await Promise.all([lstat(dir), lstat(path.dirname(dir))]);
+  return a.dev !== b.dev;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /**
@@ -338,6 +390,12 @@ export async function restore(
     throw err;
   }
   const resource = `dir ${path.relative(stack.projectDir, stack.dataRoot) || "."}`;
+  // Unpacked beside the data root and renamed into place when complete; in place only when the
+  // data root is a mount point (which cannot be replaced).
+  const staging =
+    was === "missing" || !(await isMountPoint(stack.dataRoot)) ? stagingDir(stack.dataRoot) : undefined;
+  let released = false;
+  let completed = false;
   try {
     // Someone may have written into it before the lock was ours.
     const extra = await contentsOf(engine, stack);
@@ -347,16 +405,36 @@ export async function restore(
         hint: "another command wrote into it meanwhile; make sure nothing else uses the stack, then restore again",
       });
     }
+    await removeStaleStaging(engine, stack, emit);
     const t1 = Date.now();
     emit({ type: "phase", resource, phase: "extracting" });
     try {
-      await extract(stack, engine, file, v, emit, resource, opts.signal);
+      if (staging) await mkdir(staging, { mode: 0o700 });
+      await extract(stack, engine, staging ?? stack.dataRoot, file, v, emit, resource, opts.signal);
+      if (staging) {
+        // The lock goes with the empty directory the staging one replaces.
+        released = true;
+        await lock.release();
+        await rmdir(path.join(stack.dataRoot, ".shctl"));
+        await rmdir(stack.dataRoot);
+        await rename(staging, stack.dataRoot);
+      }
+      completed = true;
     } catch (err) {
-      await undo(engine, stack, was).catch((e: unknown) =>
+      const cleanup = staging
+        ? removeTree(engine, stack.name, staging)
+        : removeTree(engine, stack.name, stack.dataRoot, true);
+      await cleanup.catch((e: unknown) =>
         emit({ type: "warning", message: `could not remove what was restored: ${(e as Error).message}` }),
       );
-      emit({ type: "phase", resource, phase: "failed", message: (err as Error).message });
-      if (opts.signal?.aborted && !isShctlError(err))
+      const stopped = opts.signal?.aborted && !isShctlError(err);
+      emit({
+        type: "phase",
+        resource,
+        phase: "failed",
+        message: stopped ? "interrupted: removed again" : (err as Error).message,
+      });
+      if (stopped)
         throw new InterruptedError("interrupted while restoring: what was written was removed again", {
           hint: "run the restore again when you want to",
         });
@@ -374,7 +452,12 @@ export async function restore(
       elapsedMs: Date.now() - t1,
     });
   } finally {
-    await lock.release();
+    if (!released) await lock.release();
+    // A data root made here only to hold the lock goes again when nothing was restored into it.
+    if (!completed && was === "missing") {
+      await rmdir(path.join(stack.dataRoot, ".shctl")).catch(() => undefined);
+      await rmdir(stack.dataRoot).catch(() => undefined);
+    }
   }
   return { file, compressed: v.compressed, manifest: summary, restored: true, durationMs: Date.now() - t0 };
 }
@@ -383,6 +466,7 @@ export async function restore(
 async function extract(
   stack: ResolvedStack,
   engine: EngineClient,
+  target: string,
   file: string,
   v: VerifiedArchive & { compressed: boolean },
   emit: EventSink,
@@ -414,7 +498,7 @@ async function extract(
       [LABEL.name]: "restore",
       [LABEL.helper]: "true",
     },
-    HostConfig: { Binds: [`${stack.dataRoot}:/${DATA_DIR}`], NetworkMode: "none" },
+    HostConfig: { Binds: [`${target}:/${DATA_DIR}`], NetworkMode: "none" },
   });
   try {
     const putting = engine.putArchive(id, "/", tar);
