@@ -295,7 +295,7 @@ async function startAgain(
 }
 
 /** Emits transfer events at most every `everyMs`, and the last one always (call `flush`). */
-function throttled(emit: EventSink, resource: string, total: number | undefined, everyMs = 250) {
+export function throttled(emit: EventSink, resource: string, total: number | undefined, everyMs = 250) {
   let last = 0;
   let bytes = 0;
   let files = 0;

@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { Transform } from "node:stream";
+import { throttled } from "./backup.js";
 import {
   type BackupManifest,
   DATA_DIR,
@@ -113,7 +114,7 @@ export async function verifyBackup(
   const resource = `archive ${path.basename(abs)}`;
   const t0 = Date.now();
   emit({ type: "phase", resource, phase: "verifying" });
-  const progress = transferEvents(emit, resource, size);
+  const progress = throttled(emit, resource, size);
   const raw = createReadStream(abs);
   const input = raw.pipe(byteCounter((n) => progress.update(n, 0)));
   raw.on("error", (err) => input.destroy(err));
@@ -140,26 +141,6 @@ export async function verifyBackup(
     emit({ type: "phase", resource, phase: "failed", message: (err as Error).message });
     throw err;
   }
-}
-
-/** Transfer events at most every 250 ms, and the last one always (`flush`). */
-function transferEvents(emit: EventSink, resource: string, total: number | undefined) {
-  let last = 0;
-  let bytes = 0;
-  let files = 0;
-  const send = () => emit({ type: "transfer", resource, bytes, total, files });
-  return {
-    update(b: number, f: number) {
-      bytes = b;
-      files = f;
-      const now = Date.now();
-      if (now - last >= 250) {
-        last = now;
-        send();
-      }
-    },
-    flush: send,
-  };
 }
 
 /** Entries a restore target may hold and still count as empty: an empty `.shctl`, a lock. */
@@ -478,7 +459,7 @@ async function extract(
       ? { uid: process.getuid(), gid: process.getgid?.() ?? 0 }
       : undefined;
   const owner = restoreOwners(v.manifest.createdBy, me);
-  const progress = transferEvents(emit, resource, v.manifest.totals.bytes);
+  const progress = throttled(emit, resource, v.manifest.totals.bytes);
   const input = createReadStream(file);
   const { tar, done } = await extractionTar(input, {
     file,
