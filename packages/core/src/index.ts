@@ -1,8 +1,8 @@
 /*
  * @sh/core's public API: what a tool needs to load a stack, see and apply its plan, tear it down,
- * back its data up and restore it, read its status and logs, and handle what can go wrong. Everything else is in
- * "@sh/core/internals" (documented there, with no promise of stability); the schema, validation
- * and the stack's JSON Schema are in "@sh/core/schema".
+ * back its data up and restore it, read its status and logs, and handle what can go wrong.
+ * Everything else is in "@sh/core/internals" (documented there, with no promise of stability);
+ * the schema, validation and the stack's JSON Schema are in "@sh/core/schema".
  *
  * The main entry loads neither zod nor yaml: they load when a stack has to be parsed or validated
  * (a cached stack file needs neither).
