@@ -20,7 +20,11 @@ export type Phase =
   | "healthy"
   | "done"
   | "unchanged"
-  | "failed";
+  | "failed"
+  /** Backup and restore: an archive being written, checked or unpacked. */
+  | "packing"
+  | "verifying"
+  | "extracting";
 
 export type ProgressEvent =
   | { type: "plan"; plan: Plan }
@@ -29,6 +33,11 @@ export type ProgressEvent =
   /** A line of output from a build, a pull or a function job. */
   | { type: "output"; resource: string; line: string }
   | { type: "warning"; message: string; resource?: string }
+  /**
+   * Bytes moved so far by a long copy (backup, restore), sent a few times a second and once at
+   * its end: file content bytes, and their total when it is known beforehand.
+   */
+  | { type: "transfer"; resource: string; bytes: number; total: number | undefined; files: number }
   /**
    * How an execution ended, sent once at its end (done, failed or interrupted): the plan's actions
    * carried out and not, and the services it was to wait for that were not known ready.

@@ -1,8 +1,8 @@
 /*
  * @sh/core's public API: what a tool needs to load a stack, see and apply its plan, tear it down,
- * read its status and logs, and handle what can go wrong. Everything else is in
- * "@sh/core/internals" (documented there, with no promise of stability); the schema, validation
- * and the stack's JSON Schema are in "@sh/core/schema".
+ * back its data up and restore it, read its status and logs, and handle what can go wrong.
+ * Everything else is in "@sh/core/internals" (documented there, with no promise of stability);
+ * the schema, validation and the stack's JSON Schema are in "@sh/core/schema".
  *
  * The main entry loads neither zod nor yaml: they load when a stack has to be parsed or validated
  * (a cached stack file needs neither).
@@ -11,9 +11,12 @@ export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./ap
 export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
 export { formatBytes } from "./doctor-checks.js";
 export { diskSpace } from "./doctor-data.js";
+export { type BackupOptions, type BackupResult, backup } from "./backup.js";
+export type { BackupHeader, BackupManifest, ManifestEntry } from "./backup-archive.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
+  BackupArchiveError,
   CancelledError,
   ConflictError,
   EngineError,
@@ -24,6 +27,7 @@ export {
   JobFailedError,
   LockedError,
   ReachError,
+  RefusedError,
   ShctlError,
   SpecError,
   type SpecIssue,
@@ -60,6 +64,7 @@ export type {
 export { hasChanges, isDestructive, resourceKey } from "./plan/util.js";
 export { createReach, type Reach, type ReachDescription, type ReachOptions } from "./reach.js";
 export type { ModeDecision, ReachMode, ReachSetting } from "./reach-mode.js";
+export { type RestoreOptions, type RestoreResult, restore, verifyBackup } from "./restore.js";
 export type {
   CheckContext,
   CheckRun,

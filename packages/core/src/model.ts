@@ -163,6 +163,8 @@ export interface ResolvedCheck {
 
 export interface ResolvedStack {
   name: string;
+  /** The version of what the stack runs, if its spec says (recorded in backups). */
+  version: string | undefined;
   /** Where the stack came from (a file path, or "(module)"). */
   source: string;
   projectDir: string;

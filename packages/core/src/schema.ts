@@ -472,6 +472,10 @@ export const Image = z
 export const Stack = z.strictObject({
   $schema: z.string().optional(),
   name: ResourceName,
+  version: z
+    .string()
+    .optional()
+    .describe("The version of what the stack runs (e.g. its product's release); recorded in backups"),
   dataRoot: z
     .string()
     .optional()

@@ -29,6 +29,7 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
   checkNeeds(r);
   const stack: ResolvedStack = {
     name: spec.name,
+    version: spec.version,
     source: ctx.label,
     projectDir: r.projectDir,
     dataRoot: r.dataRoot,

@@ -5,7 +5,7 @@ import { cleanupServices } from "./cleanup.js";
 import { sentryDoctorChecks } from "./doctor.js";
 import { edgeServices } from "./edge.js";
 import { family, type Svc } from "./family.js";
-import { LOCAL_IMAGES, UPSTREAM_IMAGES } from "./images.js";
+import { LOCAL_IMAGES, SENTRY_VERSION, UPSTREAM_IMAGES } from "./images.js";
 import { infraServices } from "./infra.js";
 import { initJobs } from "./jobs.js";
 import { sentryStatusExtras } from "./lag.js";
@@ -65,6 +65,7 @@ export function sentryStack(
 
   return {
     name: opts.stackName,
+    version: SENTRY_VERSION,
     dataRoot: opts.dataRoot,
     bindAddress: opts.bindAddress,
     ...(opts.registryMirror ? { registryMirror: opts.registryMirror } : {}),
