@@ -8,11 +8,11 @@
  * (a cached stack file needs neither).
  */
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
+export { type BackupOptions, type BackupResult, backup } from "./backup.js";
+export type { BackupHeader, BackupManifest, ManifestEntry } from "./backup-archive.js";
 export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
 export { formatBytes } from "./doctor-checks.js";
 export { diskSpace } from "./doctor-data.js";
-export { type BackupOptions, type BackupResult, backup } from "./backup.js";
-export type { BackupHeader, BackupManifest, ManifestEntry } from "./backup-archive.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {

@@ -8,15 +8,6 @@
  * - the helper image and its containers, and the sockets `createReach` hands out.
  */
 
-export {
-  addressesOverlap,
-  containersPublishing,
-  describeHolder,
-  type PortHolder,
-  parseProcNet,
-  probeHostPort,
-  socketOwner,
-} from "./doctor-ports.js";
 export { contentBytes, restartPlan, wantsCompression } from "./backup.js";
 export {
   BACKUP_FORMAT,
@@ -26,6 +17,15 @@ export {
   verifyArchive,
   writeArchive,
 } from "./backup-archive.js";
+export {
+  addressesOverlap,
+  containersPublishing,
+  describeHolder,
+  type PortHolder,
+  parseProcNet,
+  probeHostPort,
+  socketOwner,
+} from "./doctor-ports.js";
 export type {
   BuildOptions,
   CallCounts,
