@@ -146,7 +146,7 @@ beforeAll(async () => {
   const [nolib, stop, big] = await Promise.all([
     pushImage(reg.addr, [`${names.nolib}:1`]),
     pushImage(reg.addr, [`${names.stop}:1`]),
-    // One layer of 64 MiB of random bytes: a kill at the engine's first "Downloading" line lands
+    // One layer of 64 MiB of random bytes: a kill at the pull's first figures with bytes lands
     // well before it is complete. (More layers than the engine downloads at once, 3, would double
     // the wait: a waiting layer starts its own retries only after the first ones gave up.)
     pushImage(reg.addr, [`${names.big}:1`], { layers: [64 << 20] }),
@@ -293,10 +293,12 @@ describe.skipIf(Boolean(skipWhy))(`pulling from a real registry (${REG})`, () =>
       const lines: string[] = [];
       try {
         const text = await applyFails(stack, (e) => {
-          if (e.type !== "output") return;
-          lines.push(e.line);
-          if (!killedAt && /Downloading/.test(e.line)) {
-            killedAt = e.line;
+          if (e.type === "output") lines.push(e.line);
+          if (e.type !== "progress") return;
+          lines.push(JSON.stringify(e));
+          // The first figures with bytes: the engine has begun downloading the layer.
+          if (!killedAt && e.bytes && e.bytes.done < (e.bytes.total ?? Number.POSITIVE_INFINITY)) {
+            killedAt = JSON.stringify(e.bytes);
             reg.killNow();
           }
         });

@@ -30,7 +30,7 @@ export {
   UnsupportedArchitectureError,
   UsageError,
 } from "./errors.js";
-export type { EventSink, Phase, ProgressEvent } from "./events.js";
+export type { EventSink, Phase, ProgressEvent, TransferProgress } from "./events.js";
 export { defineStack, type LoadOptions, loadStack, type StackFactory } from "./load.js";
 export { type LogsSource, logs } from "./logs.js";
 export type * from "./model.js";

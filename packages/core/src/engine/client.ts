@@ -12,9 +12,10 @@ import {
   followEvents,
   followLogs,
   followProgress,
+  layerMessage,
   normalizeRef,
 } from "./streams.js";
-import type { BuildOptions, CallCounts, EngineClient, EngineEvent } from "./types.js";
+import type { BuildOptions, CallCounts, EngineClient, EngineEvent, LayerMessage } from "./types.js";
 
 const TRANSIENT_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "EAI_AGAIN"]);
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "EHOSTUNREACH", "ENOTFOUND"]);
@@ -304,13 +305,17 @@ class DockerEngine implements EngineClient {
     });
   }
 
-  pullImage(ref: string, onProgress: (line: string) => void) {
+  pullImage(ref: string, onProgress: (line: string, layer?: LayerMessage) => void) {
     return this.call(
       "image.pull",
       true,
       async () => {
         const stream = (await this.docker.pull(ref)) as Readable;
-        await followProgress(this.docker, stream, onProgress);
+        await followProgress(this.docker, stream, (line, ev) => {
+          const layer = layerMessage(ev);
+          if (layer) onProgress(line, layer);
+          else onProgress(line);
+        });
       },
       ref,
     );
@@ -381,10 +386,15 @@ class DockerEngine implements EngineClient {
           ...(opts.target ? { target: opts.target } : {}),
         });
         let id = "";
-        await followProgress(this.docker, stream, onProgress, (ev) => {
-          const aux = ev.aux as { ID?: string } | undefined;
-          if (aux?.ID) id = aux.ID;
-        });
+        await followProgress(
+          this.docker,
+          stream,
+          (line) => onProgress(line),
+          (ev) => {
+            const aux = ev.aux as { ID?: string } | undefined;
+            if (aux?.ID) id = aux.ID;
+          },
+        );
         return id;
       },
       opts.ref,

@@ -8,6 +8,7 @@ import type {
   EngineEvent,
   EngineInfo,
   ImageDetails,
+  LayerMessage,
   NetworkSummary,
 } from "../engine/index.js";
 import { EngineError } from "../errors.js";
@@ -378,9 +379,13 @@ export class FakeEngine implements EngineClient {
     );
   }
 
-  pullImage(ref: string, onProgress: (line: string) => void) {
+  /** What a pull reports about layers, as the engine would (none by default). */
+  pullLayers: (ref: string) => LayerMessage[] = () => [];
+
+  pullImage(ref: string, onProgress: (line: string, layer?: LayerMessage) => void) {
     return this.call("image.pull", true, [ref], () => {
       onProgress(`Pulling ${ref}`);
+      for (const m of this.pullLayers(ref)) onProgress(`${m.status}`, m);
       this.addImage(ref);
     });
   }
