@@ -254,7 +254,7 @@ describe.skipIf(bridgeGone)("a build's progress", () => {
     const seen = progress.map((p) => `${p.step} · ${p.line ?? ""}`);
     expect(seen.some((s) => /^Step [234]\/4 : /.test(s))).toBe(true);
     // A line a step printed shows with it (the builder's own "--->" lines never do).
-    expect(progress.some((p) => p.line !== undefined && p.line.startsWith("--->"))).toBe(false);
+    expect(progress.some((p) => p.line?.startsWith("--->"))).toBe(false);
     const outputs = rec.events
       .filter((e) => e.type === "output" && e.resource === "image app")
       .map((e) => (e as { line: string }).line);
