@@ -186,6 +186,14 @@ export class HealthTimeoutError extends StepFailedError {
   }
 }
 
+/**
+ * An image bundle that cannot be used as it is: not a bundle, damaged, truncated or changed since
+ * it was written (exit 2, as for other invalid input). Nothing was loaded from it.
+ */
+export class BundleError extends ShctlError {
+  readonly exitCode = 2;
+}
+
 /** Another shctl process holds the stack's lock. */
 export class LockedError extends ShctlError {
   readonly exitCode = 1;

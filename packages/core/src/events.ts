@@ -47,13 +47,13 @@ export type EventSink = (event: ProgressEvent) => void;
  */
 export interface TransferProgress {
   type: "progress";
-  /** "image app", or "bundle FILE" for an image bundle being saved or loaded. */
+  /** "image app", or "bundle FILE" for an image bundle being saved, verified or loaded. */
   resource: string;
-  what: "pull" | "build" | "save" | "load";
+  what: "pull" | "build" | "save" | "verify" | "load";
   /** A pull's layers: done (pulled, or already present) of those the engine named so far. */
   layers?: { done: number; total: number };
   /**
-   * Bytes transferred (a pull's downloaded, a bundle's written or read); `total` once the size of
+   * Bytes transferred (a pull's downloaded, a bundle's written, read or sent to the engine); `total` once the size of
    * everything to transfer is known (a pull: once every layer to download has reported its size).
    */
   bytes?: { done: number; total?: number };

@@ -8,9 +8,25 @@
  * (a cached stack file needs neither).
  */
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
+export {
+  BUNDLE_FORMAT,
+  BUNDLE_VERSION,
+  type BundleImage,
+  type BundleManifest,
+  type LoadBundleOptions,
+  type LoadBundleResult,
+  type LoadedImage,
+  loadBundle,
+  type SaveBundleOptions,
+  type SaveBundleResult,
+  saveBundle,
+  stackImages,
+  verifyBundle,
+} from "./bundle.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
+  BundleError,
   CancelledError,
   ConflictError,
   EngineError,

@@ -18,7 +18,7 @@ let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "shctl-needs-"));
   await mkdir(path.join(dir, "app"));
-  await writeFile(path.join(dir, "app", "Dockerfile"), "ARG BASE\nFROM ${BASE}\n");
+  await writeFile(path.join(dir, "app", "Dockerfile"), "ARG BASE\nFROM $BASE\n");
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });

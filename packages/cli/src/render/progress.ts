@@ -50,7 +50,7 @@ export function paintPhase(phase: Phase | string, c: Colors): (s: string) => str
 
 /** Build and pull output worth a line of its own: pull progress bars are not. */
 export function isNoise(line: string): boolean {
-  return /^(Downloading|Extracting|Pushing)\s+\[[=> ]*\]/.test(line);
+  return /^(Downloading|Extracting|Pushing|Loading layer)\s+\[[=> ]*\]/.test(line);
 }
 
 /**
@@ -100,14 +100,19 @@ const PHASE_OF: Record<TransferProgress["what"], Phase> = {
   pull: "pulling",
   build: "building",
   save: "exporting",
+  verify: "verifying",
   load: "loading",
 };
 
-/** A `done` line's message with the finished transfer's figures after it: "pulled 7 layers, 120.3 MB, 28.6 MB/s". */
+/**
+ * A `done` line's message with the finished transfer's figures: "pulled 7 layers, 120.3 MB,
+ * 28.6 MB/s"; "saved 12 images (1.24 GB, 80.1 MB/s)".
+ */
 function withSummary(message: string | undefined, p: TransferProgress | undefined): string | undefined {
   const summary = p ? transferSummary(p) : undefined;
   if (!summary) return message;
-  return message ? `${message} ${summary}` : summary;
+  if (!message) return summary;
+  return p?.what === "pull" ? `${message} ${summary}` : `${message} (${summary})`;
 }
 
 /** A transfer seen by a view: its latest figures and their rate. */

@@ -401,6 +401,23 @@ class DockerEngine implements EngineClient {
     );
   }
 
+  exportImages(refs: string[]) {
+    return this.call("image.export", false, async () => {
+      // GET /images/get?names=…: dockerode has it, its types do not.
+      const docker = this.docker as unknown as { getImages(opts: { names: string[] }): Promise<Readable> };
+      return await docker.getImages({ names: refs });
+    });
+  }
+
+  loadImages(tar: Readable, onProgress: (line: string) => void) {
+    return this.call("image.load", true, async () => {
+      const stream = (await this.docker.loadImage(tar as unknown as NodeJS.ReadableStream, {
+        quiet: false,
+      })) as unknown as NodeJS.ReadableStream;
+      await followProgress(this.docker, stream, (line) => onProgress(line));
+    });
+  }
+
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void) {
     return this.call("events", false, () => followEvents(this.docker, labels, signal, onEvent));
   }

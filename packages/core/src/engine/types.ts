@@ -118,6 +118,17 @@ export interface EngineClient {
   /** Extracts a tar into directory `path` of a container (created or running; its mounts included). */
   putArchive(id: string, path: string, tar: Readable): Promise<void>;
   buildImage(context: Readable, opts: BuildOptions, onProgress: (line: string) => void): Promise<string>;
+  /**
+   * The images as one archive in the engine's save format (`docker save`: manifest.json, one
+   * config per image, layers shared once), as a stream to read to its end.
+   */
+  exportImages(refs: string[]): Promise<Readable>;
+  /**
+   * Loads an archive in the engine's save format (`docker load`). The engine reads all of it
+   * before it loads anything: a body that ends in an error loads nothing. Each line the engine
+   * reports ("Loaded image: REF") is given to `onProgress`.
+   */
+  loadImages(tar: Readable, onProgress: (line: string) => void): Promise<void>;
   /** Container events with these labels, until the signal aborts. */
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void): Promise<void>;
 }

@@ -408,6 +408,18 @@ export class FakeEngine implements EngineClient {
     });
   }
 
+  exportImages(refs: string[]) {
+    return this.call("image.export", false, [refs], (): Readable => {
+      throw new Error("the fake engine has no image archives");
+    });
+  }
+
+  loadImages(_tar: Readable) {
+    return this.call("image.load", true, [], () => {
+      throw new Error("the fake engine has no image archives");
+    });
+  }
+
   importImage(_tar: Buffer, opts: { ref: string; changes: string[] }) {
     return this.call("image.import", true, [opts], () => {
       const id = `sha256:imported-${opts.ref}-${this.nextId++}`;
