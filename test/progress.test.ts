@@ -123,7 +123,10 @@ beforeAll(async () => {
   const tags = ["api", "plain", "json", "tty"];
   for (const t of tags) localRefs.push(`${repo}:${t}`);
   const images = await Promise.all(
-    tags.map((t) => pushImage(REG, [`shctl-it/progress-${r}:${t}`], { layers: [3 * MB, 2 * MB] })),
+    // The terminal's pull is bigger, so that the live view redraws (every 100 ms) while it runs.
+    tags.map((t) =>
+      pushImage(REG, [`shctl-it/progress-${r}:${t}`], { layers: [t === "tty" ? 24 * MB : 3 * MB, 2 * MB] }),
+    ),
   );
   for (const [i, t] of tags.entries()) pushed[t] = images[i] as PushedImage;
 }, 240_000);
@@ -209,7 +212,12 @@ describe.skipIf(!registryUp)(`a pull's progress (registry ${REG})`, () => {
     const { code, output } = await onTty(["apply", "-f", file], cwd).done;
     expect(code, output).toBe(0);
     expect(output).toMatch(
-      new RegExp(`✔ image ${esc(repo)}:tty +done +[\\d.]+m?s +pulled 3 layers, 5\\.\\d MB`),
+      new RegExp(`✔ image ${esc(repo)}:tty +done +[\\d.]+m?s +pulled 3 layers, 26\\.\\d MB`),
+    );
+    // While it ran, its line had the figures (layers, then bytes once the engine reported sizes).
+    expect(output).toMatch(new RegExp(`image ${esc(repo)}:tty +pulling +[\\d.]+m?s +\\d/3 layers`));
+    expect(output).toMatch(
+      new RegExp(`image ${esc(repo)}:tty +pulling +[\\d.]+m?s +\\d/3 layers +[\\d.]+(/[\\d.]+)? [kM]?B`),
     );
     expect(output).toContain("\u001b[?25h");
   });

@@ -80,6 +80,21 @@ describe("transfer figures as text", () => {
       "1/7 layers  45.1/120.3 MB",
     );
     expect(transferText(pull(0, 3, undefined, 10), undefined)).toBe("0/3 layers");
+    // Everything downloaded: the layers are being unpacked; no rate or time left to give.
+    expect(transferText(pull(1, 2, { done: 30_000_000, total: 30_000_000 }, 900), 1_000_000)).toBe(
+      "1/2 layers  30.0 MB  extracting",
+    );
+    const load: TransferProgress = {
+      type: "progress",
+      resource: "bundle b.tar",
+      what: "load",
+      bytes: { done: 5_000_000, total: 5_000_000 },
+      elapsedMs: 900,
+    };
+    expect(transferText(load, 1_000_000)).toBe("5.0 MB");
+    expect(transferText({ ...load, bytes: { done: 1_000_000, total: 5_000_000 } }, 1_000_000)).toBe(
+      "1.0/5.0 MB  1.0 MB/s  ~4s",
+    );
   });
 
   it("shows a build's step and last line", () => {

@@ -77,6 +77,12 @@ export function transferText(p: TransferProgress, rate: number | undefined): str
   if (p.layers) parts.push(`${p.layers.done}/${p.layers.total} layers`);
   if (p.bytes) {
     const { done, total } = p.bytes;
+    if (total !== undefined && done >= total) {
+      // Everything is downloaded; a pull's layers are still being unpacked.
+      parts.push(formatBytes(total));
+      if (p.what === "pull" && p.layers && p.layers.done < p.layers.total) parts.push("extracting");
+      return parts.join("  ");
+    }
     parts.push(total !== undefined ? formatBytePair(done, total) : formatBytes(done));
     if (rate !== undefined) parts.push(formatRate(rate));
     const eta = total !== undefined ? formatEta(total - done, rate) : undefined;

@@ -114,12 +114,13 @@ export class BuildTracker {
 }
 
 /**
- * Sends a resource's figures as `progress` events, at most one per `intervalMs`: the latest
- * figures wait for the interval to end (a timer sends them), and `end` sends what is still
- * waiting, so the last figures always go out.
+ * Sends a resource's figures as `progress` events, at most one per `intervalMs`, the first one an
+ * interval after the start (a pull names its layers in a burst first: "1/1 layers" would mislead):
+ * the latest figures wait for the interval to end (a timer sends them), and `end` sends what is
+ * still waiting, so the last figures always go out.
  */
 export class ProgressThrottle {
-  private lastSent = Number.NEGATIVE_INFINITY;
+  private lastSent: number;
   private pending: Figures | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
@@ -131,7 +132,9 @@ export class ProgressThrottle {
     private readonly t0: number,
     private readonly intervalMs = 250,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.lastSent = now();
+  }
 
   update(f: Figures): void {
     if (this.ended) return;
