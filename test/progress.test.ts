@@ -258,9 +258,10 @@ describe.skipIf(bridgeGone)("a build's progress", () => {
     );
     expect(progress.every((p) => p.what === "build")).toBe(true);
     // Throttled, so not every step need show; the last figures always do.
-    expect(progress.at(-1)?.step).toMatch(/^Step 4\/4 : CMD/);
+    // Four steps of the Dockerfile, and the builder's two for shctl's labels.
+    expect(progress.at(-1)?.step).toMatch(/^Step 6\/6 : LABEL io\.shctl\./);
     const seen = progress.map((p) => `${p.step} · ${p.line ?? ""}`);
-    expect(seen.some((s) => /^Step [234]\/4 : /.test(s))).toBe(true);
+    expect(seen.every((s) => /^Step [1-6]\/6 : /.test(s))).toBe(true);
     // A line a step printed shows with it (the builder's own "--->" lines never do).
     expect(progress.some((p) => p.line?.startsWith("--->"))).toBe(false);
     const outputs = rec.events

@@ -14,6 +14,7 @@ export type {
   ContainerSummary,
   EngineEvent,
   EngineInfo,
+  LayerMessage,
 } from "./engine/index.js";
 export { type ExecuteOptions, type ExecuteResult, execute } from "./execute/index.js";
 export { byCodeUnit, findCycles, topoOrder } from "./graph.js";
