@@ -82,11 +82,16 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
     });
 }
 
+interface TtyRun {
+  done: Promise<{ code: number | null; output: string }>;
+  /** Resolves once `pattern` is in the output. */
+  waitFor(pattern: RegExp): Promise<void>;
+  /** Types on the terminal ("\u0003" is Ctrl-C). */
+  type(text: string): void;
+}
+
 /** Runs the CLI on a real pseudo-terminal (under `script`): the live view runs. No colours. */
-function onTty(
-  args: string[],
-  cwd: string,
-): { done: Promise<{ code: number | null; output: string }>; kill(): void } {
+function onTty(args: string[], cwd: string): TtyRun {
   // A terminal wide enough for the long image names of these tests.
   const command = `stty cols 200 rows 40; ${[process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")}`;
   const child = spawn("script", ["-qfec", command, "/dev/null"], {
@@ -95,12 +100,13 @@ function onTty(
     stdio: ["pipe", "pipe", "pipe"],
   });
   let output = "";
-  child.stdout.on("data", (d: Buffer) => {
+  const watchers = new Set<() => void>();
+  const onData = (d: Buffer) => {
     output += d.toString();
-  });
-  child.stderr.on("data", (d: Buffer) => {
-    output += d.toString();
-  });
+    for (const w of [...watchers]) w();
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
   return {
     done: new Promise((resolve, reject) => {
       child.on("error", reject);
@@ -109,7 +115,19 @@ function onTty(
         resolve({ code, output });
       });
     }),
-    kill: () => child.kill("SIGINT"),
+    waitFor: (pattern) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${pattern} within 90 s:\n${output}`)), 90_000);
+        const check = () => {
+          if (!pattern.test(output)) return;
+          clearTimeout(timer);
+          watchers.delete(check);
+          resolve();
+        };
+        watchers.add(check);
+        check();
+      }),
+    type: (text) => child.stdin.write(text),
   };
 }
 
@@ -362,6 +380,26 @@ describe("the end of an apply that did not finish", () => {
     expect(out.stdout).toMatch(
       /Apply failed after [\d.]+m?s; not done: 9 services and 2 jobs \(`shctl diff` lists them\)\./,
     );
+    // The same on a terminal; with --json, the outcome event has the plan's actions not done.
+    const tty = await onTty(["apply", "-f", file], cwd).done;
+    expect(tty.code).toBe(1);
+    expect(tty.output).toMatch(/✖ job gate +failed/);
+    expect(tty.output).toMatch(
+      /Apply failed after [\d.]+m?s; not done: 9 services and 2 jobs \(`shctl diff` lists them\)\./,
+    );
+    const json = await runCli(["apply", "-f", file, "--json"], { cwd });
+    expect(json.code).toBe(1);
+    const outcome = jsonLines(json.stdout).find((l) => l.type === "outcome") as { notDone: string[] };
+    expect(
+      outcome.notDone.filter((id) => id.startsWith("container.start:") || id.startsWith("job.run:")).sort(),
+    ).toEqual(
+      [
+        ...Array.from({ length: 9 }, (_, i) => `container.start:s${i}`),
+        "job.run:gate",
+        "job.run:index",
+        "job.run:seed",
+      ].sort(),
+    );
   });
 
   /** A service whose readiness never comes, waited for at the end of the apply. */
@@ -389,6 +427,16 @@ describe("the end of an apply that did not finish", () => {
     expect(out.code, out.stdout + out.stderr).toBe(130);
     expect(out.stdout).toMatch(/Apply interrupted after [\d.]+m?s; not done: service slow\./);
     expect(out.stderr).toMatch(/not done: service slow/);
+  });
+
+  it("the same on a terminal, Ctrl-C typed", async () => {
+    const { file, cwd } = await slowStack("prog-cutt");
+    const tty = onTty(["apply", "-f", file], cwd);
+    await tty.waitFor(/service slow +waiting/);
+    tty.type("\u0003");
+    const out = await tty.done;
+    expect(out.code, out.output).toBe(130);
+    expect(out.output).toMatch(/Apply interrupted after [\d.]+m?s; not done: service slow\./);
   });
 
   it("with --json, the outcome event names the wait cut short as not ready", async () => {
