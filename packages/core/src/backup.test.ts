@@ -124,8 +124,8 @@ describe("backup", () => {
     expect(body?.HostConfig.Binds).toEqual([`${stack.dataRoot}:/data:ro`]);
     expect([...engine.containers.values()].some((c) => c.labels[LABEL.name] === "backup")).toBe(false);
     // Progress: phases for the archive, transfers with the content bytes, the last one complete.
-    const transfers = events.filter((e) => e.type === "transfer");
-    expect(transfers.at(-1)).toMatchObject({ bytes: 5000, files: 1 });
+    const transfers = events.filter((e) => e.type === "progress");
+    expect(transfers.at(-1)).toMatchObject({ what: "backup", bytes: { done: 5000 }, files: 1 });
     expect(
       events
         .filter((e) => e.type === "phase" && e.resource.startsWith("archive"))

@@ -11,8 +11,9 @@ import {
 } from "./backup-archive.js";
 import type { ContainerSummary, EngineClient } from "./engine/index.js";
 import { CancelledError, InterruptedError, isShctlError, RefusedError, StepFailedError } from "./errors.js";
-import type { EventSink } from "./events.js";
+import type { EventSink, TransferProgress } from "./events.js";
 import { execute } from "./execute/index.js";
+import { ProgressThrottle } from "./execute/transfer.js";
 import { depths } from "./graph.js";
 import { ensureHelperImage } from "./helper-image.js";
 import { LABEL } from "./labels.js";
@@ -294,23 +295,26 @@ async function startAgain(
   if (failure !== undefined) throw failure;
 }
 
-/** Emits transfer events at most every `everyMs`, and the last one always (call `flush`). */
-export function throttled(emit: EventSink, resource: string, total: number | undefined, everyMs = 250) {
-  let last = 0;
-  let bytes = 0;
-  let files = 0;
-  const send = () => emit({ type: "transfer", resource, bytes, total, files });
+/**
+ * A long copy's figures (bytes, and files when it counts them) as `progress` events, at most one
+ * every `everyMs`, the last one always (call `flush`).
+ */
+export function throttled(
+  emit: EventSink,
+  resource: string,
+  what: TransferProgress["what"],
+  total: number | undefined,
+  everyMs = 250,
+) {
+  const t = new ProgressThrottle(emit, resource, what, Date.now(), everyMs);
   return {
-    update(b: number, f: number) {
-      bytes = b;
-      files = f;
-      const now = Date.now();
-      if (now - last >= everyMs) {
-        last = now;
-        send();
-      }
+    update(bytes: number, files: number) {
+      t.update({
+        bytes: total === undefined ? { done: bytes } : { done: bytes, total },
+        ...(files > 0 ? { files } : {}),
+      });
     },
-    flush: send,
+    flush: () => t.end(),
   };
 }
 
@@ -377,7 +381,7 @@ export async function backup(
       packing = resource;
       emit({ type: "phase", resource, phase: "packing" });
       const t1 = Date.now();
-      const progress = throttled(emit, resource, total);
+      const progress = throttled(emit, resource, "backup", total);
       manifest = await pack(stack, engine, {
         partial,
         compressed,

@@ -10,6 +10,21 @@
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
 export { type BackupOptions, type BackupResult, backup } from "./backup.js";
 export type { BackupHeader, BackupManifest, ManifestEntry } from "./backup-archive.js";
+export {
+  BUNDLE_FORMAT,
+  BUNDLE_VERSION,
+  type BundleImage,
+  type BundleManifest,
+  type LoadBundleOptions,
+  type LoadBundleResult,
+  type LoadedImage,
+  loadBundle,
+  type SaveBundleOptions,
+  type SaveBundleResult,
+  saveBundle,
+  stackImages,
+  verifyBundle,
+} from "./bundle.js";
 export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
 export { formatBytes } from "./doctor-checks.js";
 export { diskSpace } from "./doctor-data.js";
@@ -17,10 +32,12 @@ export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
   BackupArchiveError,
+  BundleError,
   CancelledError,
   ConflictError,
   EngineError,
   EngineUnreachableError,
+  type FailureGroup,
   HealthTimeoutError,
   InterruptedError,
   isShctlError,
@@ -32,6 +49,7 @@ export {
   SpecError,
   type SpecIssue,
   StepFailedError,
+  StepsFailedError,
   UnknownNameError,
   UnsafeDataRootError,
   UnsupportedArchitectureError,
@@ -43,6 +61,7 @@ export type {
   HopStatus,
   Phase,
   ProgressEvent,
+  TransferProgress,
   VerifyEvent,
   VerifySink,
 } from "./events.js";

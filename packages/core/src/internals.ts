@@ -33,6 +33,7 @@ export type {
   ContainerSummary,
   EngineEvent,
   EngineInfo,
+  LayerMessage,
 } from "./engine/index.js";
 export { cpuFacts, engineFacts } from "./engine-facts.js";
 export { type ExecuteOptions, type ExecuteResult, execute } from "./execute/index.js";

@@ -114,7 +114,7 @@ export async function verifyBackup(
   const resource = `archive ${path.basename(abs)}`;
   const t0 = Date.now();
   emit({ type: "phase", resource, phase: "verifying" });
-  const progress = throttled(emit, resource, size);
+  const progress = throttled(emit, resource, "verify", size);
   const raw = createReadStream(abs);
   const input = raw.pipe(byteCounter((n) => progress.update(n, 0)));
   raw.on("error", (err) => input.destroy(err));
@@ -459,7 +459,7 @@ async function extract(
       ? { uid: process.getuid(), gid: process.getgid?.() ?? 0 }
       : undefined;
   const owner = restoreOwners(v.manifest.createdBy, me);
-  const progress = throttled(emit, resource, v.manifest.totals.bytes);
+  const progress = throttled(emit, resource, "restore", v.manifest.totals.bytes);
   const input = createReadStream(file);
   const { tar, done } = await extractionTar(input, {
     file,

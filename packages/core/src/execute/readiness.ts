@@ -3,7 +3,7 @@ import type { EngineEvent } from "../engine/index.js";
 import { HealthTimeoutError, StepFailedError } from "../errors.js";
 import { LABEL } from "../labels.js";
 import type { ResolvedProbe, ResolvedService } from "../model.js";
-import { runProbe } from "../probe.js";
+import { probeAnswer, runProbe } from "../probe.js";
 import type { RunContext } from "./context.js";
 
 /*
@@ -113,6 +113,8 @@ export class Readiness {
   ): Promise<boolean> {
     const deadline = t0 + s.readyTimeoutMs;
     let last = "";
+    /** The last answer in a few words, for the waiting line (`last` goes into errors in full). */
+    let answer = "";
     let explained = "";
     let nextCheck = 0;
     for (;;) {
@@ -131,11 +133,12 @@ export class Readiness {
       } catch (err) {
         if (this.ctx.signal.aborted) return false;
         last = `${probe.label}: ${(err as Error)?.message ?? String(err)}`;
+        answer = probeAnswer(probe.label, err);
       }
       const waited = Date.now() - t0;
-      if (waited >= EXPLAIN_AFTER_MS && last !== explained) {
-        explained = last;
-        this.ctx.phase(`service ${s.name}`, "waiting", last);
+      if (waited >= EXPLAIN_AFTER_MS && answer !== explained) {
+        explained = answer;
+        this.ctx.phase(`service ${s.name}`, "waiting", answer);
       }
       const delay = Math.min(probe.intervalMs, Math.max(FIRST_RETRY_MS, waited * 0.05));
       if (Date.now() + delay > deadline) {
@@ -148,12 +151,20 @@ export class Readiness {
   /** Until the Docker healthcheck says healthy: true; false when the run stopped first. */
   private async waitHealthy(s: ResolvedService, id: string, t0: number, watch: Watch): Promise<boolean> {
     const deadline = t0 + s.readyTimeoutMs;
+    let explained = "";
     for (;;) {
       if (this.ctx.signal.aborted) return false;
       const info = await this.ctx.engine.inspectContainer(id);
       if (!info)
         throw new StepFailedError(`service ${s.name}`, "wait for health", "its container disappeared");
       if (info.health === "healthy") return true;
+      // The healthcheck's last answer, once it has one and the wait has lasted: "healthcheck [exit 1] …".
+      const lines = (info.healthLog.at(-1) ?? "").split("\n").filter((l) => l.trim());
+      const answer = lines.length > 1 ? `${lines[0]} … ${lines.at(-1)?.trim()}` : lines[0];
+      if (answer && Date.now() - t0 >= EXPLAIN_AFTER_MS && answer !== explained) {
+        explained = answer;
+        this.ctx.phase(`service ${s.name}`, "waiting", `healthcheck ${answer}`);
+      }
       if (info.state === "exited" || info.state === "dead") await this.failIfStopped(s, id, "");
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -165,7 +176,8 @@ export class Readiness {
         );
       }
       // An unhealthy report is not final while the deadline allows: slow cold starts recover.
-      await watch.sleep(Math.min(left, 5000), this.ctx.signal);
+      // Until its first answer is shown, look every 2 s (the engine sends no event per check).
+      await watch.sleep(Math.min(left, explained ? 5000 : EXPLAIN_AFTER_MS), this.ctx.signal);
     }
   }
 
