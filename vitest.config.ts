@@ -14,6 +14,9 @@ export default defineConfig({
           include: ["packages/*/src/**/*.test.ts"],
           exclude,
           environment: "node",
+          // Some unit tests run small processes (bash, python3, the C compiler): give them room on a
+          // busy 2-core machine instead of the 5 s default.
+          testTimeout: 30_000,
         },
       },
       {

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanup, engine, runCli, tempProject } from "./helpers.js";
@@ -123,4 +123,34 @@ describe("stack factories", () => {
     const { architecture } = await engine.info();
     expect(result?.stack).toBe(`arch-${architecture.toLowerCase().replace(/[^a-z0-9]/g, "-")}`);
   });
+});
+
+// The default data root of a stack file that names none became ./data (core does not name the
+// product's ./sentrydata any more): a project whose data is still under ./sentrydata is told, and
+// is never given a new, empty data root by mistake.
+it("a stack file without dataRoot whose data is under the old ./sentrydata is told how to keep it", async () => {
+  const dir = await tempProject("shctl-olddefault-");
+  try {
+    await writeFile(path.join(dir, "stack.yaml"), "name: olddefault\nservices: {}\n");
+    await mkdir(path.join(dir, "sentrydata/.shctl"), { recursive: true });
+    const r = await runCli(["diff", "-f", "stack.yaml"], { cwd: dir });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain("this stack's data is under ./sentrydata");
+    expect(r.stderr).toContain("add `dataRoot: ./sentrydata` to stack.yaml");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+// Was a bug: DOCKER_HOST=bogus://x was taken as the HTTP address "x:".
+it("a DOCKER_HOST shctl cannot use is a usage error (exit 2), not an address to try", async () => {
+  const dir = await tempProject("shctl-dockerhost-");
+  try {
+    await writeFile(path.join(dir, "stack.yaml"), "name: dockerhost\nservices: {}\n");
+    const r = await runCli(["diff", "-f", "stack.yaml"], { cwd: dir, env: { DOCKER_HOST: "bogus://x" } });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain("DOCKER_HOST=bogus://x is not an engine address shctl can use");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

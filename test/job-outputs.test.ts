@@ -87,9 +87,7 @@ it("recreates the reader in the same apply only when the job's output changed", 
   const third = (await containersOf(name)).app;
   expect(third?.id).not.toBe(first?.id);
   expect(third?.state).toBe("running");
-  expect(await readFile(path.join(projectDir, "sentrydata/config/app.conf"), "utf8")).toBe(
-    "colour = green\n",
-  );
+  expect(await readFile(path.join(projectDir, "data/config/app.conf"), "utf8")).toBe("colour = green\n");
 
   // And the next apply has nothing left to do (one apply converged).
   const again = await applyWith("3", "colour = green\n");

@@ -1,5 +1,5 @@
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
@@ -209,5 +209,64 @@ describe("two applies on one stack", () => {
     expect(r.stderr).toContain(`the stack is locked by \`shctl teardown\` (pid ${process.pid}`);
     expect(existsSync(lockFile())).toBe(true);
     await rm(lockFile());
+  });
+
+  // Was a bug: a lock whose pid was alive but not shctl's (a pid reused after a reboot, a lock
+  // copied with the data root) said "wait for that run to finish" forever.
+  it("a lock whose pid now belongs to another process (another start time) is taken over", async () => {
+    const other = spawn("sleep", ["60"], { stdio: "ignore" });
+    try {
+      await writeFile(
+        lockFile(),
+        JSON.stringify({
+          pid: other.pid,
+          host: hostname(),
+          command: "shctl apply",
+          startedAt: "2020-01-01T00:00:00.000Z",
+          procStart: "1",
+          bootId: readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim(),
+        }),
+      );
+      const r = await runBounded(["apply", "-f", "stack.yaml"]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout + r.stderr).toContain(`took over a lock left by pid ${other.pid}`);
+      expect(existsSync(lockFile())).toBe(false);
+    } finally {
+      other.kill();
+    }
+  });
+
+  it("a lock of another boot is taken over", async () => {
+    await writeFile(
+      lockFile(),
+      JSON.stringify({
+        pid: process.pid,
+        host: hostname(),
+        command: "shctl apply",
+        startedAt: "2020-01-01T00:00:00.000Z",
+        bootId: "00000000-0000-0000-0000-000000000000",
+      }),
+    );
+    const r = await runBounded(["apply", "-f", "stack.yaml"]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(existsSync(lockFile())).toBe(false);
+  });
+
+  it("--force-unlock takes a lock that looks held, naming its holder", async () => {
+    await writeFile(
+      lockFile(),
+      JSON.stringify({
+        pid: process.pid,
+        host: hostname(),
+        command: "shctl teardown",
+        startedAt: "2020-01-01T00:00:00.000Z",
+      }),
+    );
+    const held = await runBounded(["apply", "-f", "stack.yaml"]);
+    expect(held.stderr).toContain("pass --force-unlock");
+    const r = await runBounded(["apply", "-f", "stack.yaml", "--force-unlock"]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toContain(`--force-unlock: took the lock held by pid ${process.pid}`);
+    expect(existsSync(lockFile())).toBe(false);
   });
 });

@@ -85,8 +85,9 @@ Without -f, the stack is Sentry 23.12.0 self-hosted (@sh/specs), configured by .
 SHCTL_* variables. "-f FILE" is the stack file in every command (as in kubectl apply -f), and may
 come before the command too (as in docker compose -f FILE up).
 
-Exit codes: 0 done or nothing to do, 1 the operation failed, 2 invalid usage or invalid stack,
-3 diff --exit-code found changes or conflicts, 130 interrupted.
+Exit codes: 0 done or nothing to do, 1 the operation failed, 2 invalid usage or invalid stack (or
+refused: a damaged backup, a restore target that is not empty), 3 diff --exit-code found changes or
+conflicts, 130 interrupted.
 
 Environment: DOCKER_HOST (where the engine is), NO_COLOR (no colours), CI (plain progress lines),
 SHCTL_NO_CACHE=1 (parse and validate a stack file even when it is unchanged).
@@ -95,7 +96,12 @@ ${examples([
   "shctl apply                     # bring Sentry up (first install and every start)",
   "shctl apply -f stack.yaml       # any stack file",
   "shctl status",
+  "shctl doctor                    # what is wrong, and how to fix it",
+  "shctl verify                    # send an error, a transaction and a replay through it",
   "shctl logs web --follow",
+  "shctl backup                    # archive the data root (services stop meanwhile)",
+  "shctl restore backup.tar.gz     # into a missing or empty data root, then: shctl apply",
+  "shctl images save images.tar    # every image, for a machine without registry access",
   "shctl teardown --data --yes     # remove everything, data included",
 ])}`,
     );
@@ -116,6 +122,10 @@ ${examples([
     .option(
       "--wait-lock <DURATION>",
       "wait this long (e.g. 30s, 2m) for another shctl run on the stack to end",
+    )
+    .option(
+      "--force-unlock",
+      "take the stack's lock even if it looks held (last resort: only when no shctl run holds it)",
     )
     .addOption(
       new Option("--concurrency <N>", "how many steps run at once (default 32)").argParser(intArg(1)),
@@ -168,6 +178,10 @@ ${examples([
     .addOption(profileOption())
     .option("--data", "also delete the data root (asks on a terminal; needs --yes otherwise)")
     .option("-y, --yes", "do not ask before deleting the data root")
+    .option(
+      "--force-unlock",
+      "take the stack's lock even if it looks held (last resort: only when no shctl run holds it)",
+    )
     .addOption(jsonOption())
     .addHelpText(
       "after",
@@ -180,23 +194,134 @@ ${examples([
     .action((_o, cmd: Command) => runCommand(() => import("./commands/teardown.js"), cmd));
 
   program
+    .command("backup")
+    .summary("archive the whole data root (services stop while it is packed)")
+    .description(
+      "Write one archive of the stack's data root: the stack's running services stop (dependents " +
+        "first), the data root is packed with owners, modes and links as they are, plus a manifest " +
+        "(stack name and version, shctl version, job records, each file's size and SHA-256), then the " +
+        "services start again in dependency order and the backup waits until they are ready. Files " +
+        "that containers' users own are read through the engine: no root needed.\n" +
+        "FILE defaults to ./shctl-backup-STACK-TIMESTAMP.tar.gz; a name ending in .tar is not compressed. " +
+        "The archive is written as FILE.partial and renamed when complete. It holds the stack's secrets " +
+        "(mode 0600).",
+    )
+    .argument("[FILE]", "the archive to write")
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .option("-y, --yes", "do not ask before stopping the services or replacing FILE")
+    .addOption(jsonOption())
+    .option("--no-wait", "do not wait for the restarted services to be ready")
+    .option(
+      "--wait-lock <DURATION>",
+      "wait this long (e.g. 30s, 2m) for another shctl run on the stack to end",
+    )
+    .addHelpText(
+      "after",
+      `
+Progress: a bar with bytes and rate on a terminal; plain timestamped lines otherwise; JSON lines
+with --json. Ctrl-C removes the partial archive and starts the services again (exit 130); a
+second Ctrl-C exits at once and leaves them stopped (\`shctl apply\` starts them).
+Exit codes: 0 written, 1 failed, 2 refused (no data root, FILE inside it, FILE exists without --yes).
+${examples([
+  "shctl backup                              # ./shctl-backup-sentry-20261130T054812Z.tar.gz",
+  "shctl backup /backups/sentry.tar.gz --yes # no questions (cron)",
+  "shctl backup -f stack.yaml data.tar       # uncompressed",
+  "shctl backup --json | tail -n 1 | jq .file",
+])}`,
+    )
+    .action((file: string | undefined, _o, cmd: Command) =>
+      runCommand(() => import("./commands/backup.js"), cmd, file),
+    );
+
+  program
+    .command("restore")
+    .summary("restore a backup into a missing or empty data root")
+    .description(
+      "Restore an archive written by `shctl backup` into the stack's data root, which must be missing " +
+        "or empty and the stack stopped (anything else is refused, nothing touched). The whole archive " +
+        "is checked against its manifest (every file's SHA-256) before anything is written; a damaged " +
+        "or truncated archive is refused. Owners, modes and links come back as they were (files of the " +
+        "user who made the backup go to the user who restores it, if that is another non-root user). " +
+        "The job records come back too: the next `shctl apply` brings the stack up without running " +
+        "its init jobs again.",
+    )
+    .argument("<FILE>", "the archive to restore")
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .option("--check", "only read and check the archive; change nothing")
+    .addOption(jsonOption())
+    .option(
+      "--wait-lock <DURATION>",
+      "wait this long (e.g. 30s, 2m) for another shctl run on the stack to end",
+    )
+    .addHelpText(
+      "after",
+      `
+Ctrl-C stops the restore and removes what it wrote (exit 130).
+Exit codes: 0 restored (or checked), 1 failed, 2 refused (a damaged, truncated or foreign archive;
+a data root that is not empty; a stack that runs).
+${examples([
+  "shctl teardown --data --yes && shctl restore backup.tar.gz && shctl apply",
+  "shctl restore --check backup.tar.gz        # is it intact?",
+  "shctl restore -f stack.yaml data.tar --json",
+])}`,
+    )
+    .action((file: string, _o, cmd: Command) => runCommand(() => import("./commands/restore.js"), cmd, file));
+
+  program
     .command("status")
     .summary("each service's state, health, restarts and uptime")
     .description(
       "Show each service: state, health, restarts, uptime; * marks containers no longer in the stack.\n" +
         "A running service's readiness probes run once (at most 5s per service), so a service with " +
         "readiness probes but no Docker healthcheck shows ready or not ready; the first probe that " +
-        "failed is explained below the table.",
+        "failed is explained below the table.\n" +
+        "A stack may add its own columns: the Sentry stack's LAG is each Kafka consumer's lag (messages " +
+        "not yet consumed: the topic's end offsets less the group's committed ones), sampled twice " +
+        "~2.5s apart; a running consumer whose lag grew while it committed nothing is marked stuck.",
     )
     .addOption(fileOption())
     .addOption(profileOption())
     .addOption(jsonOption())
-    .option("--no-probes", "do not run readiness probes (faster; HEALTH is then Docker's only)")
+    .option(
+      "--no-probes",
+      "do not run readiness probes nor ask for the stack's own figures (faster; HEALTH is then Docker's only)",
+    )
     .addHelpText(
       "after",
       examples(["shctl status", "shctl status --no-probes", "shctl status -f stack.yaml --json"]),
     )
     .action((_o, cmd: Command) => runCommand(() => import("./commands/status.js"), cmd));
+
+  program
+    .command("doctor")
+    .summary("check what the stack needs: engine, directories, ports, images, …")
+    .description(
+      "Check what the stack needs, changing nothing: the engine (version, API, Docker Desktop), " +
+        "where shctl and the engine run (WSL2, a remote engine), how shctl reaches containers, the " +
+        "data root's file system and free disk, each data directory's owner and mode against the " +
+        "spec, every published host port (free, or held by which container or process), the " +
+        "registry mirror, every image, and the engine's clock; then the stack's own checks (Sentry: " +
+        "CPUs, memory, disk against upstream's minimums, SSE 4.2, every Kafka topic, ClickHouse).\n" +
+        "Each check prints ✓ ok, ! warning, ✗ failed or - skipped, with what fixes it. Exit 0 when " +
+        "no check failed (warnings allowed), 1 when one did.",
+    )
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .addOption(
+      new Option("--json", 'JSON lines on stdout: a {"type":"check"} line per check, then the result'),
+    )
+    .addHelpText(
+      "after",
+      examples([
+        "shctl doctor",
+        "shctl doctor -f stack.yaml",
+        'shctl doctor --json | jq -c \'select(.type == "check" and .check.status != "ok")\'',
+        "shctl doctor || echo 'something needs fixing'",
+      ]),
+    )
+    .action((_o, cmd: Command) => runCommand(() => import("./commands/doctor.js"), cmd));
 
   program
     .command("logs")
@@ -231,6 +356,113 @@ ${examples([
       runCommand(() => import("./commands/logs.js"), cmd, service),
     );
 
+  program
+    .command("verify")
+    .summary("send test data through the running stack and follow it hop by hop")
+    .description(
+      "Run the stack's end-to-end checks against the running stack. For Sentry: an error, a " +
+        "transaction and a replay are sent to the public URL as an SDK sends them, then followed " +
+        "with their own ids through relay, Kafka (each topic and consumer group), the worker, " +
+        "ClickHouse and Postgres to Sentry's web API, each hop timed. The first broken hop names " +
+        "the service that owns it, with its state, restarts, last log lines and the likely fix. " +
+        "The data goes to a project of its own (shctl-verify, made through Sentry on first use and " +
+        "reused), tagged shctl.verify=1 in environment shctl-verify.",
+    )
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .addOption(
+      new Option(
+        "--pipeline <NAME>",
+        "run only this check (errors, transactions, replays for Sentry); repeat or comma-separate for more",
+      ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
+    .option("--timeout <DURATION>", "how long each check may take (default: the check's own, 3m for Sentry)")
+    .addOption(jsonOption())
+    .addHelpText(
+      "after",
+      `
+Output: each hop as it ends (a live view on a terminal, plain lines otherwise), then a table per
+check (hop, owning service, status, time, what it found) and, for a check that failed, its first
+broken hop explained. Exit codes: 0 every check passed, 1 one failed, 2 invalid usage (an unknown
+check, a stack without checks), 130 interrupted.
+${examples([
+  "shctl verify",
+  "shctl verify --pipeline errors",
+  "shctl verify --pipeline transactions,replays --timeout 5m",
+  'shctl verify --json | jq -c \'select(.type == "hop" and .status == "failed")\'',
+])}`,
+    )
+    .action((_o, cmd: Command) => runCommand(() => import("./commands/verify.js"), cmd));
+
+  const images = program
+    .command("images")
+    .summary("save the stack's images to one file, or load them from it (install without a registry)")
+    .description(
+      "Carry the stack's images to a machine that cannot reach a registry: `images save FILE` where " +
+        "the registry is reachable, `images load FILE` on the other machine; apply then pulls nothing.",
+    )
+    .addHelpText(
+      "after",
+      examples([
+        "shctl images save sentry-images.tar               # every image Sentry runs, pulled or built",
+        "shctl images load sentry-images.tar               # on the machine without registry access",
+        "shctl images save -f stack.yaml --profile dev app.tar",
+        "shctl images load --check sentry-images.tar       # is the copy whole? loads nothing",
+      ]),
+    );
+
+  images
+    .command("save")
+    .summary("write every image the stack runs into one file")
+    .description(
+      "Write every image the stack (and profile) runs, pulled or built, into one file: a tar holding " +
+        "the engine's image archive (as `docker save` writes it) and a manifest with each image's " +
+        "reference and ID and the archive's SHA-256. Images the engine lacks are pulled or built " +
+        "first, as apply would. The file appears only once it is complete.",
+    )
+    .argument("<FILE>", "the bundle to write (a .tar; an existing file is replaced)")
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .option("--no-pull", "do not pull or build missing images: fail if the engine lacks one")
+    .addOption(jsonOption())
+    .addHelpText(
+      "after",
+      `
+The bundle is an uncompressed tar; compress it afterwards if you like (gzip): images load reads
+a .tar.gz as it is. Images referenced by digest cannot be carried (the engine knows a digest only
+for an image it pulled).
+${examples([
+  "shctl images save sentry-images.tar",
+  "shctl images save --profile core core-images.tar",
+  "shctl images save -f stack.yaml --no-pull app.tar --json",
+])}`,
+    )
+    .action((file: string, _o, cmd: Command) =>
+      runCommand(() => import("./commands/images.js").then((m) => ({ run: m.save })), cmd, file),
+    );
+
+  images
+    .command("load")
+    .summary("check a bundle completely, then load its images")
+    .description(
+      "Check a bundle completely (the tar, the archive's size and SHA-256, that every image is in " +
+        "it under its reference with its ID) before anything is loaded; then load it and check that " +
+        "every reference has the ID the bundle gives it. A damaged or truncated bundle is refused " +
+        "(exit 2) and nothing is loaded. The stack file is not needed.",
+    )
+    .argument("<FILE>", "the bundle (.tar, or .tar.gz)")
+    .option("--check", "only check the bundle and say which images the engine lacks; load nothing")
+    .addOption(jsonOption())
+    .addHelpText(
+      "after",
+      `
+Reading a bundle takes two passes over it (one to check, one to load); no copy of it is made.
+${examples(["shctl images load sentry-images.tar", "shctl images load --check sentry-images.tar.gz", "shctl images load app.tar --json"])}`,
+    )
+    .action((file: string, _o, cmd: Command) =>
+      runCommand(() => import("./commands/images.js").then((m) => ({ run: m.load })), cmd, file),
+    );
+
   return program;
 }
 
@@ -257,4 +489,32 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/**
+ * A command that never settles (a promise waiting on an engine connection that went away without
+ * an answer) would otherwise end the process silently with Node's exit code 13: when the event loop
+ * runs dry before main() has settled, say so, as an internal error, and exit 1.
+ */
+let settled = false;
+process.once("beforeExit", () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write(
+    [
+      "error: shctl stopped waiting for something that will never answer (most likely a connection to the Docker Engine that was lost)",
+      "  hint: check the engine (`docker version`), then run the command again; `shctl status` shows where the stack is",
+      "  this is a bug in shctl: please report it with what you ran",
+      "",
+    ].join("\n"),
+  );
+  process.exitCode = 1;
+});
+main().then(
+  () => {
+    settled = true;
+  },
+  (err: unknown) => {
+    settled = true;
+    process.stderr.write(`internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

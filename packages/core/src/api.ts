@@ -7,7 +7,7 @@ import { observe } from "./observe.js";
 import { conflictLines, describeConflict } from "./plan/describe.js";
 import { plan } from "./plan/index.js";
 import type { Plan } from "./plan/types.js";
-import { acquireLock } from "./state.js";
+import { acquireLock, type LockInfo } from "./state.js";
 import { checkDataRoot, type TeardownResult, teardownStack } from "./teardown.js";
 
 /** Observes the engine and returns what `apply` would do; changes nothing. */
@@ -24,6 +24,8 @@ export interface ApplyOptions {
   wait?: boolean;
   /** How long to wait for another run's lock; default 0 (fail at once). */
   lockWaitMs?: number;
+  /** Take the stack's lock whoever holds it (the last resort when it is provably stale). */
+  forceUnlock?: boolean;
   /** Plan only (the plan is still emitted); conflicts throw as the apply would. */
   dryRun?: boolean;
   /**
@@ -58,11 +60,8 @@ export async function apply(
   const lock = await acquireLock(stack.dataRoot, "shctl apply", {
     waitMs: opts.lockWaitMs ?? 0,
     ...(opts.signal ? { signal: opts.signal } : {}),
-    onStale: (info) =>
-      emit({
-        type: "warning",
-        message: `took over a lock left by pid ${info.pid} (${info.command}, ${info.startedAt}), which is gone`,
-      }),
+    ...(opts.forceUnlock ? { force: true } : {}),
+    onStale: (info) => emit({ type: "warning", message: tookOver(info, opts.forceUnlock) }),
   });
   try {
     const p = await diff(stack, engine);
@@ -101,25 +100,26 @@ function conflictError(p: Plan, what: string): ConflictError {
 export async function teardown(
   stack: ResolvedStack,
   engine: EngineClient,
-  opts: { data?: boolean; onEvent?: EventSink; lockWaitMs?: number } = {},
+  opts: { data?: boolean; onEvent?: EventSink; lockWaitMs?: number; forceUnlock?: boolean } = {},
 ): Promise<TeardownResult> {
   // Refuse an unsafe data root before the lock writes anything into it.
   if (opts.data) await checkDataRoot(stack);
   const lock = await acquireLock(stack.dataRoot, `shctl teardown${opts.data ? " --data" : ""}`, {
     waitMs: opts.lockWaitMs ?? 0,
-    ...(opts.onEvent
-      ? {
-          onStale: (info) =>
-            opts.onEvent?.({
-              type: "warning",
-              message: `took over a lock left by pid ${info.pid}, which is gone`,
-            }),
-        }
-      : {}),
+    ...(opts.forceUnlock ? { force: true } : {}),
+    onStale: (info) => opts.onEvent?.({ type: "warning", message: tookOver(info, opts.forceUnlock) }),
   });
   try {
     return await teardownStack(stack, engine, opts);
   } finally {
     await lock.release();
   }
+}
+
+/** What taking over a lock says. */
+function tookOver(info: LockInfo, forced: boolean | undefined): string {
+  const who = `pid ${info.pid} on ${info.host} (${info.command}, since ${info.startedAt})`;
+  return forced
+    ? `--force-unlock: took the lock held by ${who}`
+    : `took over a lock left by ${who}, which is no longer a shctl run`;
 }

@@ -73,13 +73,14 @@ export function createBody(
 
 /** The labels that mark a container as the stack's and record what was applied. */
 export function ownershipLabels(
-  stack: string,
+  stack: { name: string; dataRoot: string },
   node: { name: string; kind: "service" | "job"; deps: { name: string }[] },
   snapshot: Snapshot,
   extra: Record<string, string> = {},
 ): Record<string, string> {
   return {
-    [LABEL.stack]: stack,
+    [LABEL.stack]: stack.name,
+    [LABEL.project]: stack.dataRoot,
     [LABEL.name]: node.name,
     [LABEL.kind]: node.kind,
     [LABEL.recipe]: String(HASH_RECIPE),

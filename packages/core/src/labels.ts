@@ -14,10 +14,24 @@ export const LABEL = {
   /** Comma-separated dependency names, so teardown can stop in reverse order without the spec. */
   dependsOn: "io.shctl.depends-on",
   helper: "io.shctl.helper",
+  /**
+   * The project that owns it: its data root's absolute path. Two directories whose stack files
+   * name the same stack are two projects; neither touches the other's containers or networks.
+   */
+  project: "io.shctl.project",
   /** On built images: the stack that built it (never `stack`, which containers would inherit). */
   builtBy: "io.shctl.built-by",
 } as const;
 
 export function stackFilter(stack: string): { label: string[] } {
   return { label: [`${LABEL.stack}=${stack}`] };
+}
+
+/**
+ * Whether a resource with these labels belongs to this project of the stack: its project label
+ * is this data root, or it has none (made before shctl labelled projects).
+ */
+export function ownedByProject(labels: Record<string, string>, stack: { dataRoot: string }): boolean {
+  const owner = labels[LABEL.project];
+  return owner === undefined || owner === stack.dataRoot;
 }

@@ -224,7 +224,7 @@ jobs:
   });
 
   it("creates a default network every container joins, with its name as an alias", async () => {
-    const stack = await loadStack(await stackFile(yaml), { env: { DB_PASSWORD: "x" } });
+    const stack = await loadStack(await stackFile(yaml), { env: { DB_PASSWORD: "pw-x" } });
     expect(stack.networks).toEqual({
       default: { name: "default", dockerName: "shop_default", driver: "bridge", internal: false, labels: {} },
     });
@@ -1058,4 +1058,16 @@ describe("directories mounted by several containers", () => {
     ]);
     for (const i of issues) expect(i.message).toMatch(/mounted with owner 999:999 and owner 70:70/);
   });
+});
+
+// Was a bug: a secret of one or two characters was never redacted (redaction skips texts that
+// short, or it would hide every occurrence of those letters in every line).
+it("refuses a secret too short to be kept out of output, naming its path", () => {
+  const issues = issuesOf(withServices({ a: { image: "x", env: { PIN: { value: "42", secret: true } } } }));
+  expect(issues.map((i) => [formatIssuePath(i.path), i.message])).toEqual([
+    [
+      "services.a.env.PIN",
+      "a secret of 2 characters cannot be kept out of shctl's output: use one of at least 3",
+    ],
+  ]);
 });

@@ -1,6 +1,6 @@
 import type { EngineClient } from "./engine/index.js";
 import { StepFailedError, UnknownNameError } from "./errors.js";
-import { LABEL } from "./labels.js";
+import { LABEL, ownedByProject } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 import { redact } from "./redact.js";
 import { readJobLog } from "./state.js";
@@ -21,7 +21,9 @@ export async function logs(
   service: string,
   opts: { tail?: number; follow?: boolean; signal?: AbortSignal; onLine: (line: string) => void },
 ): Promise<LogsSource> {
-  const list = await engine.listContainers([`${LABEL.stack}=${stack.name}`, `${LABEL.name}=${service}`]);
+  const list = (
+    await engine.listContainers([`${LABEL.stack}=${stack.name}`, `${LABEL.name}=${service}`])
+  ).filter((c) => ownedByProject(c.labels, stack));
   const c = list[0];
   const names = [...Object.keys(stack.services), ...Object.keys(stack.jobs)].sort();
   // A name outside the stack may still be an orphan's container; if not, it is a name mistake.

@@ -1,4 +1,4 @@
-import type { JobRun, ProbeCheck } from "./schema.js";
+import type { CheckRun, DoctorCheckSpec, JobRun, ProbeCheck, StatusExtras } from "./schema.js";
 
 /*
  * The resolved stack: what `loadStack` returns after validation. Paths are absolute, durations are
@@ -95,6 +95,8 @@ export interface ResolvedService extends ContainerSpec {
   stopSignal: string | undefined;
   stopGraceMs: number;
   init: boolean;
+  /** How a changed container is replaced, when the stack says (else the plan decides). */
+  update: "start-first" | "stop-first" | undefined;
   deps: ResolvedDependency[];
 }
 
@@ -149,22 +151,44 @@ export interface ResolvedNetwork {
   labels: Record<string, string>;
 }
 
+/** An end-to-end check of the running stack (see verify.ts). */
+export interface ResolvedCheck {
+  name: string;
+  description: string | undefined;
+  timeoutMs: number;
+  /** The hops it declares, in order (may be empty). */
+  hops: string[];
+  run: CheckRun;
+}
+
 export interface ResolvedStack {
   name: string;
+  /** The version of what the stack runs, if its spec says (recorded in backups). */
+  version: string | undefined;
   /** Where the stack came from (a file path, or "(module)"). */
   source: string;
   projectDir: string;
   dataRoot: string;
+  /** The stack named no data root: `dataRoot` is the default (./data, or the caller's). */
+  dataRootDefaulted?: boolean;
   profile: string | undefined;
   bindAddress: string;
   networks: Record<string, ResolvedNetwork>;
   images: Record<string, ResolvedImage>;
   services: Record<string, ResolvedService>;
   jobs: Record<string, ResolvedJob>;
+  /** End-to-end checks `verify` runs, in the stack's order. */
+  checks: ResolvedCheck[];
   /** Lines to show after a successful apply. */
   notes: string[];
   /** Every secret value, so output can be redacted. */
   secrets: string[];
+  /** The Docker Hub mirror images are pulled through, when set. */
+  registryMirror?: string;
+  /** The stack's own `shctl doctor` checks (module stacks). */
+  doctor?: DoctorCheckSpec[];
+  /** Figures the stack adds to `status` rows (module stacks). */
+  statusExtras?: StatusExtras;
 }
 
 export type StackNode = ResolvedService | ResolvedJob;

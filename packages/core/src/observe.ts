@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import dockerignoreModule from "@balena/dockerignore";
 import type { ContainerSummary, EngineClient, NetworkSummary } from "./engine/index.js";
@@ -7,7 +7,7 @@ import { byCodeUnit } from "./graph.js";
 import { buildRecipe, canonicalJson, sha256 } from "./hash.js";
 import { fileReader } from "./helper-files.js";
 import { type FileReader, inputDigests } from "./inputs.js";
-import { LABEL } from "./labels.js";
+import { LABEL, ownedByProject } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 import { usedImages } from "./plan/order.js";
 import { sameAddress } from "./ports.js";
@@ -38,6 +38,13 @@ export interface ObservedState {
   files: Record<string, boolean>;
   /** Completed job keys, from the state file under the data root. */
   jobs: Record<string, { key: string; completedAt: string }>;
+  /**
+   * Data roots of other projects whose stack has this stack's name and holds containers or
+   * networks on the engine (their resources are not in `containers` or `networks`).
+   */
+  otherProjects: string[];
+  /** Bind-mount sources that lead out of their root through a symbolic link: where they really go. */
+  escapes: Record<string, string>;
   /** How the latest run of each job without a completed record ended, from its saved log. */
   jobRuns: Record<string, { outcome: string; finishedAt: string }>;
 }
@@ -57,6 +64,10 @@ export interface ObservedContainer {
   restartPolicy: string;
   /** Docker names of the networks it is attached to. */
   networks: string[];
+  /** For a container that exited: its exit code (from the listing's status). */
+  exitCode: number | undefined;
+  /** For a job's container: the job key it ran with. */
+  jobKey: string | undefined;
   /**
    * What only an inspect tells, read for a service container shctl has no record of making (it
    * may have been changed by hand); absent for the containers shctl made, which need no inspect.
@@ -89,12 +100,22 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
   // A few stats, before any engine call: a stack problem is reported as one (exit 2).
   await checkBuildContexts(stack);
 
-  const [summaries, networks, imageList, disk] = await Promise.all([
+  const [listed, listedNets, imageList, disk] = await Promise.all([
     engine.listContainers([label]),
     engine.listNetworks([label]),
     engine.listImages(refs),
     observeDisk(stack, fileReader(engine, stack.name)),
   ]);
+  // Another project's stack of the same name is not ours to plan for (resources without the
+  // project label predate it: they are taken as this project's).
+  const ours = (labels: Record<string, string>) => ownedByProject(labels, stack);
+  const summaries = listed.filter((c) => ours(c.labels));
+  const networks = listedNets.filter((n) => ours(n.labels));
+  const otherProjects = [
+    ...new Set(
+      [...listed, ...listedNets].filter((x) => !ours(x.labels)).map((x) => x.labels[LABEL.project] as string),
+    ),
+  ].sort(byCodeUnit);
   const containers = await observeContainers(engine, summaries, disk.recorded);
 
   // Image env is needed only to tell image-provided variables from out-of-band ones.
@@ -128,6 +149,8 @@ export async function observe(engine: EngineClient, stack: ResolvedStack): Promi
     contextHashes: disk.contextHashes,
     jobs: disk.jobs,
     jobRuns: disk.jobRuns,
+    otherProjects,
+    escapes: disk.escapes,
   };
 }
 
@@ -163,11 +186,19 @@ async function observeContainers(
         imageId: c.imageId,
         restartPolicy,
         networks: Object.keys(c.networks).sort(byCodeUnit),
+        exitCode: exitCodeOf(c.status),
+        jobKey: c.labels[LABEL.jobKey],
         details,
       };
     }),
   );
   return out.filter((c): c is ObservedContainer => !!c).sort((a, b) => byCodeUnit(a.name, b.name));
+}
+
+/** The exit code a listing's status shows for an exited container ("Exited (0) 3 minutes ago"). */
+function exitCodeOf(status: string): number | undefined {
+  const m = /^Exited \((-?\d+)\)/.exec(status);
+  return m ? Number(m[1]) : undefined;
 }
 
 function parseSnapshot(label: string | undefined): Record<string, unknown> | undefined {
@@ -265,6 +296,7 @@ async function observeDisk(stack: ResolvedStack, read: FileReader) {
         contextHashes[img.key] = await hashContext(img.build?.contextDir as string, buildRecipe(img));
       }),
   ]);
+  const escapes = await mountEscapes(stack);
   const state = await readState(stack.dataRoot);
   const jobRuns: ObservedState["jobRuns"] = {};
   await Promise.all(
@@ -275,7 +307,51 @@ async function observeDisk(stack: ResolvedStack, read: FileReader) {
         if (log) jobRuns[j] = { outcome: log.outcome, finishedAt: log.finishedAt };
       }),
   );
-  return { dirs, files, inputs, contextHashes, jobs: state.jobs, jobRuns, recorded: state.containers };
+  return {
+    dirs,
+    files,
+    inputs,
+    contextHashes,
+    jobs: state.jobs,
+    jobRuns,
+    recorded: state.containers,
+    escapes,
+  };
+}
+
+/**
+ * Bind-mount sources that exist and really lie outside their root (the data root or the project
+ * dir), through a symbolic link on their way: the engine would follow it, and a container would
+ * write outside the data root.
+ */
+async function mountEscapes(stack: ResolvedStack): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const roots = new Map<string, Promise<string | undefined>>();
+  const realRoot = (root: string) => {
+    let p = roots.get(root);
+    if (!p) {
+      p = realpath(root).catch(() => undefined);
+      roots.set(root, p);
+    }
+    return p;
+  };
+  const mounts = [
+    ...Object.values(stack.services),
+    ...Object.values(stack.jobs).map((j) => j.container),
+  ].flatMap((spec) => (spec?.mounts ?? []).filter((m) => m.type === "bind"));
+  await Promise.all(
+    mounts.map(async (m) => {
+      if (m.type !== "bind") return;
+      const [real, root] = await Promise.all([
+        realpath(m.hostPath).catch(() => undefined),
+        realRoot(m.root === "data" ? stack.dataRoot : stack.projectDir),
+      ]);
+      if (real === undefined || root === undefined) return;
+      const rel = path.relative(root, real);
+      if (rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) out[m.hostPath] = real;
+    }),
+  );
+  return out;
 }
 
 /** A build context that is not there is a problem in the stack (exit 2), named by its field. */

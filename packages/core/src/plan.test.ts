@@ -74,6 +74,8 @@ function emptyEngine(overrides: Partial<ObservedState> = {}): ObservedState {
     files: {},
     jobs: {},
     jobRuns: {},
+    otherProjects: [],
+    escapes: {},
     ...overrides,
   };
 }
@@ -103,6 +105,8 @@ function appliedContainer(
     imageId,
     restartPolicy: s.restart,
     networks: s.networks.map((n) => stack.networks[n.name]?.dockerName ?? n.name).sort(),
+    exitCode: undefined,
+    jobKey: undefined,
     details: { env: [...IMAGE_ENV, ...s.env.map((e) => `${e.name}=${e.value}`)], cmd: s.command ?? null },
     ...overrides,
   };
@@ -320,6 +324,9 @@ describe("plan against an applied stack", () => {
         networks: [],
         writers: [],
         onlyIfChanged: false,
+        // It publishes 8080, which the old container holds: the old one stops first.
+        order: "stop-first",
+        orderCause: "host-port",
       },
     ]);
     expect(p.unchanged.map(resourceKey)).toEqual(["job migrate", "service db", "service worker"]);
@@ -1137,5 +1144,129 @@ describe("plan: files a job writes that services read", () => {
     const order = nodesInOrder(withRender("1")).map((n) => n.name);
     expect(order.indexOf("render")).toBeLessThan(order.indexOf("cache"));
     expect(order.indexOf("render")).toBeLessThan(order.indexOf("web"));
+  });
+});
+
+// Was a bug: when shctl (or the engine) stopped after a job's container exited 0 but before the
+// run was recorded, the next apply ran the job again.
+describe("a job that finished before its run was recorded", () => {
+  const stack = resolve(spec());
+  const applied = appliedEngine(stack);
+  const key = applied.jobs.migrate?.key as string;
+  delete applied.jobs.migrate;
+  const left = (exitCode: number, jobKey: string) => ({
+    ...appliedContainer(stack, "web"),
+    id: "id-job",
+    name: "shop-job-migrate",
+    node: "migrate",
+    kind: "job" as const,
+    state: "exited",
+    exitCode,
+    jobKey,
+  });
+
+  it("is recorded from its container, not run again", () => {
+    const p = plan(stack, { ...applied, containers: [...applied.containers, left(0, key)] });
+    expect(p.actions).toEqual([
+      {
+        id: "job.record:migrate",
+        kind: "job.record",
+        resource: { type: "job", name: "migrate" },
+        target: "migrate",
+        after: [],
+        jobKey: key,
+        containerId: "id-job",
+        cause: "finished-unrecorded",
+      },
+    ]);
+  });
+
+  it("runs again when its container failed or ran another key, and that container goes", () => {
+    for (const c of [left(1, key), left(0, "another-key")]) {
+      const p = plan(stack, { ...applied, containers: [...applied.containers, c] });
+      expect(ids(p)).toEqual(["container.remove:shop-job-migrate", "job.run:migrate"]);
+    }
+  });
+});
+
+// Was a bug: after `docker network rm` of a stopped stack's network (what `docker network prune`
+// does), every apply failed with "container.start failed (404): network … not found"; and a
+// container disconnected from its network by hand showed "No changes".
+describe("network attachments", () => {
+  const stack = resolve(spec());
+  it("a network removed by hand is created again, and the containers that named it are made anew on it", () => {
+    const observed = appliedEngine(stack, { networks: [] });
+    observed.containers = observed.containers.map((c) => ({ ...c, state: "exited" }));
+    const p = plan(stack, observed);
+    expect(ids(p)).toEqual([
+      "network.create:default",
+      "container.recreate:db",
+      "container.recreate:web",
+      "container.recreate:worker",
+    ]);
+    expect(byId(p, "container.recreate:db")).toMatchObject({
+      cause: "network",
+      networks: ["default"],
+      after: ["network.create:default"],
+    });
+  });
+
+  it("a container disconnected from its network by hand is drift, made anew", () => {
+    const observed = appliedEngine(stack);
+    observed.containers = observed.containers.map((c) => (c.node === "web" ? { ...c, networks: [] } : c));
+    const p = plan(stack, observed);
+    expect(ids(p)).toEqual(["container.recreate:web"]);
+    expect(byId(p, "container.recreate:web")).toMatchObject({
+      cause: "drift",
+      changes: [{ field: "networks", before: "", after: "default", sensitive: false }],
+    });
+  });
+});
+
+// Was a bug: a mount source that is a symbolic link inside the data root was followed, and a
+// container wrote outside the data root.
+it("a mount source that leads out of its root through a symbolic link is a conflict", () => {
+  const stack = resolve(spec());
+  const p = plan(stack, emptyEngine({ escapes: { [`${DATA}/db`]: "/etc" } }));
+  expect(p.conflicts).toContainEqual({
+    kind: "mount-escapes-root",
+    resource: { type: "service", name: "db" },
+    source: `${DATA}/db`,
+    realPath: "/etc",
+    root: DATA,
+  });
+  expect(ids(p)).not.toContain("container.create:db");
+});
+
+describe("how a changed container is replaced", () => {
+  const withWeb = (web: Record<string, unknown>) => {
+    const s = spec();
+    return { ...s, services: { ...s.services, web: { ...s.services.web, mounts: [], ...web } } };
+  };
+  const order = (changed: StackInput, applied: StackInput) => {
+    const a = byId(planChange(changed, applied), "container.recreate:web") as Extract<
+      Action,
+      { kind: "container.recreate" }
+    >;
+    return [a.order, a.orderCause];
+  };
+  it("starts the new one beside the old by default", () => {
+    expect(order(withWeb({ ports: [], env: { LOG_LEVEL: "debug" } }), withWeb({ ports: [] }))).toEqual([
+      "start-first",
+      undefined,
+    ]);
+  });
+  it("stops the old one first when the new one publishes a host port it holds", () => {
+    expect(order(withWeb({ env: { LOG_LEVEL: "debug" } }), withWeb({}))).toEqual(["stop-first", "host-port"]);
+  });
+  it("stops first for a data directory only it mounts, or when the spec says so", () => {
+    const own = { ports: [], mounts: [{ source: "uploads", target: "/u" }] };
+    expect(order(withWeb({ ...own, env: { LOG_LEVEL: "debug" } }), withWeb(own))).toEqual([
+      "stop-first",
+      "own-data",
+    ]);
+    expect(
+      order(withWeb({ ports: [], update: "stop-first", env: { A: "1" } }), withWeb({ ports: [] })),
+    ).toEqual(["stop-first", "spec"]);
   });
 });

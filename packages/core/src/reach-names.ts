@@ -56,11 +56,12 @@ export async function resolveName(
   stack: string,
   networks: string[],
   name: string,
+  owned: (labels: Record<string, string>) => boolean = () => true,
 ): Promise<ResolvedAddress | undefined> {
   const literal = name.replace(/^\[(.*)\]$/, "$1");
   if (net.isIP(literal)) return { ip: literal, network: undefined, container: undefined };
   const running = (await engine.listContainers([`${LABEL.stack}=${stack}`])).filter(
-    (c) => c.state === "running" && c.labels[LABEL.helper] !== "true",
+    (c) => c.state === "running" && c.labels[LABEL.helper] !== "true" && owned(c.labels),
   );
   const likely = (c: (typeof running)[number]) =>
     c.labels[LABEL.name] === name || c.name === name || (name.length >= 12 && c.id.startsWith(name));

@@ -6,6 +6,7 @@ import type { EngineClient } from "./engine/index.js";
 import { EngineError, ReachError, ShctlError } from "./errors.js";
 import { WarmExecs } from "./exec-pool.js";
 import { type LongLivedHelper, startLongLivedHelper } from "./helper-container.js";
+import { ownedByProject } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 import { type Opened, type Opener, ProxySocket, type TransportSink } from "./proxy-socket.js";
 import {
@@ -63,7 +64,7 @@ export interface Reach {
   close(): Promise<void>;
 }
 
-type StackRef = Pick<ResolvedStack, "name" | "networks">;
+type StackRef = Pick<ResolvedStack, "name" | "networks"> & Partial<Pick<ResolvedStack, "dataRoot">>;
 
 interface HelperState {
   container: LongLivedHelper;
@@ -110,7 +111,10 @@ class EngineReach implements Reach {
   }
 
   private async resolve(target: string): Promise<ResolvedAddress> {
-    const found = await resolveName(this.engine, this.stack.name, this.networks, target);
+    const { dataRoot } = this.stack;
+    const owned =
+      dataRoot === undefined ? undefined : (l: Record<string, string>) => ownedByProject(l, { dataRoot });
+    const found = await resolveName(this.engine, this.stack.name, this.networks, target, owned);
     if (found) return found;
     throw new ReachError(target, `no running container of stack ${this.stack.name} answers to that name`, {
       code: "ENOTFOUND",

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
+import type { Diagnosis } from "./events.js";
 
 /*
  * The stack model. One schema validates YAML files and TypeScript modules alike; the inferred
@@ -207,6 +208,12 @@ export const Service = z.strictObject({
   stopSignal: z.string().optional(),
   stopGracePeriod: Duration.default("10s"),
   init: z.boolean().default(false).describe("Run an init process as PID 1 (reaps zombies, forwards signals)"),
+  update: z
+    .enum(["start-first", "stop-first"])
+    .optional()
+    .describe(
+      "How a changed container is replaced: the new one started beside the old (start-first) or after it stops (stop-first); default: stop-first when it publishes a host port the old one holds or has a data directory no other container mounts",
+    ),
 });
 
 export interface JobContext extends StackConnections {
@@ -307,6 +314,134 @@ export const Job = z
     }
   });
 
+/** What a hop of a check is told and may say while it runs. */
+export interface HopControl {
+  /** What the hop found, shown beside it ("offset 41 → 42", "HTTP 200"); the last call wins. */
+  detail(text: string): void;
+  /** Names the service that owns the hop after all (e.g. the first of several that is down). */
+  owner(service: string): void;
+  /** Aborted when the check runs out of time or verify is interrupted. */
+  signal: AbortSignal;
+}
+
+export interface HopOptions {
+  /** The service that owns the hop: named and diagnosed when the hop breaks. */
+  owner?: string;
+  /** The likely fix when it breaks (an error with a `hint` overrides it). */
+  fix?: string;
+}
+
+/** One answer of a polled condition: done (with a value), or not yet (and why not). */
+export type PollResult<T> = { ok: true; value: T; detail?: string } | { ok: false; why: string };
+
+/**
+ * What a check runs with: connections to the stack's containers, commands in them, and hops.
+ * A check is a sequence of hops; `hop` times one and reports it, and a hop that throws is the
+ * check's first broken hop (the check ends there; the hops it declared after it are skipped).
+ */
+export interface CheckContext extends StackConnections {
+  stack: string;
+  check: string;
+  /** Aborted when the check's timeout passes or verify is interrupted. */
+  signal: AbortSignal;
+  /** Milliseconds left before the check's timeout. */
+  timeLeft(): number;
+  /** Runs a command in the running container of a service; rejects when it has none. */
+  exec(service: string, cmd: string[]): Promise<{ exitCode: number; output: string }>;
+  /** Runs and times one hop; resolves to what `fn` returns, rejects (after reporting it) when it throws. */
+  hop<T>(name: string, opts: HopOptions, fn: (h: HopControl) => Promise<T>): Promise<T>;
+  /**
+   * Asks `probe` until it answers ok (its value is returned) or the check runs out of time (the
+   * last "why not" is the error). A probe that throws ends the wait at once.
+   */
+  until<T>(probe: () => Promise<PollResult<T>>, opts?: { intervalMs?: number }): Promise<T>;
+  /** A service's container state, restarts and last log lines (secrets redacted). */
+  diagnose(service: string): Promise<Diagnosis>;
+  /** Work the checks of one verify run share: the first call runs `fn`, later calls get its promise. */
+  once<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /** A value to redact from everything this run reports (a token a check obtained, say). */
+  secret(value: string): void;
+}
+export type CheckRun = (ctx: CheckContext) => Promise<void>;
+
+export const Check = z.strictObject({
+  name: ResourceName.describe("Selects the check on the command line (`shctl verify --pipeline NAME`)"),
+  description: z.string().optional(),
+  timeout: Duration.default("3m").describe("How long the whole check may take"),
+  hops: z
+    .array(z.string())
+    .default([])
+    .describe("The hops' names in order, when known up front: shown pending, and skipped after a broken one"),
+  run: z
+    .custom<CheckRun>((v) => typeof v === "function", { message: "expected a function" })
+    .describe("TypeScript stacks only: runs the check's hops"),
+});
+
+/** What a stack's own doctor check runs with (see `doctor` in the stack). */
+export interface DoctorContext extends StackConnections {
+  stack: string;
+  dataRoot: string;
+  projectDir: string;
+  /** Aborts when the check has taken too long. */
+  signal: AbortSignal;
+  /** The engine's version, CPUs, memory, OS, and the CPU flags its containers see (asked once). */
+  engineInfo(): Promise<EngineInfoSummary>;
+  /** The machine shctl runs on: platform, environment, WSL, mounts. */
+  host: import("./host.js").HostFacts;
+  /** How shctl reaches the stack's containers, in a line. */
+  reachMode(): Promise<string>;
+  /** The state of a service's container ("running", "exited", …), or "missing" when it has none. */
+  serviceState(service: string): Promise<string>;
+  /** The engine's name for a service's container (for commands a fix names). */
+  containerName(service: string): string;
+  /** Runs a command in a service's running container. */
+  exec(service: string, cmd: string[]): Promise<{ exitCode: number; output: string }>;
+  /** A host and port this process can connect to for a service's port. Prefer `connect`/`httpAgent`. */
+  address(service: string, port: number): Promise<{ host: string; port: number }>;
+}
+
+/** What a doctor check found: ok, a warning, a failure, or skipped (it could not tell, and says why). */
+export interface DoctorCheckResult {
+  status: "ok" | "warning" | "failure" | "skipped";
+  /** One line: what was found. */
+  detail: string;
+  /** More lines of detail, one item each. */
+  lines?: string[];
+  /** What to do about it, in words. */
+  fix?: string;
+  /** The exact commands that fix it, when there are some. */
+  commands?: string[];
+}
+export type DoctorRun = (ctx: DoctorContext) => Promise<DoctorCheckResult>;
+
+export const DoctorCheck = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.:-]*$/, { message: "use lowercase letters, digits, '.', '_', ':' or '-'" })
+    .describe("A stable name; a stack check with the id of a built-in check takes its place"),
+  title: z.string().min(1),
+  run: z.custom<DoctorRun>((v) => typeof v === "function", { message: "expected a function" }),
+});
+
+/** One figure a stack adds to a service's row in `status` (a column named by its key). */
+export interface StatusExtra {
+  /** What the cell shows, short: "0", "1234 stuck", "no commits yet". */
+  text: string;
+  /** How to colour it; a warning or failure with a `detail` is explained below the table. */
+  state?: "ok" | "warning" | "failure";
+  detail?: string;
+  /** The figures behind the text, for --json. */
+  data?: Record<string, unknown>;
+}
+export interface StatusExtrasContext extends StackConnections {
+  stack: string;
+  /** Each service of the stack with its container's state ("running", "exited", … or "missing"). */
+  services: Record<string, { state: string; containerId: string | undefined }>;
+  signal: AbortSignal;
+}
+/** By service, by column: the figures a stack adds to `status`. */
+export type StatusExtras = (ctx: StatusExtrasContext) => Promise<Record<string, Record<string, StatusExtra>>>;
+
 export const Network = z.strictObject({
   driver: z.string().default("bridge"),
   internal: z.boolean().default(false),
@@ -337,6 +472,10 @@ export const Image = z
 export const Stack = z.strictObject({
   $schema: z.string().optional(),
   name: ResourceName,
+  version: z
+    .string()
+    .optional()
+    .describe("The version of what the stack runs (e.g. its product's release); recorded in backups"),
   dataRoot: z
     .string()
     .optional()
@@ -360,6 +499,18 @@ export const Stack = z.strictObject({
   images: z.record(ResourceName, Image).default({}),
   services: z.record(ResourceName, Service).default({}),
   jobs: z.record(ResourceName, Job).default({}),
+  checks: z
+    .array(Check)
+    .default([])
+    .describe("End-to-end checks `shctl verify` runs against the running stack (TypeScript stacks only)"),
+  doctor: z
+    .array(DoctorCheck)
+    .default([])
+    .describe("TypeScript stacks only: the stack's own checks for `shctl doctor`"),
+  statusExtras: z
+    .custom<StatusExtras>((v) => typeof v === "function", { message: "expected a function" })
+    .optional()
+    .describe("TypeScript stacks only: figures `shctl status` adds to service rows (e.g. consumer lag)"),
 });
 
 export type StackInput = z.input<typeof Stack>;
@@ -368,7 +519,9 @@ export type ServiceSpec = z.output<typeof Service>;
 export type JobSpec = z.output<typeof Job>;
 export type MountSpec = z.output<typeof Mount>;
 export type ProbeSpec = z.output<typeof Probe>;
+export type DoctorCheckSpec = z.output<typeof DoctorCheck>;
 export type EnvValueSpec = z.output<typeof EnvValue>;
+export type CheckSpec = z.output<typeof Check>;
 
 /** The JSON Schema of stack files (for editors); functions (`run`, custom probes) are TypeScript-only. */
 export function stackJsonSchema(): Record<string, unknown> {

@@ -50,7 +50,7 @@ services:
 /** A loaded (so cached) STACK whose cache entry was then edited to name `image` for web. */
 async function cachedWithImage(image: string): Promise<{ file: string; cacheDir: string }> {
   const made = await setup(STACK);
-  await loadStack(made.file, { env: { DB_PASSWORD: "x" }, cacheDir: made.cacheDir });
+  await loadStack(made.file, { env: { DB_PASSWORD: "pw-x" }, cacheDir: made.cacheDir });
   const [entry] = await entries(made.cacheDir);
   const text = await readFile(entry as string, "utf8");
   await writeFile(entry as string, text.replace('"shop-web:1"', JSON.stringify(image)));
@@ -75,7 +75,7 @@ describe("cache of validated stack files", () => {
 
   it("is used on a hit: what the entry holds is what loads", async () => {
     const { file, cacheDir } = await cachedWithImage("from-the-cache:1");
-    const stack = await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
+    const stack = await loadStack(file, { env: { DB_PASSWORD: "pw-x" }, cacheDir });
     expect(stack.images["from-the-cache:1"]).toBeDefined();
   });
 
@@ -97,9 +97,9 @@ describe("cache of validated stack files", () => {
 
   it("misses when the file changes, and replaces the file's one entry", async () => {
     const { file, cacheDir } = await setup(STACK);
-    await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
+    await loadStack(file, { env: { DB_PASSWORD: "pw-x" }, cacheDir });
     await writeFile(file, STACK.replace("shop-web:1", "shop-web:2"));
-    const stack = await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
+    const stack = await loadStack(file, { env: { DB_PASSWORD: "pw-x" }, cacheDir });
     expect(stack.images["shop-web:2"]).toBeDefined();
     expect(await entries(cacheDir)).toHaveLength(1);
   });
@@ -107,7 +107,7 @@ describe("cache of validated stack files", () => {
   it("keeps no invalid stack: an error is found on every load", async () => {
     const { file, cacheDir } = await setup(STACK.replace("interval: 5s", "interval: soon"));
     for (let i = 0; i < 2; i++) {
-      const err = await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir }).catch((e: unknown) => e);
+      const err = await loadStack(file, { env: { DB_PASSWORD: "pw-x" }, cacheDir }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SpecError);
       expect((err as SpecError).issues[0]?.path).toEqual(["services", "db", "healthcheck", "interval"]);
     }
@@ -116,32 +116,32 @@ describe("cache of validated stack files", () => {
 
   it("ignores a damaged entry and rewrites it", async () => {
     const { file, cacheDir } = await setup(STACK);
-    await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
+    await loadStack(file, { env: { DB_PASSWORD: "pw-x" }, cacheDir });
     const [entry] = await entries(cacheDir);
     await writeFile(entry as string, '{"key": "trunc');
-    const stack = await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
+    const stack = await loadStack(file, { env: { DB_PASSWORD: "pw-x" }, cacheDir });
     expect(stack.images["shop-web:1"]).toBeDefined();
     expect(JSON.parse(await readFile(entry as string, "utf8")).spec.name).toBe("shop");
   });
 
   it("writes nothing with cacheDir: false, and loads fine from an unwritable place", async () => {
     const { file, cacheDir } = await setup(STACK);
-    await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir: false });
+    await loadStack(file, { env: { DB_PASSWORD: "pw-x" }, cacheDir: false });
     expect(await entries(cacheDir)).toEqual([]);
     await writeFile(cacheDir, "a file where the cache dir would be");
-    const stack = await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
+    const stack = await loadStack(file, { env: { DB_PASSWORD: "pw-x" }, cacheDir });
     expect(stack.name).toBe("shop");
   });
 
   it("removes entries not rewritten for 30 days when it writes one", async () => {
     const a = await setup(STACK);
-    await loadStack(a.file, { env: { DB_PASSWORD: "x" }, cacheDir: a.cacheDir });
+    await loadStack(a.file, { env: { DB_PASSWORD: "pw-x" }, cacheDir: a.cacheDir });
     const [old] = await entries(a.cacheDir);
     const longAgo = new Date(Date.now() - 31 * 24 * 3600_000);
     await utimes(old as string, longAgo, longAgo);
     const other = path.join(path.dirname(a.file), "other.yaml");
     await writeFile(other, STACK.replace("name: shop", "name: other"));
-    await loadStack(other, { env: { DB_PASSWORD: "x" }, cacheDir: a.cacheDir });
+    await loadStack(other, { env: { DB_PASSWORD: "pw-x" }, cacheDir: a.cacheDir });
     const left = await entries(a.cacheDir);
     expect(left).toHaveLength(1);
     expect(left).not.toContain(old);
@@ -150,7 +150,7 @@ describe("cache of validated stack files", () => {
   it("uses no cache dir that others may write to", async () => {
     const { file, cacheDir } = await cachedWithImage("planted:1");
     await chmod(path.join(cacheDir, "stacks"), 0o777);
-    const stack = await loadStack(file, { env: { DB_PASSWORD: "x" }, cacheDir });
+    const stack = await loadStack(file, { env: { DB_PASSWORD: "pw-x" }, cacheDir });
     expect(stack.images["planted:1"]).toBeUndefined();
     expect(stack.images["shop-web:1"]).toBeDefined();
   });

@@ -106,6 +106,10 @@ export interface LockInfo {
   host: string;
   command: string;
   startedAt: string;
+  /** This boot of the host (Linux: /proc/sys/kernel/random/boot_id): a pid of another boot is gone. */
+  bootId?: string;
+  /** When the holding process started (Linux: /proc/PID/stat's start time), telling a reused pid apart. */
+  procStart?: string;
 }
 
 export interface Lock {
@@ -122,6 +126,42 @@ function alive(pid: number): boolean {
   }
 }
 
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The host's boot id, where the system tells it (Linux). */
+function bootId(): string | undefined {
+  return readText("/proc/sys/kernel/random/boot_id");
+}
+
+/** A process's start time in clock ticks since boot (Linux), which a reused pid does not share. */
+function procStart(pid: number): string | undefined {
+  const stat = readText(`/proc/${pid}/stat`);
+  // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+  const rest = stat?.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return rest?.[19];
+}
+
+/**
+ * Whether a lock's holder is provably not a live shctl run on this host: its process is gone, or
+ * the pid now belongs to another process (another boot, or another start time).
+ */
+function holderGone(holder: LockInfo, me: LockInfo): boolean {
+  if (holder.host !== me.host) return false;
+  if (!alive(holder.pid)) return true;
+  if (holder.bootId && me.bootId && holder.bootId !== me.bootId) return true;
+  if (holder.procStart) {
+    const now = procStart(holder.pid);
+    if (now !== undefined && now !== holder.procStart) return true;
+  }
+  return false;
+}
+
 /**
  * Takes the stack's lock. A lock held by a live process fails at once (or after `waitMs`) with
  * who holds it; a lock left by a dead process on this host is taken over, reported through `onStale`.
@@ -134,12 +174,20 @@ export async function acquireLock(
     onStale?: (info: LockInfo) => void;
     /** Aborting ends a wait for the lock with InterruptedError. */
     signal?: AbortSignal;
+    /** Take the lock whoever holds it (`--force-unlock`: the last resort; the holder is reported). */
+    force?: boolean;
   } = {},
 ): Promise<Lock> {
   const dir = stateDir(dataRoot);
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, "lock");
-  const me: LockInfo = { pid: process.pid, host: hostname(), command, startedAt: new Date().toISOString() };
+  const me: LockInfo = {
+    pid: process.pid,
+    host: hostname(),
+    command,
+    startedAt: new Date().toISOString(),
+    ...withDefined({ bootId: bootId(), procStart: procStart(process.pid) }),
+  };
   const deadline = Date.now() + (opts.waitMs ?? 0);
   // The lock's content is written first and then hard-linked into place: the link either
   // fails (someone holds it) or makes a complete file appear at once.
@@ -175,7 +223,7 @@ export async function acquireLock(
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       }
       const holder = await readLock(file);
-      if (holder === undefined || (holder.host === me.host && !alive(holder.pid))) {
+      if (holder === undefined || opts.force || holderGone(holder, me)) {
         // Move the stale lock aside, then make sure it was the stale one and not a fresh taker's.
         const aside = `${file}.stale.${process.pid}`;
         if (
@@ -200,7 +248,7 @@ export async function acquireLock(
           `the stack is locked by \`${holder.command}\` (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})`,
           {
             details: [`lock file: ${file}`],
-            hint: "wait for that run to finish (or pass --wait-lock DURATION); if that process died on another host, delete the lock file",
+            hint: "wait for that run to finish (or pass --wait-lock DURATION); if no shctl run holds it any more (a process on another host that died, a lock copied with the data root), pass --force-unlock",
           },
         );
       }
@@ -233,6 +281,11 @@ async function readLock(file: string): Promise<LockInfo | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** The object without its undefined fields. */
+function withDefined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** How many lines of a job's latest run are kept. */

@@ -1,11 +1,13 @@
 import { formatDuration } from "./duration.js";
 import type { EngineClient } from "./engine/index.js";
+import type { EventSink } from "./events.js";
 import { byCodeUnit } from "./graph.js";
-import { LABEL } from "./labels.js";
+import { LABEL, ownedByProject } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
-import { type ProbeTarget, runProbe } from "./probe.js";
-import { createReach } from "./reach.js";
+import { connectionsOf, type ProbeTarget, runProbe } from "./probe.js";
+import { createReach, type Reach } from "./reach.js";
 import { redact } from "./redact.js";
+import type { StatusExtra } from "./schema.js";
 
 export interface ServiceStatus {
   name: string;
@@ -25,6 +27,8 @@ export interface ServiceStatus {
   ready: boolean | undefined;
   /** Why it is not ready: the first probe that failed and its answer (secrets redacted). */
   readyDetail: string | undefined;
+  /** Figures the stack adds to this row (`statusExtras`), by column, e.g. `{ lag: { text: "0" } }`. */
+  extras?: Record<string, StatusExtra>;
 }
 
 export interface StatusOptions {
@@ -32,6 +36,12 @@ export interface StatusOptions {
   probes?: boolean;
   /** How long one service's probes may take in all; default 5 s. */
   probeTimeoutMs?: number;
+  /** Ask the stack for its own figures (`statusExtras`, e.g. consumer lag); default: as `probes`. */
+  extras?: boolean;
+  /** How long the stack's figures may take; default 20 s. */
+  extrasTimeoutMs?: number;
+  /** Receives a warning when the stack's figures could not be had. */
+  onEvent?: EventSink;
 }
 
 /**
@@ -44,7 +54,9 @@ export async function status(
   engine: EngineClient,
   opts: StatusOptions = {},
 ): Promise<ServiceStatus[]> {
-  const list = await engine.listContainers([`${LABEL.stack}=${stack.name}`]);
+  const list = (await engine.listContainers([`${LABEL.stack}=${stack.name}`])).filter((c) =>
+    ownedByProject(c.labels, stack),
+  );
   const details = await Promise.all(list.map((c) => engine.inspectContainer(c.id)));
   const out: ServiceStatus[] = [];
   const seen = new Set<string>();
@@ -81,25 +93,96 @@ export async function status(
       });
     }
   }
-  if (opts.probes ?? true) {
+  const probes = opts.probes ?? true;
+  const extras = (opts.extras ?? probes) && stack.statusExtras !== undefined;
+  if (probes || extras) {
     const reach = createReach(engine, stack);
     try {
-      await Promise.all(
-        out.map(async (row) => {
-          const svc = stack.services[row.name];
-          if (row.kind !== "service" || row.state !== "running" || !row.containerId || !svc) return;
-          if (svc.readiness.length === 0) return;
-          const target = { engine, reach, service: svc, containerId: row.containerId };
-          const why = await probeOnce(target, opts.probeTimeoutMs ?? 5000);
-          row.ready = why === undefined;
-          row.readyDetail = why === undefined ? undefined : redact(why, stack.secrets);
-        }),
-      );
+      await Promise.all([
+        probes ? probeRows(stack, engine, reach, out, opts.probeTimeoutMs ?? 5000) : undefined,
+        extras ? addExtras(stack, reach, out, opts) : undefined,
+      ]);
     } finally {
       await reach.close();
     }
   }
   return out.sort((a, b) => byCodeUnit(a.name, b.name));
+}
+
+/** Runs each running service's readiness probes once, all in parallel, and notes the answers. */
+async function probeRows(
+  stack: ResolvedStack,
+  engine: EngineClient,
+  reach: Reach,
+  rows: ServiceStatus[],
+  timeoutMs: number,
+): Promise<void> {
+  await Promise.all(
+    rows.map(async (row) => {
+      const svc = stack.services[row.name];
+      if (row.kind !== "service" || row.state !== "running" || !row.containerId || !svc) return;
+      if (svc.readiness.length === 0) return;
+      const target = { engine, reach, service: svc, containerId: row.containerId };
+      const why = await probeOnce(target, timeoutMs);
+      row.ready = why === undefined;
+      row.readyDetail = why === undefined ? undefined : redact(why, stack.secrets);
+    }),
+  );
+}
+
+/** The stack's own figures per service (statusExtras), within their time; a failure is a warning. */
+async function addExtras(
+  stack: ResolvedStack,
+  reach: Reach,
+  rows: ServiceStatus[],
+  opts: StatusOptions,
+): Promise<void> {
+  const hook = stack.statusExtras;
+  if (!hook) return;
+  const timeoutMs = opts.extrasTimeoutMs ?? 20_000;
+  const stop = new AbortController();
+  const signal = stop.signal;
+  const services: Record<string, { state: string; containerId: string | undefined }> = {};
+  for (const r of rows) {
+    if (r.kind === "service" && !r.orphan) services[r.name] = { state: r.state, containerId: r.containerId };
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const figures = await Promise.race([
+      hook({ stack: stack.name, services, signal, ...connectionsOf(reach, signal) }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(new Error(`no answer within ${formatDuration(timeoutMs)}`));
+          stop.abort();
+        }, timeoutMs);
+      }),
+    ]);
+    for (const row of rows) {
+      const mine = figures[row.name];
+      if (row.kind !== "service" || !mine || Object.keys(mine).length === 0) continue;
+      row.extras = Object.fromEntries(
+        Object.entries(mine).map(([k, v]) => [
+          k,
+          {
+            ...v,
+            text: redact(v.text, stack.secrets),
+            ...(v.detail ? { detail: redact(v.detail, stack.secrets) } : {}),
+          },
+        ]),
+      );
+    }
+  } catch (err) {
+    opts.onEvent?.({
+      type: "warning",
+      message: redact(
+        `the stack's figures (statusExtras): ${(err as Error)?.message ?? String(err)}`,
+        stack.secrets,
+      ),
+    });
+  } finally {
+    clearTimeout(timer);
+    stop.abort();
+  }
 }
 
 /** Runs a service's probes once, in order; undefined when all answer, else why the first did not. */

@@ -6,7 +6,7 @@ import type { EngineClient } from "./engine/index.js";
 import { EngineError, StepFailedError, UnsafeDataRootError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import { runHelperCommand } from "./helper-container.js";
-import { LABEL } from "./labels.js";
+import { LABEL, ownedByProject } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 
 export interface TeardownOptions {
@@ -35,10 +35,19 @@ export async function teardownStack(
   if (opts.data) await checkDataRoot(stack); // refuse before anything is stopped
   const label = `${LABEL.stack}=${stack.name}`;
   // Both lists up front: the networks are removed once the containers are gone.
-  const [containers, networks] = await Promise.all([
+  const [allContainers, allNetworks] = await Promise.all([
     engine.listContainers([label]),
     engine.listNetworks([label]),
   ]);
+  // Another project's stack of the same name is never touched.
+  const containers = allContainers.filter((c) => ownedByProject(c.labels, stack));
+  const networks = allNetworks.filter((n) => ownedByProject(n.labels, stack));
+  const others = allContainers.length + allNetworks.length - containers.length - networks.length;
+  if (others > 0)
+    emit({
+      type: "warning",
+      message: `left alone: ${others} container(s) or network(s) of a stack named ${stack.name} in another project`,
+    });
   const limit = pLimit(opts.concurrency ?? 16);
 
   // Dependents stop before what they depend on: group by depth in the dependency graph, deepest first.

@@ -27,6 +27,7 @@ export interface ApplyCommandOptions extends StackOptions, GlobalOptions {
   /** False with --no-wait. */
   wait?: boolean;
   waitLock?: string;
+  forceUnlock?: boolean;
   concurrency?: number;
 }
 
@@ -113,6 +114,7 @@ export async function run(o: ApplyCommandOptions, ui: Ui): Promise<number> {
       signal: controller.signal,
       wait: o.wait !== false,
       lockWaitMs,
+      ...(o.forceUnlock ? { forceUnlock: true } : {}),
       dryRun: o.dryRun === true,
       confirm,
       ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),

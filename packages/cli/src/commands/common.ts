@@ -15,10 +15,11 @@ import { closest } from "../render/suggest.js";
 import type { Ui } from "../ui.js";
 
 /**
- * shctl keeps a stack's data under ./sentrydata when its file names no `dataRoot` (the product's
- * choice, as for the Sentry stack; core alone would say ./data).
+ * Where shctl kept a stack file's data when the file named no `dataRoot`, before the default
+ * became ./data: a project that still has its data there is told, never silently given a new
+ * empty data root.
  */
-const PRODUCT_DATA_ROOT = "./sentrydata";
+const OLD_DEFAULT_DATA_ROOT = "sentrydata";
 
 export interface StackOptions {
   file?: string;
@@ -71,6 +72,22 @@ export async function resolveStack(
   }
 }
 
+/**
+ * A stack file that names no data root gets ./data; if its data is under the old default
+ * (./sentrydata, with shctl's records in it) and ./data does not exist, stop and say so.
+ */
+function checkOldDefaultDataRoot(stack: ResolvedStack): ResolvedStack {
+  if (!stack.dataRootDefaulted) return stack;
+  const old = path.join(stack.projectDir, OLD_DEFAULT_DATA_ROOT);
+  if (existsSync(path.join(old, ".shctl")) && !existsSync(stack.dataRoot)) {
+    throw new UsageError(
+      `this stack's data is under ./${OLD_DEFAULT_DATA_ROOT} (shctl's default data root before it became ./data)`,
+      { hint: `add \`dataRoot: ./${OLD_DEFAULT_DATA_ROOT}\` to ${stack.source}, then run the command again` },
+    );
+  }
+  return stack;
+}
+
 /** A file next to a missing one whose name is close to it (stack.yml → stack.yaml), if any. */
 export function nearbyFile(file: string): string | undefined {
   const dir = path.dirname(file);
@@ -107,8 +124,9 @@ async function loadWithProfile(
   const engineInfo = lazyEngineInfo();
   if (opts.file !== undefined) {
     const file = opts.file;
-    return loadStack(file, { ...profile, engineInfo, defaultDataRoot: PRODUCT_DATA_ROOT }).catch(
-      (err: unknown) => {
+    return loadStack(file, { ...profile, engineInfo })
+      .then(checkOldDefaultDataRoot)
+      .catch((err: unknown) => {
         // A stack module that fails to import or throws is a problem in the stack, not in shctl.
         if (isShctlError(err) || !/\.m?js$/i.test(file)) throw err;
         const where = String((err as Error)?.stack ?? "")
@@ -121,8 +139,7 @@ async function loadWithProfile(
             message: `the stack module failed: ${(err as Error)?.message ?? String(err)}${where ? ` (${where})` : ""}`,
           },
         ]);
-      },
-    );
+      });
   }
   const { defaultStack, firstRunQuestions } = await import("@sh/specs");
   const projectDir = process.cwd();

@@ -5,7 +5,13 @@ import { resolveStack, type StackOptions } from "./common.js";
 
 export async function run(o: StackOptions & GlobalOptions & { probes?: boolean }, ui: Ui): Promise<number> {
   const stack = await resolveStack(o);
-  const rows = await status(stack, connectEngine(), { probes: o.probes !== false });
+  const warnings: string[] = [];
+  const rows = await status(stack, connectEngine(), {
+    probes: o.probes !== false,
+    onEvent: (e) => {
+      if (e.type === "warning") warnings.push(e.message);
+    },
+  });
   const now = Date.now();
   if (ui.json) {
     ui.emit({
@@ -16,7 +22,11 @@ export async function run(o: StackOptions & GlobalOptions & { probes?: boolean }
         ...r,
         uptimeMs: r.startedAt ? Math.max(0, now - Date.parse(r.startedAt)) : null,
       })),
+      ...(warnings.length > 0 ? { warnings } : {}),
     });
-  } else ui.out(renderStatus(stack.name, rows, now, ui.c));
+  } else {
+    ui.out(renderStatus(stack.name, rows, now, ui.c));
+    for (const w of warnings) ui.err(`${ui.ce.yellow("warning:")} ${w}`);
+  }
   return 0;
 }

@@ -7,6 +7,7 @@ import { createProgress, displayPath, resolveStack, type StackOptions } from "./
 export interface TeardownCommandOptions extends StackOptions, GlobalOptions {
   data?: boolean;
   yes?: boolean;
+  forceUnlock?: boolean;
 }
 
 export async function run(o: TeardownCommandOptions, ui: Ui): Promise<number> {
@@ -56,6 +57,7 @@ export async function run(o: TeardownCommandOptions, ui: Ui): Promise<number> {
   );
   try {
     const r = await teardown(stack, engine, {
+      ...(o.forceUnlock ? { forceUnlock: true } : {}),
       data: o.data === true,
       onEvent: (e) => {
         if (e.type !== "plan") progress.event(e);

@@ -39,6 +39,7 @@ const CATEGORY: Record<ActionKind, Category> = {
   "container.remove": "remove",
   "network.remove": "remove",
   "job.run": "job",
+  "job.record": "job",
 };
 
 const VERB: Record<ActionKind, string> = {
@@ -48,6 +49,7 @@ const VERB: Record<ActionKind, string> = {
   "image.build": "build",
   "dir.create": "create",
   "job.run": "run",
+  "job.record": "record",
   "container.create": "create",
   "container.recreate": "recreate",
   "container.update": "update in place",
@@ -131,6 +133,8 @@ export function reasonOf(a: Action, profile?: string): string | undefined {
       return undefined;
     case "job.run":
       return jobReason(a);
+    case "job.record":
+      return "it completed in an earlier run that stopped before recording it; not run again";
     case "container.create":
       return undefined;
     case "container.recreate":
@@ -178,6 +182,17 @@ function jobReason(a: ActionOf<"job.run">): string {
 }
 
 function recreateReason(a: ActionOf<"container.recreate">): string {
+  const why = recreateCause(a);
+  if (a.order !== "stop-first" || !a.containerId) return why;
+  const first = {
+    spec: "as its spec says",
+    "host-port": "it publishes a host port the old one holds",
+    "own-data": "a data directory only it mounts",
+  }[a.orderCause ?? "spec"];
+  return `${why}; the old one stops first (${first})`;
+}
+
+function recreateCause(a: ActionOf<"container.recreate">): string {
   const kept = a.onlyIfChanged ? "; kept if it comes out the same" : "";
   switch (a.cause) {
     case "spec":

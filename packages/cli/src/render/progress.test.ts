@@ -331,3 +331,50 @@ describe("messages and columns", () => {
     ]);
   });
 });
+
+describe("backup and restore figures", () => {
+  const packed = (done: number, files: number, elapsedMs: number) =>
+    ({
+      type: "progress",
+      resource: "archive b.tar.gz",
+      what: "backup",
+      bytes: { done, total: 100_000_000 },
+      files,
+      elapsedMs,
+    }) as const;
+
+  it("plain lines say the phase, bytes of the total, files, rate and time left, one every 5 s", () => {
+    const out = sink();
+    let now = at.getTime();
+    const p = new PlainProgress(out, plain, () => new Date(now));
+    p.event({ type: "phase", resource: "archive b.tar.gz", phase: "packing" });
+    for (let i = 1; i <= 12; i++) {
+      now += 1000;
+      p.event(packed(i * 5_000_000, i * 10, i * 1000));
+    }
+    const lines = out.text().trimEnd().split("\n");
+    const figures = lines.filter((l) => l.includes(" — "));
+    expect(figures.length).toBe(2);
+    expect(figures[0]).toMatch(
+      /archive b\.tar\.gz: packing — 30\.0\/100\.0 MB {2}5\.0 MB\/s {2}~14s {2}60 files$/,
+    );
+  });
+
+  it("live: the figures on the resource's line", () => {
+    const out = sink();
+    let now = 0;
+    const live = new LiveProgress(
+      Object.assign(out, { columns: 120, rows: 24 }),
+      plain,
+      "backing up",
+      () => now,
+    );
+    live.event({ type: "phase", resource: "archive b.tar.gz", phase: "packing" });
+    now = 2000;
+    live.event(packed(50_000_000, 7, 2000));
+    const lines = screen(live.frameText());
+    const row = lines.find((l) => l.includes("archive b.tar.gz"));
+    expect(row).toMatch(/packing +2\.0s +50\.0\/100\.0 MB .*7 files$/);
+    live.stop();
+  });
+});

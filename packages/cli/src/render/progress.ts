@@ -1,13 +1,21 @@
-import type { Phase, ProgressEvent } from "@sh/core";
+import type { Phase, ProgressEvent, TransferProgress } from "@sh/core";
 import { formatDuration } from "@sh/core";
 import { type Colors, fit, padEnd, padStart, stripAnsi } from "./colors.js";
 import { columnWidth, timestamp } from "./format.js";
+import { RateMeter, transferSummary, transferText } from "./transfer.js";
 
 /*
  * Progress of an apply or teardown, three ways: a live view redrawn in place on a terminal, plain
  * timestamped lines elsewhere (or with CI set), and JSON lines with --json. Plan events are the
- * command's to render; these take phase, output and warning events.
+ * command's to render; these take phase, output, progress and warning events.
+ *
+ * A transfer's figures (`progress` events: a pull's layers and bytes, a build's step) show on its
+ * live line with the rate and the time left; plain output gives them a line every few seconds
+ * (PLAIN_PROGRESS_MS) and at the end of its `done` line; JSON passes them on as they come.
  */
+
+/** How often plain output prints a transfer's figures. */
+export const PLAIN_PROGRESS_MS = 5000;
 
 export type StepEvent = Exclude<ProgressEvent, { type: "plan" }>;
 
@@ -42,7 +50,7 @@ export function paintPhase(phase: Phase | string, c: Colors): (s: string) => str
 
 /** Build and pull output worth a line of its own: pull progress bars are not. */
 export function isNoise(line: string): boolean {
-  return /^(Downloading|Extracting|Pushing)\s+\[[=> ]*\]/.test(line);
+  return /^(Downloading|Extracting|Pushing|Loading layer)\s+\[[=> ]*\]/.test(line);
 }
 
 /**
@@ -76,10 +84,50 @@ export function formatPlainEvent(e: StepEvent, at: Date, c: Colors): string | un
       return `${ts} ${c.yellow("warning:")} ${e.resource ? `${e.resource}: ` : ""}${e.message}`;
     case "outcome":
       return undefined; // the summary line says it
+    case "progress":
+      // PlainProgress decides when figures are worth a line (transferLine).
+      return undefined;
   }
 }
 
+/** A transfer's figures as a plain line: `… image app: pulling — 3/7 layers  45.1/120.3 MB  12.3 MB/s  ~6s`. */
+export function transferLine(p: TransferProgress, rate: number | undefined, at: Date, c: Colors): string {
+  const phase = PHASE_OF[p.what];
+  return `${c.dim(timestamp(at))} ${p.resource}: ${paintPhase(phase, c)(phase)} — ${transferText(p, rate)}`;
+}
+
+const PHASE_OF: Record<TransferProgress["what"], Phase> = {
+  pull: "pulling",
+  build: "building",
+  save: "exporting",
+  verify: "verifying",
+  load: "loading",
+  backup: "packing",
+  restore: "extracting",
+};
+
+/**
+ * A `done` line's message with the finished transfer's figures: "pulled 7 layers, 120.3 MB,
+ * 28.6 MB/s"; "saved 12 images (1.24 GB, 80.1 MB/s)".
+ */
+function withSummary(message: string | undefined, p: TransferProgress | undefined): string | undefined {
+  const summary = p ? transferSummary(p) : undefined;
+  if (!summary) return message;
+  if (!message) return summary;
+  return p?.what === "pull" ? `${message} ${summary}` : `${message} (${summary})`;
+}
+
+/** A transfer seen by a view: its latest figures and their rate. */
+interface Transfer {
+  last: TransferProgress;
+  meter: RateMeter;
+  /** When plain output last printed its figures (or when they began). */
+  printedAt: number;
+}
+
 export class PlainProgress implements Progress {
+  private readonly transfers = new Map<string, Transfer>();
+
   constructor(
     private readonly out: Writer,
     private readonly c: Colors,
@@ -87,7 +135,30 @@ export class PlainProgress implements Progress {
   ) {}
 
   event(e: StepEvent): void {
-    const line = formatPlainEvent(e, this.clock(), this.c);
+    const at = this.clock();
+    if (e.type === "progress") {
+      // A build's output lines are printed as they come; its figures would only repeat them.
+      if (e.what === "build") return;
+      const now = at.getTime();
+      let t = this.transfers.get(e.resource);
+      if (!t) {
+        t = { last: e, meter: new RateMeter(), printedAt: now };
+        this.transfers.set(e.resource, t);
+      }
+      t.last = e;
+      if (e.bytes) t.meter.add(now, e.bytes.done);
+      if (now - t.printedAt >= PLAIN_PROGRESS_MS) {
+        t.printedAt = now;
+        this.out.write(`${transferLine(e, t.meter.rate(now), at, this.c)}\n`);
+      }
+      return;
+    }
+    if (e.type === "phase" && this.transfers.has(e.resource) && isMilestone(e.resource, e.phase)) {
+      const t = this.transfers.get(e.resource);
+      this.transfers.delete(e.resource);
+      if (e.phase === "done") e = { ...e, message: withSummary(e.message, t?.last) as string };
+    }
+    const line = formatPlainEvent(e, at, this.c);
     if (line !== undefined) this.out.write(`${line}\n`);
   }
 
@@ -134,6 +205,9 @@ interface Row {
   message: string | undefined;
   output: string | undefined;
   since: number;
+  /** A transfer's latest figures, shown instead of the message or output. */
+  transfer: TransferProgress | undefined;
+  meter: RateMeter;
 }
 
 /** A resource's line: icon, name, phase, time, then its message or latest output. */
@@ -209,6 +283,13 @@ export class LiveProgress implements Progress {
       return;
     }
     if (e.type === "outcome") return;
+    if (e.type === "progress") {
+      const row = this.active.get(e.resource);
+      if (!row) return;
+      row.transfer = e;
+      if (e.bytes) row.meter.add(this.now(), e.bytes.done);
+      return;
+    }
     if (!this.names.has(e.resource)) {
       this.names.add(e.resource);
       this.width = columnWidth(this.names, NAME_CAP);
@@ -233,7 +314,9 @@ export class LiveProgress implements Progress {
             e.resource,
             e.phase,
             elapsed,
-            phaseMessage(e.resource, e.message),
+            e.phase === "done"
+              ? withSummary(phaseMessage(e.resource, e.message), row?.transfer)
+              : phaseMessage(e.resource, e.message),
             this.width,
             this.c,
           ),
@@ -253,6 +336,8 @@ export class LiveProgress implements Progress {
         message: phaseMessage(e.resource, e.message),
         output: undefined,
         since: now,
+        transfer: undefined,
+        meter: new RateMeter(),
       });
     }
   }
@@ -315,7 +400,15 @@ export class LiveProgress implements Progress {
     const spin = this.c.cyan(SPINNER[this.frame % SPINNER.length] as string);
     const lines = shown.map((r) =>
       fit(
-        stateLine(spin, r.resource, r.phase, now - r.since, r.output ?? r.message, this.width, this.c),
+        stateLine(
+          spin,
+          r.resource,
+          r.phase,
+          now - r.since,
+          (r.transfer && transferText(r.transfer, r.meter.rate(now))) || r.output || r.message,
+          this.width,
+          this.c,
+        ),
         cols,
       ),
     );

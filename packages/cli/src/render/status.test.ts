@@ -24,6 +24,34 @@ function row(s: Partial<ServiceStatus> & Pick<ServiceStatus, "name">): ServiceSt
 }
 
 describe("renderStatus", () => {
+  it("adds a column per figure the stack gives (LAG), '-' where a row has none, and explains a stuck one", () => {
+    const text = renderStatus(
+      "sentry",
+      [
+        row({ name: "events-consumer", extras: { lag: { text: "0", state: "ok" } } }),
+        row({
+          name: "snuba-consumer",
+          extras: {
+            lag: { text: "40 stuck", state: "failure", detail: "lag grew from 12 to 40 in 2.5s" },
+          },
+        }),
+        row({ name: "web" }),
+      ],
+      now,
+      plain,
+    );
+    const lines = text.split("\n");
+    expect(lines[0]).toMatch(/^SERVICE +STATE +HEALTH +RESTARTS +UPTIME +LAG$/);
+    expect(lines[1]).toMatch(/^events-consumer +running +- +0 +- +0$/);
+    expect(lines[2]).toMatch(/^snuba-consumer +running +- +0 +- +40 stuck$/);
+    expect(lines[3]).toMatch(/^web +running +- +0 +- +-$/);
+    expect(text).toContain("snuba-consumer: lag: lag grew from 12 to 40 in 2.5s");
+  });
+
+  it("has no extra column when no row has a figure", () => {
+    expect(renderStatus("shop", [row({ name: "web" })], now, plain).split("\n")[0]).toMatch(/UPTIME$/);
+  });
+
   it("shows state, health, restarts and uptime, and marks orphans", () => {
     const text = renderStatus(
       "shop",
@@ -45,7 +73,7 @@ describe("renderStatus", () => {
         "worker   missing  -        0         -",
         "",
         "* orphan: no longer in the stack; `shctl apply` removes it",
-        "missing: the stack has the service but the engine has no container for it; `shctl apply` creates it",
+        "worker: in the stack, but the engine has no container for it; `shctl apply` creates it",
       ].join("\n"),
     );
   });

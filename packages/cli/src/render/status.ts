@@ -1,4 +1,4 @@
-import type { ServiceStatus } from "@sh/core";
+import type { ServiceStatus, StatusExtra } from "@sh/core";
 import { type Colors, padEnd } from "./colors.js";
 import { formatUptime } from "./format.js";
 
@@ -10,16 +10,30 @@ import { formatUptime } from "./format.js";
  */
 export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: number, c: Colors): string {
   if (rows.length === 0) return `Stack ${stackName} has no services.`;
-  const header = ["SERVICE", "STATE", "HEALTH", "RESTARTS", "UPTIME"];
+  // The stack's own figures (e.g. the Sentry stack's consumer lag): a column per key any row has.
+  const extraKeys = [...new Set(rows.flatMap((r) => Object.keys(r.extras ?? {})))].sort();
+  const header = [
+    "SERVICE",
+    "STATE",
+    "HEALTH",
+    "RESTARTS",
+    "UPTIME",
+    ...extraKeys.map((k) => k.toUpperCase()),
+  ];
   const cells = rows.map((r) => {
     const name = r.kind === "service" ? r.name : `${r.name} (${r.kind})`;
     const started = r.startedAt ? Date.parse(r.startedAt) : Number.NaN;
+    const extras = extraKeys.map((k) => {
+      const x = r.extras?.[k];
+      return { text: x?.text ?? "-", paint: x ? extraColor(x, c) : c.dim };
+    });
     return [
       { text: r.orphan ? `${name} *` : name, paint: r.orphan ? c.yellow : (s: string) => s },
       { text: r.state, paint: stateColor(r.state, c) },
       { text: healthText(r), paint: healthColor(healthText(r), c) },
       { text: String(r.restarts), paint: r.restarts > 0 ? c.yellow : (s: string) => s },
       { text: Number.isNaN(started) ? "-" : formatUptime(nowMs - started), paint: (s: string) => s },
+      ...extras,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]?.text.length ?? 0)));
@@ -35,16 +49,31 @@ export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: nu
   const notes: string[] = [];
   for (const r of rows) {
     if (r.ready === false) notes.push(c.red(`${r.name}: not ready: ${r.readyDetail ?? "a probe failed"}`));
+    for (const [k, x] of Object.entries(r.extras ?? {})) {
+      if (!x.detail || (x.state !== "warning" && x.state !== "failure")) continue;
+      notes.push(extraColor(x, c)(`${r.name}: ${k}: ${x.detail}`));
+    }
   }
   if (rows.some((r) => r.orphan))
     notes.push(c.yellow("* orphan: no longer in the stack; `shctl apply` removes it"));
   if (rows.every((r) => r.state === "missing"))
     notes.push(`Stack ${stackName} is not running: \`shctl apply\` starts it.`);
-  else if (rows.some((r) => r.state === "missing" && !r.orphan))
-    notes.push(
-      "missing: the stack has the service but the engine has no container for it; `shctl apply` creates it",
-    );
+  else {
+    // Was a bug: this note began "missing:" and named none of them.
+    const missing = rows.filter((r) => r.state === "missing" && !r.orphan).map((r) => r.name);
+    if (missing.length > 0)
+      notes.push(
+        `${missing.join(", ")}: in the stack, but the engine has no container for ${missing.length === 1 ? "it" : "them"}; \`shctl apply\` creates ${missing.length === 1 ? "it" : "them"}`,
+      );
+  }
   return [...out, ...(notes.length > 0 ? ["", ...notes] : [])].join("\n");
+}
+
+function extraColor(x: StatusExtra, c: Colors): (s: string) => string {
+  if (x.state === "ok") return c.green;
+  if (x.state === "warning") return c.yellow;
+  if (x.state === "failure") return c.red;
+  return (s: string) => s;
 }
 
 function stateColor(state: string, c: Colors): (s: string) => string {

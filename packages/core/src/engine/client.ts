@@ -1,7 +1,7 @@
 import type { Duplex, Readable } from "node:stream";
 import type Docker from "dockerode";
 import pRetry, { AbortError } from "p-retry";
-import { EngineError, EngineUnreachableError } from "../errors.js";
+import { EngineError, EngineUnreachableError, UsageError } from "../errors.js";
 import { tagParts } from "../image-ref.js";
 import { DockerClient } from "./load.js";
 import { toDetails, toSummary } from "./mapping.js";
@@ -12,9 +12,10 @@ import {
   followEvents,
   followLogs,
   followProgress,
+  layerMessage,
   normalizeRef,
 } from "./streams.js";
-import type { BuildOptions, CallCounts, EngineClient, EngineEvent } from "./types.js";
+import type { BuildOptions, CallCounts, EngineClient, EngineEvent, LayerMessage } from "./types.js";
 
 const TRANSIENT_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "EAI_AGAIN"]);
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "EHOSTUNREACH", "ENOTFOUND"]);
@@ -25,6 +26,7 @@ function status(err: unknown): number | undefined {
 
 /** Creates the dockerode-backed client; the connection is resolved the way docker-modem does (DOCKER_HOST, …). */
 export function connectEngine(opts?: Docker.DockerOptions): EngineClient {
+  if (!opts) checkDockerHost(process.env.DOCKER_HOST);
   return new DockerEngine(new DockerClient(opts));
 }
 
@@ -152,6 +154,12 @@ class DockerEngine implements EngineClient {
     });
   }
 
+  renameContainer(id: string, name: string) {
+    return this.call("container.rename", true, async () => {
+      await this.docker.getContainer(id).rename({ name });
+    });
+  }
+
   updateContainer(id: string, body: Record<string, unknown>) {
     return this.call("container.update", true, async () => {
       await this.docker.getContainer(id).update(body);
@@ -201,6 +209,7 @@ class DockerEngine implements EngineClient {
         KernelVersion: string;
         Architecture: string;
         OSType: string;
+        SystemTime?: string;
       };
       return {
         serverVersion: i.ServerVersion,
@@ -210,6 +219,7 @@ class DockerEngine implements EngineClient {
         kernel: i.KernelVersion,
         architecture: i.Architecture,
         osType: i.OSType ?? "",
+        ...(i.SystemTime ? { systemTime: i.SystemTime } : {}),
       };
     });
   }
@@ -304,13 +314,17 @@ class DockerEngine implements EngineClient {
     });
   }
 
-  pullImage(ref: string, onProgress: (line: string) => void) {
+  pullImage(ref: string, onProgress: (line: string, layer?: LayerMessage) => void) {
     return this.call(
       "image.pull",
       true,
       async () => {
         const stream = (await this.docker.pull(ref)) as Readable;
-        await followProgress(this.docker, stream, onProgress);
+        await followProgress(this.docker, stream, (line, ev) => {
+          const layer = layerMessage(ev);
+          if (layer) onProgress(line, layer);
+          else onProgress(line);
+        });
       },
       ref,
     );
@@ -381,17 +395,51 @@ class DockerEngine implements EngineClient {
           ...(opts.target ? { target: opts.target } : {}),
         });
         let id = "";
-        await followProgress(this.docker, stream, onProgress, (ev) => {
-          const aux = ev.aux as { ID?: string } | undefined;
-          if (aux?.ID) id = aux.ID;
-        });
+        await followProgress(
+          this.docker,
+          stream,
+          (line) => onProgress(line),
+          (ev) => {
+            const aux = ev.aux as { ID?: string } | undefined;
+            if (aux?.ID) id = aux.ID;
+          },
+        );
         return id;
       },
       opts.ref,
     );
   }
 
+  exportImages(refs: string[]) {
+    return this.call("image.export", false, async () => {
+      // GET /images/get?names=…: dockerode has it, its types do not.
+      const docker = this.docker as unknown as { getImages(opts: { names: string[] }): Promise<Readable> };
+      return await docker.getImages({ names: refs });
+    });
+  }
+
+  loadImages(tar: Readable, onProgress: (line: string) => void) {
+    return this.call("image.load", true, async () => {
+      const stream = (await this.docker.loadImage(tar as unknown as NodeJS.ReadableStream, {
+        quiet: false,
+      })) as unknown as NodeJS.ReadableStream;
+      await followProgress(this.docker, stream, (line) => onProgress(line));
+    });
+  }
+
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void) {
     return this.call("events", false, () => followEvents(this.docker, labels, signal, onEvent));
   }
+}
+
+/**
+ * DOCKER_HOST names the engine by scheme; one shctl cannot speak (a typo: `bogus://x`) is a usage
+ * error, not an HTTP address to try.
+ */
+export function checkDockerHost(value: string | undefined): void {
+  if (value === undefined || value.trim() === "") return;
+  if (/^(unix|tcp|http|https|ssh|npipe):\/\//i.test(value.trim())) return;
+  throw new UsageError(`DOCKER_HOST=${value} is not an engine address shctl can use`, {
+    hint: "use unix:///var/run/docker.sock, tcp://HOST:2376 (with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) or ssh://USER@HOST; or unset it",
+  });
 }

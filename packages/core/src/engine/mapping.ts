@@ -12,6 +12,7 @@ export function toSummary(c: Docker.ContainerInfo): ContainerSummary {
     imageId: c.ImageID,
     state: c.State,
     health: healthOfStatus(c.Status),
+    status: c.Status ?? "",
     labels: c.Labels ?? {},
     published: (c.Ports ?? []).flatMap((p) =>
       p.PublicPort ? [{ hostIp: p.IP ?? "0.0.0.0", port: p.PublicPort, protocol: p.Type }] : [],

@@ -12,6 +12,8 @@ export interface ContainerSummary {
   state: string;
   /** From the listing's status: "healthy", "unhealthy", "starting", or undefined without a healthcheck. */
   health: string | undefined;
+  /** The listing's status line ("Up 3 minutes (healthy)", "Exited (0) 2 seconds ago"). */
+  status: string;
   labels: Record<string, string>;
   /** Host ports it publishes (while it runs). */
   published: { hostIp: string; port: number; protocol: string }[];
@@ -19,7 +21,8 @@ export interface ContainerSummary {
   networks: Record<string, { ip: string }>;
 }
 
-export interface ContainerDetails extends Omit<ContainerSummary, "published" | "health" | "networks"> {
+export interface ContainerDetails
+  extends Omit<ContainerSummary, "published" | "health" | "networks" | "status"> {
   health: string | undefined;
   healthLog: string[];
   exitCode: number;
@@ -64,6 +67,8 @@ export interface EngineInfo {
   architecture: string;
   /** "linux" or "windows". */
   osType: string;
+  /** The engine's clock when it answered (RFC 3339 with nanoseconds), when it says. */
+  systemTime?: string;
 }
 
 export interface CallCounts {
@@ -84,6 +89,7 @@ export interface EngineClient {
   stopContainer(id: string, timeoutSeconds?: number): Promise<void>;
   restartContainer(id: string, timeoutSeconds?: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
+  renameContainer(id: string, name: string): Promise<void>;
   updateContainer(id: string, body: Record<string, unknown>): Promise<void>;
   waitContainer(id: string, signal?: AbortSignal): Promise<number>;
   killContainer(id: string): Promise<void>;
@@ -105,7 +111,11 @@ export interface EngineClient {
   /** Local images by reference; absent references are missing from the result. */
   listImages(refs: string[]): Promise<Record<string, { id: string; labels: Record<string, string> }>>;
   inspectImage(ref: string): Promise<ImageDetails | undefined>;
-  pullImage(ref: string, onProgress: (line: string) => void): Promise<void>;
+  /**
+   * Pulls `ref`. Each message of the engine's progress stream is given as a line; a layer's
+   * message (it names a layer id) also as data, for figures (onProgress's second argument).
+   */
+  pullImage(ref: string, onProgress: (line: string, layer?: LayerMessage) => void): Promise<void>;
   tagImage(source: string, ref: string): Promise<void>;
   /** Creates an image from a root filesystem tar (image import, nothing pulled); resolves to its id. */
   importImage(tar: Buffer, opts: { ref: string; changes: string[] }): Promise<string>;
@@ -114,8 +124,30 @@ export interface EngineClient {
   /** Extracts a tar into directory `path` of a container (created or running; its mounts included). */
   putArchive(id: string, path: string, tar: Readable): Promise<void>;
   buildImage(context: Readable, opts: BuildOptions, onProgress: (line: string) => void): Promise<string>;
+  /**
+   * The images as one archive in the engine's save format (`docker save`: manifest.json, one
+   * config per image, layers shared once), as a stream to read to its end.
+   */
+  exportImages(refs: string[]): Promise<Readable>;
+  /**
+   * Loads an archive in the engine's save format (`docker load`). The engine reads all of it
+   * before it loads anything: a body that ends in an error loads nothing. Each line the engine
+   * reports ("Loaded image: REF") is given to `onProgress`.
+   */
+  loadImages(tar: Readable, onProgress: (line: string) => void): Promise<void>;
   /** Container events with these labels, until the signal aborts. */
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void): Promise<void>;
+}
+
+/** One message of a pull's progress stream about a layer, as the engine sent it. */
+export interface LayerMessage {
+  /** The layer's short id ("183e151c2314"). */
+  id: string;
+  /** "Pulling fs layer", "Waiting", "Downloading", "Download complete", "Extracting", "Pull complete", "Already exists", … */
+  status: string;
+  /** From progressDetail, while downloading (compressed bytes) or extracting. */
+  current?: number;
+  total?: number;
 }
 
 export interface BuildOptions {

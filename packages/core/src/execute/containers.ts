@@ -40,6 +40,7 @@ export async function startGate(
   controls: StepControls,
 ): Promise<boolean> {
   if (gate.startAfter.length === 0 && gate.waitFor.length === 0) return !controls.stopped();
+  let ready = true;
   await controls.gate(async () => {
     await Promise.all(gate.startAfter.map((id) => controls.done(id)));
     if (controls.stopped()) return;
@@ -49,11 +50,12 @@ export async function startGate(
         if (!svc) return;
         if (w.condition === "running") return ops.ready.ensureRunning(w.service);
         ops.ctx.phase(resource, "waiting", `for ${w.service} to be healthy`);
-        await ops.ready.wait(svc);
+        // A dependency that never gets ready failed on its own: this one just does not start.
+        if (!(await ops.ready.wait(svc))) ready = false;
       }),
     );
   });
-  return !controls.stopped();
+  return ready && !controls.stopped();
 }
 
 export async function createService(
@@ -69,11 +71,12 @@ export async function createService(
   return true;
 }
 
-/** Creates the container (stopped), connected to all its networks; returns its ID. */
-async function makeContainer(
+/** Creates the container (stopped), connected to all its networks, named as the spec says or `name`; its ID. */
+export async function makeContainer(
   ops: ContainerOps,
   a: ActionOf<"container.create" | "container.recreate">,
   s: ResolvedService,
+  name: string = s.containerName,
 ): Promise<string> {
   const { ctx } = ops;
   const resource = resourceKey(a.resource);
@@ -82,7 +85,7 @@ async function makeContainer(
   const ref = ctx.stack.images[s.image]?.ref ?? s.image;
   const snap = serviceSnapshot(s, imageId, ref, await inputDigests(s.inputs, ctx.read));
   ctx.phase(resource, "creating");
-  const body = createBody(ctx.stack, s.containerName, s, ownershipLabels(ctx.stack.name, s, snap), s);
+  const body = createBody(ctx.stack, name, s, ownershipLabels(ctx.stack, s, snap), s);
   const id = await createOrConflict(ctx, resource, body);
   ctx.containerIds.set(s.name, id);
   await connectOtherNetworks(ctx, id, s.networks);
@@ -90,7 +93,7 @@ async function makeContainer(
   return id;
 }
 
-async function startService(
+export async function startService(
   ops: ContainerOps,
   a: { resource: ActionOf<"container.create">["resource"] },
   s: ResolvedService,
@@ -110,36 +113,12 @@ async function startService(
   ops.ctx.phase(resource, "running", undefined, t0);
 }
 
-export async function recreateService(
-  ops: ContainerOps,
-  a: ActionOf<"container.recreate">,
-  controls: StepControls,
-): Promise<boolean> {
-  const { ctx } = ops;
-  const t0 = Date.now();
-  const resource = resourceKey(a.resource);
-  const s = serviceOf(ops, a.target);
-  if (!(await startGate(ops, resource, a, controls))) return false;
-  if (a.onlyIfChanged && a.containerId && (await unchangedAfterAll(ops, a.containerId, s))) {
-    ops.ctx.phase(resource, "unchanged", "its image and inputs came out the same", t0);
-    return true;
-  }
-  if (a.containerId) {
-    ctx.phase(resource, "stopping");
-    await ctx.engine.stopContainer(a.containerId, Math.ceil(s.stopGraceMs / 1000));
-    await ctx.engine.removeContainer(a.containerId);
-  }
-  const id = await makeContainer(ops, a, s);
-  await startService(ops, a, s, id, t0);
-  return true;
-}
-
 /**
  * The plan's condition for a recreate planned only because its image or inputs were about to be
  * built, pulled or rewritten: true (and the container started if stopped) when they came out the
  * same, so the container as it is matches what would be created.
  */
-async function unchangedAfterAll(
+export async function unchangedAfterAll(
   ops: ContainerOps,
   containerId: string,
   s: ResolvedService,

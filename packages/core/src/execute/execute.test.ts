@@ -100,18 +100,77 @@ describe("execute: order", () => {
     expect(Object.keys(state.containers).sort()).toEqual(["app", "db"]);
   });
 
-  it("recreates by stopping, removing, creating and starting, in that order", async () => {
+  it("replaces a container beside the old one: the new starts, then the old goes and the new takes its name", async () => {
     engine.onStart = (c) => (c.name === "s-job-migrate" ? 0 : undefined);
+    engine.onExec = () => ({ exitCode: 0, output: "" });
     await run(shop());
+    const old = idOf("app");
     const changed = shop({});
     changed.services.app?.env.push({ name: "X", value: "1", secret: false });
-    await run(changed);
-    expect(engine.ops("container.stop", "container.remove", "container.create", "container.start")).toEqual([
-      "container.stop",
-      "container.remove",
+    const { plan: p } = await run(changed);
+    expect(p.actions[0]).toMatchObject({ kind: "container.recreate", order: "start-first" });
+    expect(
+      engine.ops(
+        "container.create",
+        "container.start",
+        "container.stop",
+        "container.remove",
+        "container.rename",
+      ),
+    ).toEqual([
       "container.create",
       "container.start",
+      "container.stop",
+      "container.remove",
+      "container.rename",
     ]);
+    expect(engine.containers.has(old as string)).toBe(false);
+    expect(idOf("app")).toBeDefined();
+  });
+
+  // Was a bug: changing a healthy service into one that never becomes ready stopped the old
+  // container first; after readyTimeout the service was simply gone.
+  it("rolls back a new container that does not get ready: the old one runs on, the new one goes", async () => {
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 0 : undefined);
+    engine.onExec = (c) => ({ exitCode: c.name === "s-db-next" ? 1 : 0, output: "not yet" });
+    await run(shop());
+    const old = idOf("db");
+    const changed = shop();
+    if (changed.services.db) {
+      changed.services.db.env.push({ name: "X", value: "1", secret: false });
+      changed.services.db.readyTimeoutMs = 300;
+    }
+    const err = await run(changed).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/rolled back to the previous version of db/);
+    expect(idOf("db")).toBe(old);
+    expect(engine.containers.get(old as string)?.state).toBe("running");
+    expect([...engine.containers.values()].map((c) => c.name)).not.toContain("s-db-next");
+  });
+
+  it("stops first for a data directory only it mounts, and puts the old one back under its name on failure", async () => {
+    let first: string | undefined;
+    // The first container gets ready; the one that replaces it never does.
+    engine.onExec = (c) => ({ exitCode: first === undefined || c.id === first ? 0 : 1, output: "not yet" });
+    const base = {
+      services: {
+        pg: {
+          image: "db:1",
+          mounts: [{ source: "pg", target: "/var/lib/pg" }],
+          readiness: [{ exec: ["ready"], interval: "10ms" }],
+          readyTimeout: "300ms",
+        },
+      },
+    };
+    await run(load(base));
+    first = idOf("pg");
+    const changed = load({ services: { pg: { ...base.services.pg, env: { X: "1" } } } });
+    const p = plan(changed, await observe(engine, changed));
+    expect(p.actions[0]).toMatchObject({ order: "stop-first", orderCause: "own-data" });
+    const err = await run(changed).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/rolled back to the previous version of pg/);
+    expect(idOf("pg")).toBe(first);
+    expect(engine.containers.get(first as string)?.state).toBe("running");
+    expect(engine.containers.size).toBe(1);
   });
 
   it("keeps a container whose image came out the same after a planned rebuild (the plan's condition)", async () => {
@@ -251,5 +310,42 @@ describe("execute: each operation's calls", () => {
       RestartPolicy: { Name: "always" },
     });
     expect(engine.ops("container.stop", "container.remove", "container.create")).toEqual([]);
+  });
+});
+
+describe("execute: a job that finished before its run was recorded", () => {
+  it("records it from its container (log kept, container removed) instead of running it again", async () => {
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 0 : undefined);
+    engine.onExec = () => ({ exitCode: 0, output: "" });
+    const stack = shop();
+    await run(stack);
+    const stateFile = path.join(dir, "data/.shctl/state.json");
+    const state = JSON.parse(await readFile(stateFile, "utf8"));
+    const key = state.jobs.migrate.key as string;
+    // As if shctl had stopped between the job's exit and its record.
+    delete state.jobs.migrate;
+    await writeFile(stateFile, JSON.stringify(state));
+    const id = await engine.createContainer({
+      name: "s-job-migrate",
+      Image: "app:1",
+      Labels: {
+        "io.shctl.stack": "s",
+        "io.shctl.name": "migrate",
+        "io.shctl.kind": "job",
+        "io.shctl.job-key": key,
+      },
+    });
+    const left = engine.containers.get(id);
+    if (left) {
+      left.state = "exited";
+      left.logs = ["migrated"];
+    }
+    const { plan: p } = await run(stack);
+    expect(p.actions.map((a) => a.id)).toEqual(["job.record:migrate"]);
+    expect(engine.ops("container.start")).toEqual([]);
+    expect(engine.containers.has(id)).toBe(false);
+    expect(JSON.parse(await readFile(stateFile, "utf8")).jobs.migrate.key).toBe(key);
+    const log = await readFile(path.join(dir, "data/.shctl/logs/migrate.log"), "utf8");
+    expect(log).toContain("migrated");
   });
 });

@@ -9,7 +9,6 @@ import { recordContainer } from "../state.js";
 import {
   type ContainerOps,
   createService,
-  recreateService,
   removeContainer,
   restartService,
   startExisting,
@@ -17,10 +16,12 @@ import {
 } from "./containers.js";
 import { createRunContext, type RunContext } from "./context.js";
 import { createDir } from "./dirs.js";
+import { Failures } from "./failures.js";
 import { buildImage, pullImage } from "./images.js";
-import { runJob } from "./jobs.js";
+import { recordFinishedJob, runJob } from "./jobs.js";
 import { createNetwork, removeNetwork } from "./networks.js";
 import { Readiness } from "./readiness.js";
+import { recreateService } from "./recreate.js";
 import { Scheduler, type StepControls } from "./scheduler.js";
 
 export interface ExecuteOptions {
@@ -48,7 +49,8 @@ export interface ExecuteResult {
  * Carries out a plan as it says: the only code that changes the engine or the data root. Each
  * action begins once the actions it comes after are done; containers start once the dependencies
  * the plan names are ready. On the first failure nothing new begins, waits end, steps in flight
- * finish, and the first failure is what is thrown.
+ * finish; the first failure is what is thrown, or, when steps in flight failed too, every failure
+ * grouped by cause (failures.ts).
  */
 export async function execute(
   plan: Plan,
@@ -64,9 +66,10 @@ export async function execute(
   opts.signal?.addEventListener("abort", () => internal.abort(), { once: true });
   const ctx = createRunContext(plan, stack, engine, opts.onEvent ?? (() => {}), internal.signal, opts.signal);
   const records: Promise<void>[] = [];
+  let onWaitFailed: (service: string, err: unknown) => void = () => {};
   const ops: ContainerOps = {
     ctx,
-    ready: new Readiness(ctx),
+    ready: new Readiness(ctx, (service, err) => onWaitFailed(service, err)),
     record: (service, id, restart) => {
       records.push(
         recordContainer(stack.dataRoot, service, id, restart).catch((err: unknown) =>
@@ -89,6 +92,13 @@ export async function execute(
     if (resource)
       ctx.phase(resource, "failed", isShctlError(err) ? err.message : String((err as Error)?.message ?? err));
   };
+  const failures = new Failures();
+  onWaitFailed = (_service, err) => {
+    failed(undefined, err);
+    if (interrupted()) return;
+    failures.add(undefined, err);
+    scheduler.fail(undefined, err);
+  };
   const outcome = await scheduler.run(async (a, controls) => {
     try {
       return await perform(ops, a, controls);
@@ -96,6 +106,7 @@ export async function execute(
       failed(a, err);
       // Interrupted: a step that failed on the way is shown failed; the run ends as interrupted.
       if (interrupted()) return false;
+      failures.add(a.id, err);
       throw err;
     }
   });
@@ -103,13 +114,7 @@ export async function execute(
     await Promise.all(
       plan.waitReady.map(async (name) => {
         const svc = stack.services[name];
-        if (!svc) return;
-        try {
-          await ops.ready.wait(svc);
-        } catch (err) {
-          failed(undefined, err);
-          scheduler.fail(undefined, err);
-        }
+        if (svc) await ops.ready.wait(svc);
       }),
     );
   }
@@ -121,7 +126,7 @@ export async function execute(
   const notReady = opts.wait === false ? [] : plan.waitReady.filter((n) => !ops.ready.ready.has(n));
   ctx.emit({ type: "outcome", done, notDone: skipped, notReady });
   const failure = scheduler.failure;
-  if (failure) throw asStepError(plan, failure.step, failure.error);
+  if (failure) throw failures.error(plan, failure);
   if (interrupted()) throw interruptedError(plan, skipped, done.length, notReady);
   return { done, skipped, durationMs: Date.now() - started };
 }
@@ -142,6 +147,8 @@ async function perform(ops: ContainerOps, a: Action, controls: StepControls): Pr
       return void (await createDir(ctx, a));
     case "job.run":
       return runJob(ops, a, controls);
+    case "job.record":
+      return void (await recordFinishedJob(ctx, a));
     case "container.create":
       return createService(ops, a, controls);
     case "container.recreate":
@@ -159,16 +166,6 @@ async function perform(ops: ContainerOps, a: Action, controls: StepControls): Pr
       throw new Error(`unknown action ${JSON.stringify(never)}`);
     }
   }
-}
-
-/** A failure as a typed error: engine and unknown errors are named by the step that failed. */
-function asStepError(plan: Plan, step: string | undefined, err: unknown): unknown {
-  if (isShctlError(err)) return err;
-  const a = plan.actions.find((x) => x.id === step);
-  if (!a) return err;
-  return new StepFailedError(resourceKey(a.resource), a.kind, String((err as Error)?.message ?? err), {
-    cause: err,
-  });
 }
 
 function interruptedError(plan: Plan, skipped: string[], done: number, notReady: string[]): InterruptedError {

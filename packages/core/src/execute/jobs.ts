@@ -3,6 +3,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createBody, ownershipLabels } from "../container-config.js";
 import { formatDuration } from "../duration.js";
+import { engineFacts } from "../engine-facts.js";
 import { isShctlError, JobFailedError, StepFailedError } from "../errors.js";
 import { jobKey } from "../hash.js";
 import { runHelperCommand } from "../helper-container.js";
@@ -13,8 +14,9 @@ import type { ResolvedJob } from "../model.js";
 import type { ActionOf } from "../plan/types.js";
 import { resourceKey } from "../plan/util.js";
 import { connectionsOf } from "../probe.js";
-import type { EngineInfoSummary, RunContainerOptions } from "../schema.js";
+import type { RunContainerOptions } from "../schema.js";
 import { JOB_LOG_LINES, recordJob, saveJobLog } from "../state.js";
+import { timeoutSignal } from "../timeout.js";
 import {
   type ContainerOps,
   checkMountSources,
@@ -54,45 +56,60 @@ async function runFunctionJob(ctx: RunContext, a: ActionOf<"job.run">, job: Reso
   if (!run) return;
   ctx.phase(resource, "running");
   const key = jobKey(job, undefined, undefined, await inputDigests(job.inputs, ctx.read));
-  const timeout = AbortSignal.timeout(job.timeoutMs);
-  const signal = AbortSignal.any([ctx.interruptSignal, timeout]);
+  const timeout = timeoutSignal(job.timeoutMs);
+  const signal = AbortSignal.any([ctx.interruptSignal, timeout.signal]);
   const lines: string[] = [];
   let outcome = "was interrupted";
   try {
-    await run({
-      stack: ctx.stack.name,
-      dataRoot: ctx.stack.dataRoot,
-      projectDir: ctx.stack.projectDir,
+    // A job that ignores its signal still ends at its timeout (or interrupt): it is not waited for.
+    await untilAborted(
       signal,
-      log: (line) => {
-        const clean = ctx.redact(line);
-        lines.push(clean);
-        if (lines.length > 2 * JOB_LOG_LINES) lines.splice(0, lines.length - JOB_LOG_LINES);
-        ctx.emit({ type: "output", resource, line: clean });
-      },
-      engineInfo: () => engineFacts(ctx),
-      reachMode: (await ctx.reach().describe()).summary,
-      ...connectionsOf(ctx.reach(), signal),
-      address: (service, port) => ctx.reach().address(service, port),
-      runContainer: (o) => runOneOff(ctx, job.name, o),
-      runHelper: (args) => runHelperCommand(ctx.engine, { stack: ctx.stack.name, args }),
-      readFile: ctx.read,
-      chown: (file, uid, gid) => chownAsRoot(ctx, file, uid, gid),
-    });
+      run({
+        stack: ctx.stack.name,
+        dataRoot: ctx.stack.dataRoot,
+        projectDir: ctx.stack.projectDir,
+        signal,
+        log: (line) => {
+          const clean = ctx.redact(line);
+          lines.push(clean);
+          if (lines.length > 2 * JOB_LOG_LINES) lines.splice(0, lines.length - JOB_LOG_LINES);
+          ctx.emit({ type: "output", resource, line: clean });
+        },
+        engineInfo: () => engineFacts(ctx.engine, ctx.stack.name),
+        reachMode: (await ctx.reach().describe()).summary,
+        ...connectionsOf(ctx.reach(), signal),
+        address: (service, port) => ctx.reach().address(service, port),
+        runContainer: (o) => runOneOff(ctx, job.name, o),
+        runHelper: (args) => runHelperCommand(ctx.engine, { stack: ctx.stack.name, args }),
+        readFile: ctx.read,
+        chown: (file, uid, gid) => chownAsRoot(ctx, file, uid, gid),
+      }),
+    );
     outcome = "completed";
   } catch (err) {
     const message = ctx.redact(String((err as Error)?.message ?? err));
     outcome = ctx.interruptSignal.aborted
       ? "was interrupted"
-      : timeout.aborted
+      : timeout.signal.aborted
         ? `was stopped after its ${formatDuration(job.timeoutMs)} timeout`
         : `failed: ${message}`;
     if (isShctlError(err)) throw err;
+    if (timeout.signal.aborted && !ctx.interruptSignal.aborted)
+      throw new StepFailedError(
+        resource,
+        "run",
+        `still running after ${formatDuration(job.timeoutMs)}; stopped`,
+        {
+          cause: err,
+          hint: `if it is only slow, raise jobs.${job.name}.timeout`,
+        },
+      );
     throw new StepFailedError(resource, "run", message, {
       cause: err,
       hint: "fix the cause above, then run apply again: the job re-runs",
     });
   } finally {
+    timeout.clear();
     await keepLog(ctx, resource, job.name, outcome, lines);
   }
   await recordJob(ctx.stack.dataRoot, job.name, key);
@@ -114,7 +131,7 @@ async function runContainerJob(ctx: RunContext, a: ActionOf<"job.run">, job: Res
   }
   await checkMountSources(resource, spec.mounts);
   ctx.phase(resource, "creating");
-  const labels = ownershipLabels(ctx.stack.name, job, { job: key }, { [LABEL.jobKey]: key });
+  const labels = ownershipLabels(ctx.stack, job, { job: key }, { [LABEL.jobKey]: key });
   const id = await createOrConflict(ctx, resource, createBody(ctx.stack, job.containerName, spec, labels));
   const following = new AbortController();
   let outcome: string | undefined;
@@ -153,8 +170,8 @@ async function waitForExit(
   following: AbortSignal,
   setOutcome: (o: string) => void,
 ): Promise<number> {
-  const timeout = AbortSignal.timeout(job.timeoutMs);
-  const waiting = ctx.engine.waitContainer(id, timeout);
+  const timeout = timeoutSignal(job.timeoutMs);
+  const waiting = ctx.engine.waitContainer(id, timeout.signal);
   await ctx.engine.startContainer(id);
   // Its log lines as they come (a migration can run for minutes): the live view shows the last.
   const streamed = ctx.engine
@@ -171,7 +188,7 @@ async function waitForExit(
     await Promise.race([streamed, sleep(1000)]);
     return code;
   } catch (err) {
-    if (!timeout.aborted) throw err;
+    if (!timeout.signal.aborted) throw err;
     setOutcome(`was stopped after its ${formatDuration(job.timeoutMs)} timeout`);
     await ctx.engine.killContainer(id);
     throw new StepFailedError(
@@ -183,6 +200,8 @@ async function waitForExit(
         hint: `if it is only slow, raise jobs.${job.name}.timeout`,
       },
     );
+  } finally {
+    timeout.clear();
   }
 }
 
@@ -217,7 +236,12 @@ async function runOneOff(ctx: RunContext, job: string, o: RunContainerOptions) {
     ...(o.entrypoint ? { Entrypoint: o.entrypoint } : {}),
     ...(o.user ? { User: o.user } : {}),
     Env: Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`),
-    Labels: { [LABEL.stack]: ctx.stack.name, [LABEL.kind]: "helper", [LABEL.name]: job },
+    Labels: {
+      [LABEL.stack]: ctx.stack.name,
+      [LABEL.project]: ctx.stack.dataRoot,
+      [LABEL.kind]: "helper",
+      [LABEL.name]: job,
+    },
     HostConfig: {
       Binds: (o.mounts ?? []).map(
         (m) => `${path.resolve(ctx.stack.dataRoot, m.source)}:${m.target}:${m.readOnly ? "ro" : "rw"}`,
@@ -241,27 +265,6 @@ async function runOneOff(ctx: RunContext, job: string, o: RunContainerOptions) {
   }
 }
 
-/**
- * The engine's facts for a job, with the CPU flags and model of the machine its containers run on
- * (read by the engine-side helper: on Docker Desktop or a remote engine they are not this host's).
- */
-async function engineFacts(ctx: RunContext): Promise<EngineInfoSummary> {
-  const info = await ctx.engine.info();
-  const cpu = await runHelperCommand(ctx.engine, {
-    stack: ctx.stack.name,
-    args: ["cat", "/proc/cpuinfo"],
-  }).catch(() => undefined);
-  if (cpu?.exitCode !== 0) return info;
-  const field = (name: string) => cpu.stdout.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, "m"))?.[1]?.trim();
-  const flags = field("flags") ?? field("Features");
-  const model = field("model name");
-  return {
-    ...info,
-    ...(flags !== undefined ? { cpuFlags: flags.split(/\s+/) } : {}),
-    ...(model !== undefined ? { cpuModel: model } : {}),
-  };
-}
-
 /** chown, or where this user may not, the same through a root helper container. */
 async function chownAsRoot(ctx: RunContext, file: string, uid: number, gid: number): Promise<void> {
   try {
@@ -276,4 +279,39 @@ async function chownAsRoot(ctx: RunContext, file: string, uid: number, gid: numb
     binds: [`${path.dirname(file)}:/target`],
   });
   if (r.exitCode !== 0) throw new Error(`could not give ${file} to ${uid}:${gid}: ${r.stderr.trim()}`);
+}
+
+/** `p`, or a rejection with the signal's reason once it aborts, whichever comes first. */
+function untilAborted<T>(signal: AbortSignal, p: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * A job whose container exited 0 with the planned key before shctl could record it (shctl or the
+ * engine stopped in between): its run is recorded, its log kept, its container removed.
+ */
+export async function recordFinishedJob(ctx: RunContext, a: ActionOf<"job.record">): Promise<void> {
+  const t0 = Date.now();
+  const resource = resourceKey(a.resource);
+  const lines = await ctx.engine.containerLogs(a.containerId, JOB_LOG_LINES).catch(() => undefined);
+  if (lines) await keepLog(ctx, resource, a.target, "completed", lines.map(ctx.redact));
+  await recordJob(ctx.stack.dataRoot, a.target, a.jobKey);
+  await cleanupAfter(ctx, `${resource}: could not remove its container`, () =>
+    ctx.engine.removeContainer(a.containerId),
+  );
+  ctx.phase(resource, "done", "completed in an earlier run (recorded now)", t0);
 }

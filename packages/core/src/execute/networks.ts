@@ -19,6 +19,7 @@ export async function createNetwork(ctx: RunContext, a: ActionOf<"network.create
     Labels: {
       ...n.labels,
       [LABEL.stack]: ctx.stack.name,
+      [LABEL.project]: ctx.stack.dataRoot,
       [LABEL.name]: n.name,
       [LABEL.hash]: networkHash(n),
     },

@@ -3,7 +3,7 @@ import type { EngineEvent } from "../engine/index.js";
 import { HealthTimeoutError, StepFailedError } from "../errors.js";
 import { LABEL } from "../labels.js";
 import type { ResolvedProbe, ResolvedService } from "../model.js";
-import { runProbe } from "../probe.js";
+import { probeAnswer, runProbe } from "../probe.js";
 import type { RunContext } from "./context.js";
 
 /*
@@ -22,20 +22,48 @@ const EXPLAIN_AFTER_MS = 2000;
 export class Readiness {
   /** Services seen ready (or healthy) in this run. */
   readonly ready = new Set<string>();
-  private readonly waits = new Map<string, Promise<void>>();
+  private readonly waits = new Map<string, Promise<boolean>>();
   private readonly listeners = new Map<string, Set<(e: EngineEvent) => void>>();
   private eventsStarted = false;
 
-  constructor(private readonly ctx: RunContext) {}
+  /**
+   * `onFailure` hears of each service whose wait failed, once: the failure is that service's,
+   * whoever was waiting for it (a dependent is not what failed).
+   */
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly onFailure: (service: string, err: unknown) => void = () => {},
+  ) {}
 
-  /** Memoized per service: ready (probes) or healthy (healthcheck), within its readyTimeout. */
-  wait(s: ResolvedService): Promise<void> {
+  /**
+   * Memoized per service: true once it is ready (probes) or healthy (healthcheck) within its
+   * readyTimeout; false when its wait failed (reported through onFailure) or the run stopped.
+   */
+  wait(s: ResolvedService): Promise<boolean> {
     let p = this.waits.get(s.name);
     if (!p) {
-      p = this.doWait(s);
+      p = this.doWait(s).then(
+        () => this.ready.has(s.name),
+        (err: unknown) => {
+          this.onFailure(s.name, err);
+          return false;
+        },
+      );
       this.waits.set(s.name, p);
     }
     return p;
+  }
+
+  /**
+   * One wait for a service's current container, not shared and not reported (the caller decides
+   * what a failure means: a recreate rolls back). Resolves true when ready, false when the run
+   * stopped; throws why it did not get ready. Once ready, later waits for the service reuse it.
+   */
+  async waitOwn(s: ResolvedService): Promise<boolean> {
+    await this.doWait(s);
+    const ok = this.ready.has(s.name);
+    if (ok) this.waits.set(s.name, Promise.resolve(true));
+    return ok;
   }
 
   /** Fails unless the service's container runs now (a `started` dependency that was not touched). */
@@ -85,6 +113,8 @@ export class Readiness {
   ): Promise<boolean> {
     const deadline = t0 + s.readyTimeoutMs;
     let last = "";
+    /** The last answer in a few words, for the waiting line (`last` goes into errors in full). */
+    let answer = "";
     let explained = "";
     let nextCheck = 0;
     for (;;) {
@@ -103,11 +133,12 @@ export class Readiness {
       } catch (err) {
         if (this.ctx.signal.aborted) return false;
         last = `${probe.label}: ${(err as Error)?.message ?? String(err)}`;
+        answer = probeAnswer(probe.label, err);
       }
       const waited = Date.now() - t0;
-      if (waited >= EXPLAIN_AFTER_MS && last !== explained) {
-        explained = last;
-        this.ctx.phase(`service ${s.name}`, "waiting", last);
+      if (waited >= EXPLAIN_AFTER_MS && answer !== explained) {
+        explained = answer;
+        this.ctx.phase(`service ${s.name}`, "waiting", answer);
       }
       const delay = Math.min(probe.intervalMs, Math.max(FIRST_RETRY_MS, waited * 0.05));
       if (Date.now() + delay > deadline) {
@@ -120,12 +151,20 @@ export class Readiness {
   /** Until the Docker healthcheck says healthy: true; false when the run stopped first. */
   private async waitHealthy(s: ResolvedService, id: string, t0: number, watch: Watch): Promise<boolean> {
     const deadline = t0 + s.readyTimeoutMs;
+    let explained = "";
     for (;;) {
       if (this.ctx.signal.aborted) return false;
       const info = await this.ctx.engine.inspectContainer(id);
       if (!info)
         throw new StepFailedError(`service ${s.name}`, "wait for health", "its container disappeared");
       if (info.health === "healthy") return true;
+      // The healthcheck's last answer, once it has one and the wait has lasted: "healthcheck [exit 1] …".
+      const lines = (info.healthLog.at(-1) ?? "").split("\n").filter((l) => l.trim());
+      const answer = lines.length > 1 ? `${lines[0]} … ${lines.at(-1)?.trim()}` : lines[0];
+      if (answer && Date.now() - t0 >= EXPLAIN_AFTER_MS && answer !== explained) {
+        explained = answer;
+        this.ctx.phase(`service ${s.name}`, "waiting", `healthcheck ${answer}`);
+      }
       if (info.state === "exited" || info.state === "dead") await this.failIfStopped(s, id, "");
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -137,7 +176,8 @@ export class Readiness {
         );
       }
       // An unhealthy report is not final while the deadline allows: slow cold starts recover.
-      await watch.sleep(Math.min(left, 5000), this.ctx.signal);
+      // Until its first answer is shown, look every 2 s (the engine sends no event per check).
+      await watch.sleep(Math.min(left, explained ? 5000 : EXPLAIN_AFTER_MS), this.ctx.signal);
     }
   }
 

@@ -26,7 +26,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     networks: [...observed.networks].sort((x, y) => byCodeUnit(x.name, y.name) || byCodeUnit(x.id, y.id)),
   };
   const nodes = nodesInOrder(stack);
-  const { primary, removals } = planLeftovers(stack, observed.containers, b);
+  const { primary, removals, finishedJobs } = planLeftovers(stack, observed.containers, b);
   const nets = planNetworks(stack, sorted, b);
   const m = planImages(stack, sorted, b);
   planDirs(nodes, sorted, m, b);
@@ -78,6 +78,7 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
     nets,
     primary,
     leftovers: removals,
+    finishedJobs,
     takedown,
     attachedRecreated,
     nodeAction: new Map(),
@@ -94,6 +95,8 @@ export function plan(stack: ResolvedStack, observed: ObservedState): Plan {
   );
   planNetworkRemovals(stack, sorted, ids(gone), b);
   planPortConflicts(stack, sorted, b);
+  for (const owner of observed.otherProjects)
+    b.conflict({ kind: "stack-owned-elsewhere", resource: { type: "stack", name: stack.name }, owner });
 
   const started = b.actions
     .filter(

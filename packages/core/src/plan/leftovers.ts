@@ -8,6 +8,11 @@ import type { ActionOf } from "./types.js";
 export interface Leftovers {
   primary: Map<string, ObservedContainer>;
   removals: ActionOf<"container.remove">[];
+  /**
+   * Job containers that exited 0 and are still there (shctl was stopped before it recorded the
+   * run): the job's planning decides whether to record the run or remove the container.
+   */
+  finishedJobs: Map<string, ObservedContainer>;
 }
 
 /**
@@ -21,11 +26,17 @@ export function planLeftovers(
 ): Leftovers {
   const primary = new Map<string, ObservedContainer>();
   const removals: ActionOf<"container.remove">[] = [];
+  const finishedJobs = new Map<string, ObservedContainer>();
   const sorted = [...containers].sort((x, y) => byCodeUnit(x.name, y.name) || byCodeUnit(x.id, y.id));
   for (const c of sorted) {
     const svc = c.kind === "service" ? stack.services[c.node] : undefined;
     if (svc && !primary.has(c.node) && c.name === svc.containerName) {
       primary.set(c.node, c);
+      continue;
+    }
+    const finished = c.kind === "job" && c.state === "exited" && c.exitCode === 0 && c.jobKey !== undefined;
+    if (finished && stack.jobs[c.node] && !finishedJobs.has(c.node)) {
+      finishedJobs.set(c.node, c);
       continue;
     }
     const cause =
@@ -48,5 +59,5 @@ export function planLeftovers(
       }),
     );
   }
-  return { primary, removals };
+  return { primary, removals, finishedJobs };
 }

@@ -6,7 +6,7 @@ import { diffSnapshots, driftOf } from "./fields.js";
 import { type Materials, materialsOf } from "./materials.js";
 import type { NetworkPlan } from "./networks.js";
 import { writersOf } from "./order.js";
-import type { Action, ActionOf, Resource, Wait } from "./types.js";
+import type { Action, ActionOf, FieldChange, Resource, Wait } from "./types.js";
 
 /*
  * Services and jobs, in dependency order: what each needs (create, recreate, update, start,
@@ -24,6 +24,8 @@ export interface NodeContext {
   primary: Map<string, ObservedContainer>;
   /** Removals that go before any new container (leftovers). */
   leftovers: Action[];
+  /** Job containers that exited 0 before their run was recorded, by job. */
+  finishedJobs: Map<string, ObservedContainer>;
   /** Services removed before their network is recreated, by name. */
   takedown: Map<string, Action>;
   /** Networks (recreated ones) each service's container is attached to, by service. */
@@ -65,13 +67,26 @@ export function fileMounts(node: StackNode): string[] {
 }
 
 /**
- * A mounted file that does not exist and that no job of the stack writes is a conflict: the engine
- * would make an empty directory in its place.
+ * Mounts that cannot be made as they are: a source that leads out of its root through a symbolic
+ * link, and a mounted file that does not exist and that no job of the stack writes (the engine
+ * would make an empty directory in its place). Each is a conflict; true if there was any.
  */
 function missingFiles(node: StackNode, ctx: NodeContext, resource: Resource): boolean {
   let missing = false;
   const spec = node.kind === "service" ? node : node.container;
   for (const m of spec?.mounts ?? []) {
+    const realPath = m.type === "bind" ? ctx.observed.escapes[m.hostPath] : undefined;
+    if (m.type === "bind" && realPath !== undefined) {
+      ctx.b.conflict({
+        kind: "mount-escapes-root",
+        resource,
+        source: m.hostPath,
+        realPath,
+        root: m.root === "data" ? ctx.stack.dataRoot : ctx.stack.projectDir,
+      });
+      missing = true;
+      continue;
+    }
     if (m.type !== "bind" || m.kind !== "file" || ctx.observed.files[m.hostPath]) continue;
     if (Object.values(ctx.stack.jobs).some((j) => j.outputs.includes(m.hostPath))) continue;
     ctx.b.conflict({ kind: "mount-file-missing", resource, path: m.hostPath, target: m.target });
@@ -114,6 +129,35 @@ export function planJob(node: ResolvedJob, ctx: NodeContext): void {
           ? "changed"
           : undefined;
   const resource: Resource = { type: "job", name: node.name };
+  const finished = ctx.finishedJobs.get(node.name);
+  if (finished && cause !== "always" && cause !== "image-pending" && finished.jobKey === key) {
+    // It ran to completion with this very key, but shctl stopped before recording it: record it.
+    const a = b.add<ActionOf<"job.record">>({
+      kind: "job.record",
+      resource,
+      target: node.name,
+      after: [],
+      jobKey: key,
+      containerId: finished.id,
+      cause: "finished-unrecorded",
+    });
+    ctx.nodeAction.set(node.name, a);
+    return;
+  }
+  if (finished) {
+    // Its container is left from a run this plan does not record: it goes, as any leftover.
+    ctx.leftovers.push(
+      b.add<ActionOf<"container.remove">>({
+        kind: "container.remove",
+        resource,
+        target: finished.name,
+        after: [],
+        containerId: finished.id,
+        cause: "stale-job",
+        networks: [],
+      }),
+    );
+  }
   if (cause === undefined) {
     ctx.unchanged.push(resource);
     return;
@@ -231,12 +275,24 @@ function planRecreate(node: ResolvedService, c: ObservedContainer, ctx: NodeCont
     : c.recipe === HASH_RECIPE
       ? c.hash !== snapshotHash(desired)
       : changes.length > 0;
+  // A network recreated, or missing (removed by hand: the container still names it, and the
+  // engine will not start it), is made anew: the container is made anew on it.
+  const missingNets = new Set(
+    Object.values(stack.networks)
+      .filter((n) => !observed.networks.some((o) => o.name === n.dockerName))
+      .map((n) => n.name),
+  );
   const netsRecreated = [
     ...new Set([...node.networks.map((n) => n.name), ...(ctx.attachedRecreated.get(node.name) ?? [])]),
   ]
-    .filter((n) => ctx.nets.recreated.has(n))
+    .filter((n) => ctx.nets.recreated.has(n) || missingNets.has(n))
     .sort();
-  const drift = specChanged ? [] : driftOf(node, c, ident, observed.images[node.image]?.env ?? []);
+  const drift = specChanged
+    ? []
+    : [
+        ...driftOf(node, c, ident, observed.images[node.image]?.env ?? []),
+        ...attachmentDrift(stack, node, c, missingNets),
+      ];
   const down = ctx.takedown.get(node.name);
   // Jobs of this plan that write one of its inputs (planned before it: see nodesInOrder). Whether
   // the file really changes is known only once they ran.
@@ -268,7 +324,65 @@ function planRecreate(node: ResolvedService, c: ObservedContainer, ctx: NodeCont
     networks: netsRecreated,
     writers: rewrites.map((w) => w.target),
     onlyIfChanged: (cause === "image" || cause === "inputs") && !down,
+    ...updateOrder(stack, node, c),
   });
   ctx.nodeAction.set(node.name, a);
   return true;
+}
+
+/**
+ * A container attached to other networks of the stack than its spec names (connected or
+ * disconnected by hand): drift, repaired by making it anew. Networks that are missing are the
+ * network's business (above), not drift.
+ */
+function attachmentDrift(
+  stack: ResolvedStack,
+  node: ResolvedService,
+  c: ObservedContainer,
+  missingNets: Set<string>,
+): FieldChange[] {
+  const ofStack = new Map(Object.values(stack.networks).map((n) => [n.dockerName, n.name]));
+  const want = node.networks
+    .map((n) => n.name)
+    .filter((n) => !missingNets.has(n))
+    .sort();
+  const have = c.networks
+    .map((d) => ofStack.get(d))
+    .filter((n): n is string => n !== undefined && !missingNets.has(n))
+    .sort();
+  if (want.join(",") === have.join(",")) return [];
+  return [{ field: "networks", before: have.join(", "), after: want.join(", "), sensitive: false }];
+}
+
+/**
+ * How a changed container is replaced. Beside the old one by default; after the old one stops when
+ * the spec says so, when the new one publishes a host port the old one holds, or when it mounts a
+ * writable data directory no other container of the stack mounts (taken to be single-writer, like
+ * a database's: two of them on it at once could corrupt it, or the new one could not start).
+ */
+function updateOrder(
+  stack: ResolvedStack,
+  node: ResolvedService,
+  c: ObservedContainer,
+): { order: "start-first" | "stop-first"; orderCause?: "spec" | "host-port" | "own-data" } {
+  if (node.update === "stop-first") return { order: "stop-first", orderCause: "spec" };
+  if (node.update === "start-first") return { order: "start-first" };
+  const held = Array.isArray(c.snapshot?.ports) ? (c.snapshot.ports as string[]) : [];
+  const hostPort = (p: string) => p.split("->")[0] ?? p;
+  const heldHost = new Set(held.map(hostPort));
+  if (node.ports.some((p) => heldHost.has(`${p.hostIp}:${p.host}`)))
+    return { order: "stop-first", orderCause: "host-port" };
+  const mountedBy = (hostPath: string) =>
+    [...Object.values(stack.services), ...Object.values(stack.jobs).map((j) => j.container)].filter((spec) =>
+      (spec?.mounts ?? []).some((m) => m.type === "bind" && m.hostPath === hostPath),
+    ).length;
+  const ownData = node.mounts.some(
+    (m) =>
+      m.type === "bind" &&
+      m.kind === "dir" &&
+      !m.readOnly &&
+      m.root === "data" &&
+      mountedBy(m.hostPath) === 1,
+  );
+  return ownData ? { order: "stop-first", orderCause: "own-data" } : { order: "start-first" };
 }

@@ -11,7 +11,7 @@ import { PLAN_VERSION } from "./util.js";
  */
 
 export const ResourceSchema = z.strictObject({
-  type: z.enum(["service", "job", "helper", "image", "network", "dir"]),
+  type: z.enum(["service", "job", "helper", "image", "network", "dir", "stack"]),
   /** Service, job, image key or network name; a dir's path relative to its root ("project:" for the project dir). */
   name: z.string(),
 });
@@ -107,6 +107,14 @@ export const ActionSchema = z.discriminatedUnion("kind", [
   }),
   z.strictObject({
     ...base,
+    kind: z.literal("job.record"),
+    jobKey: z.string(),
+    /** The job's container, which exited 0 with this key before its run was recorded. */
+    containerId: z.string(),
+    cause: z.literal("finished-unrecorded"),
+  }),
+  z.strictObject({
+    ...base,
     ...startGate,
     kind: z.literal("container.create"),
     cause: z.literal("missing"),
@@ -128,6 +136,14 @@ export const ActionSchema = z.discriminatedUnion("kind", [
      * (they are built, pulled or rewritten in this apply); otherwise start it if stopped.
      */
     onlyIfChanged: z.boolean(),
+    /**
+     * start-first: the new container starts beside the old one (under a temporary name), which
+     * goes once the new one is ready; stop-first: the old one stops, and is started again if the
+     * new one does not get ready. Either way a new container that does not get ready is rolled back.
+     */
+    order: z.enum(["start-first", "stop-first"]),
+    /** Why stop-first (a host port the old container holds, a data directory only it mounts, the spec). */
+    orderCause: z.enum(["spec", "host-port", "own-data"]).optional(),
   }),
   z.strictObject({
     ...base,

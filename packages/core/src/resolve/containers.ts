@@ -11,6 +11,9 @@ import { commandWords } from "./words.js";
  * with aliases, and the declared input files.
  */
 
+/** The shortest secret that redaction can hide without hiding ordinary text (see redact.ts). */
+const MIN_SECRET = 3;
+
 export function resolveEnv(r: Resolving, where: Where, values: Record<string, unknown>): ResolvedEnv[] {
   const out: ResolvedEnv[] = [];
   for (const [name, v] of Object.entries(values)) {
@@ -34,6 +37,15 @@ export function resolveEnv(r: Resolving, where: Where, values: Record<string, un
       secret = e.secret;
     } else {
       value = String(v);
+    }
+    if (secret && value !== "" && value.length < MIN_SECRET) {
+      // Output is kept clean of a secret by replacing its text: one or two characters would
+      // stand for every occurrence of them in every line, so such a secret cannot be kept out.
+      r.issues.push({
+        path: [...where, name],
+        message: `a secret of ${value.length} character${value.length === 1 ? "" : "s"} cannot be kept out of shctl's output: use one of at least ${MIN_SECRET}`,
+      });
+      continue;
     }
     if (secret && value !== "") r.secrets.add(value);
     out.push({ name, value, secret });

@@ -4,7 +4,7 @@ import type { StackSpec } from "../schema.js";
 import { checkGraph, checkPorts, checkSharedMounts } from "./checks.js";
 import { checkProfile, type ResolveContext, startResolving } from "./context.js";
 import { checkNeeds, resolveImages } from "./images.js";
-import { resolveJobs, resolveServices } from "./nodes.js";
+import { resolveChecks, resolveJobs, resolveServices } from "./nodes.js";
 
 /*
  * From a validated stack spec (the schema's output) to the ResolvedStack that plan and execute
@@ -29,17 +29,23 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
   checkNeeds(r);
   const stack: ResolvedStack = {
     name: spec.name,
+    version: spec.version,
     source: ctx.label,
     projectDir: r.projectDir,
     dataRoot: r.dataRoot,
+    ...(spec.dataRoot === undefined ? { dataRootDefaulted: true } : {}),
     profile: r.profile,
     bindAddress: spec.bindAddress,
     networks: r.networks,
     images: r.images,
     services,
     jobs,
+    checks: resolveChecks(r),
     notes: spec.notes,
     secrets: [...r.secrets].sort((a, b) => b.length - a.length),
+    ...(spec.registryMirror ? { registryMirror: spec.registryMirror } : {}),
+    ...(spec.doctor && spec.doctor.length > 0 ? { doctor: spec.doctor } : {}),
+    ...(spec.statusExtras ? { statusExtras: spec.statusExtras } : {}),
   };
   checkGraph(r, stack);
   checkPorts(r, stack);

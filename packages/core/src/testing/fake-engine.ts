@@ -8,6 +8,7 @@ import type {
   EngineEvent,
   EngineInfo,
   ImageDetails,
+  LayerMessage,
   NetworkSummary,
 } from "../engine/index.js";
 import { EngineError } from "../errors.js";
@@ -63,6 +64,10 @@ export class FakeEngine implements EngineClient {
     exitCode: 0,
     output: "",
   });
+  /** What getArchive answers (default: the fake engine has no archives). */
+  onGetArchive: ((c: FakeContainer, path: string) => Readable | undefined) | undefined;
+  /** What putArchive does with the tar (default: the fake engine has no archives). */
+  onPutArchive: ((c: FakeContainer, path: string, tar: Readable) => Promise<void>) | undefined;
   private readonly faults: FaultRule[] = [];
   private readonly waiters = new Map<string, ((code: number) => void)[]>();
   private readonly eventSinks = new Set<(e: EngineEvent) => void>();
@@ -155,6 +160,7 @@ export class FakeEngine implements EngineClient {
             imageId: this.images.get(c.image)?.id ?? c.image,
             state: c.state,
             health: c.health,
+            status: c.state === "exited" ? `Exited (${c.exitCode}) 1 second ago` : "Up 1 second",
             labels: c.labels,
             published: [],
             networks: c.networks,
@@ -252,6 +258,17 @@ export class FakeEngine implements EngineClient {
   removeContainer(id: string) {
     return this.call("container.remove", true, [id], () => {
       this.containers.delete(id);
+    });
+  }
+
+  renameContainer(id: string, name: string) {
+    return this.call("container.rename", true, [id, name], () => {
+      if ([...this.containers.values()].some((c) => c.name === name && c.id !== id))
+        throw new EngineError(
+          "container.rename",
+          Object.assign(new Error("name in use"), { statusCode: 409 }),
+        );
+      this.container(id).name = name;
     });
   }
 
@@ -378,9 +395,13 @@ export class FakeEngine implements EngineClient {
     );
   }
 
-  pullImage(ref: string, onProgress: (line: string) => void) {
+  /** What a pull reports about layers, as the engine would (none by default). */
+  pullLayers: (ref: string) => LayerMessage[] = () => [];
+
+  pullImage(ref: string, onProgress: (line: string, layer?: LayerMessage) => void) {
     return this.call("image.pull", true, [ref], () => {
       onProgress(`Pulling ${ref}`);
+      for (const m of this.pullLayers(ref)) onProgress(`${m.status}`, m);
       this.addImage(ref);
     });
   }
@@ -393,13 +414,27 @@ export class FakeEngine implements EngineClient {
 
   getArchive(id: string, path: string) {
     return this.call("container.archive", false, [id, path], (): Readable | undefined => {
-      throw new Error("the fake engine has no archives");
+      if (!this.onGetArchive) throw new Error("the fake engine has no archives");
+      return this.onGetArchive(this.container(id), path);
     });
   }
 
-  putArchive(id: string, path: string) {
-    return this.call("container.put-archive", true, [id, path], () => {
-      throw new Error("the fake engine has no archives");
+  putArchive(id: string, path: string, tar?: Readable) {
+    return this.call("container.put-archive", true, [id, path], async () => {
+      if (!this.onPutArchive || !tar) throw new Error("the fake engine has no archives");
+      await this.onPutArchive(this.container(id), path, tar);
+    });
+  }
+
+  exportImages(refs: string[]) {
+    return this.call("image.export", false, [refs], (): Readable => {
+      throw new Error("the fake engine has no image archives");
+    });
+  }
+
+  loadImages(_tar: Readable) {
+    return this.call("image.load", true, [], () => {
+      throw new Error("the fake engine has no image archives");
     });
   }
 

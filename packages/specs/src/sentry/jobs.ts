@@ -2,25 +2,34 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, rm, statfs, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { JobContext, StackInput } from "@sh/core";
+import {
+  type HostFacts,
+  isWsl,
+  type JobContext,
+  readHostFacts,
+  type StackInput,
+  windowsDriveMount,
+} from "@sh/core";
 import pRetry from "p-retry";
 import { renderConfigFiles } from "./files.js";
 import { kafkaClient } from "./kafka.js";
 import type { SentryOptions } from "./options.js";
+import {
+  ARM64,
+  compareVersions,
+  lacksSse42,
+  REQUIREMENTS,
+  resourcesHint,
+  SSE42_FIX,
+  SSE42_MESSAGE,
+  X86_64,
+} from "./requirements.js";
 import { generateSecretKey } from "./sentry-config.js";
 import { SENTRY_TOPICS } from "./topics.js";
 
 type Job = NonNullable<StackInput["jobs"]>[string];
 
-/** Upstream's minimums (install.sh): fail below, warn below the recommended. */
-export const REQUIREMENTS = {
-  dockerVersion: "19.03.6",
-  cpusMin: 2,
-  cpusRecommended: 4,
-  memoryMinMb: 3800,
-  memoryRecommendedMb: 7800,
-  diskRecommendedGb: 20,
-} as const;
+export { REQUIREMENTS } from "./requirements.js";
 
 export interface SharedSpecs {
   sentryEnv: Record<string, string>;
@@ -151,62 +160,8 @@ function digest(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
-function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.+-]/).map((x) => Number.parseInt(x, 10) || 0);
-  const pb = b.split(/[.+-]/).map((x) => Number.parseInt(x, 10) || 0);
-  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
-  return 0;
-}
-
-/** What the prerequisites check reads about the machine shctl runs on (injectable for tests). */
-export interface HostFacts {
-  platform: NodeJS.Platform;
-  env: Record<string, string | undefined>;
-  /** /proc/version, when readable. */
-  procVersion: string | undefined;
-  /** /proc/mounts, when readable. */
-  mounts: string | undefined;
-}
-
-export async function readHostFacts(): Promise<HostFacts> {
-  const read = (file: string) => readFile(file, "utf8").catch(() => undefined);
-  return {
-    platform: process.platform,
-    env: process.env,
-    procVersion: await read("/proc/version"),
-    mounts: await read("/proc/mounts"),
-  };
-}
-
-/** Whether shctl runs inside WSL (Windows Subsystem for Linux). */
-export function isWsl(host: HostFacts): boolean {
-  return Boolean(host.env.WSL_DISTRO_NAME) || /microsoft|wsl/i.test(host.procVersion ?? "");
-}
-
-/**
- * When `dir` is on a Windows drive as WSL mounts it — under /mnt/<drive letter>, or on a 9p or
- * drvfs file system (how WSL2 and WSL1 mount Windows drives) — says which; else undefined.
- */
-export function windowsDriveMount(dir: string, mounts: string | undefined): string | undefined {
-  const p = path.resolve(dir);
-  const drive = p.match(/^\/mnt\/([a-zA-Z])(\/|$)/);
-  // The mount that holds `dir`: the longest mount point that is `dir` or one of its parents.
-  let best: { target: string; type: string } | undefined;
-  for (const line of (mounts ?? "").split("\n")) {
-    const [, target, type] = line.split(" ");
-    if (!target || !type) continue;
-    const t = target.replace(/\\040/g, " ");
-    const holds = t === "/" || p === t || p.startsWith(`${t}/`);
-    if (holds && (!best || t.length > best.target.length)) best = { target: t, type };
-  }
-  if (best && /^(9p|drvfs)$/.test(best.type)) return `${best.target} (${best.type}, a Windows drive)`;
-  if (drive)
-    return `/mnt/${(drive[1] as string).toLowerCase()} (the Windows drive ${(drive[1] as string).toUpperCase()}:)`;
-  return undefined;
-}
-
-const X86_64 = /^(x86_64|amd64|x64)$/i;
-const ARM64 = /^(aarch64|arm64)$/i;
+// Facts about the machine shctl runs on are core's (doctor checks read them too).
+export { type HostFacts, isWsl, readHostFacts, windowsDriveMount } from "@sh/core";
 
 /**
  * install.sh's checks: no MSYS/Git Bash, the engine's architecture, version, CPUs and memory given
@@ -232,11 +187,7 @@ export async function checkPrerequisites(ctx: JobContext, hostFacts?: HostFacts)
   ctx.log(`engine: ${where}, ${info.architecture}`);
   if (ctx.reachMode) ctx.log(`reach mode: ${ctx.reachMode}`);
   // Where the engine's CPUs and memory come from, for the messages below.
-  const resources = desktop
-    ? "raise them in Docker Desktop: Settings → Resources, or with its WSL 2 backend in %UserProfile%\\.wslconfig"
-    : wsl
-      ? "WSL2 gives its VM part of the machine: raise memory and processors in %UserProfile%\\.wslconfig, then `wsl --shutdown`"
-      : "";
+  const resources = resourcesHint(desktop, wsl);
   const withHint = (text: string) => (resources ? `${text} (${resources})` : text);
 
   if (!X86_64.test(info.architecture) && !ARM64.test(info.architecture)) {
@@ -268,20 +219,8 @@ export async function checkPrerequisites(ctx: JobContext, hostFacts?: HostFacts)
       ),
     );
   }
-  // ClickHouse needs SSE 4.2 on x86_64. Like upstream's check: only where the CPU's flags are
-  // known, not on a KVM guest whose generic CPU model may hide the flag, and not with
-  // SKIP_SSE42_REQUIREMENTS=1.
-  if (
-    info.cpuFlags !== undefined &&
-    X86_64.test(info.architecture) &&
-    !info.cpuFlags.includes("sse4_2") &&
-    !/Common KVM processor/i.test(info.cpuModel ?? "") &&
-    host.env.SKIP_SSE42_REQUIREMENTS !== "1"
-  ) {
-    problems.push(
-      "the CPU does not support the SSE 4.2 instruction set, which ClickHouse needs (upstream's install refuses such a CPU too; getsentry/self-hosted#340). If this is a virtual machine whose CPU model hides the flag, pass the host CPU through to it; SKIP_SSE42_REQUIREMENTS=1 skips this check",
-    );
-  }
+  // ClickHouse needs SSE 4.2 on x86_64 (judged only where it can be: see lacksSse42).
+  if (lacksSse42(info, host.env)) problems.push(`${SSE42_MESSAGE}. ${SSE42_FIX}`);
 
   const onWindowsDrive = wsl ? windowsDriveMount(ctx.dataRoot, host.mounts) : undefined;
   if (onWindowsDrive) {

@@ -244,5 +244,5 @@ describe("postgres scripts", () => {
     }
     const hba = execFileSync("cat", [path.join(pgdata, "pg_hba.conf")], { encoding: "utf8" });
     expect(hba.match(/^host replication all all trust$/gm)).toHaveLength(1);
-  });
+  }, 30_000); // two bash runs: slow on a loaded 2-core machine
 });
