@@ -1,7 +1,10 @@
+import type { EngineClient } from "../engine/index.js";
 import {
+  EngineUnreachableError,
   engineWords,
   type FailureGroup,
   isShctlError,
+  JobFailedError,
   type ShctlError,
   StepFailedError,
   StepsFailedError,
@@ -317,5 +320,82 @@ function groupedError(plan: Plan, failures: readonly Failure[]): StepsFailedErro
   return new StepsFailedError(message, groups, {
     details,
     ...(hints.length > 0 ? { hint: hints.join("; ") } : {}),
+  });
+}
+
+/** How long the engine has to answer before a failed run counts it as gone. */
+const ENGINE_ANSWER_MS = 5_000;
+/** How long a failed run whose container died of a signal watches for the engine shutting down. */
+const SHUTDOWN_MS = 3_000;
+
+/** Codes of a connection to the engine that could not be made or was cut. */
+const LOST_CODES = new Set(["ECONNREFUSED", "ENOENT", "ECONNRESET", "EPIPE", "EHOSTUNREACH", "ENOTFOUND"]);
+
+/** Whether an engine call failed for want of the engine (not an answer from it). */
+function connectionLost(err: unknown): boolean {
+  if (err instanceof EngineUnreachableError) return true;
+  return causes(err).some((e) => {
+    const x = e as { code?: unknown; statusCode?: unknown };
+    return x.statusCode === undefined && typeof x.code === "string" && LOST_CODES.has(x.code);
+  });
+}
+
+/** A failure whose container ended by a signal (exit code 129–159: 143 SIGTERM, 137 SIGKILL). */
+function killedBySignal(err: unknown): boolean {
+  if (err instanceof JobFailedError) return err.jobExitCode > 128 && err.jobExitCode < 160;
+  const m = /exited with code (\d+)/.exec(String((err as Error)?.message ?? ""));
+  return m !== null && Number(m[1]) > 128 && Number(m[1]) < 160;
+}
+
+/**
+ * When the engine no longer answers after steps failed, its loss is the cause, whatever each step
+ * saw of it (a build "aborted", a create's EPIPE, a job or a healthcheck's container stopped with
+ * 143 by the engine's shutdown): the run ends with EngineUnreachableError saying during what it
+ * went away, the steps it cut short and what to run. Undefined when the engine answers.
+ */
+export async function engineGone(
+  engine: EngineClient,
+  plan: Plan,
+  failures: readonly Failure[],
+  command: "apply" | "teardown",
+): Promise<EngineUnreachableError | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), ENGINE_ANSWER_MS);
+  });
+  let cause: unknown;
+  try {
+    // An engine stopping gracefully stops the containers first and still answers meanwhile: when
+    // a container died of a signal, look again for a moment before taking the failure as it is.
+    const until = Date.now() + (failures.some((f) => killedBySignal(f.error)) ? SHUTDOWN_MS : 0);
+    for (;;) {
+      const answer = await Promise.race([engine.version(), late]);
+      if (answer === "late") {
+        cause = new Error(`no answer in ${ENGINE_ANSWER_MS / 1000}s`);
+        break;
+      }
+      if (Date.now() >= until) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } catch (err) {
+    if (!connectionLost(err)) return undefined;
+    cause = err instanceof EngineUnreachableError ? (err.cause ?? err) : err;
+  } finally {
+    clearTimeout(timer);
+  }
+  const steps: string[] = [];
+  for (const f of failures) {
+    const a = plan.actions.find((x) => x.id === f.step);
+    const step = a
+      ? `${resourceKey(a.resource)} (${a.kind.split(".").pop()})`
+      : f.error instanceof StepFailedError
+        ? `${f.error.resource} (${f.error.step})`
+        : undefined;
+    if (step && !steps.includes(step)) steps.push(step);
+  }
+  return new EngineUnreachableError(engine.where, cause, {
+    during: `shctl ${command}`,
+    steps,
+    hint: `start the Docker Engine again, then run \`shctl ${command}\`: what completed is kept, and what was cut short is done again`,
   });
 }
