@@ -274,6 +274,24 @@ describe("execute: failures", () => {
     expect((err as Error).message).toMatch(/went away during shctl apply/);
   });
 
+  it("watches a moment for an engine shutting down when it failed a step inside (5xx)", async () => {
+    engine.inject("container.start", {
+      kind: "fail",
+      status: 500,
+      message: "transport is closing: unavailable",
+    });
+    engine.inject(
+      "version",
+      { kind: "fail", code: "ECONNREFUSED" },
+      {
+        times: 10,
+        match: () => engine.ops("version").length > 2,
+      },
+    );
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineUnreachableError);
+  });
+
   it("keeps a job's own failure when the engine still answers", async () => {
     engine.onStart = (c) => (c.name === "s-job-migrate" ? 143 : undefined);
     engine.onExec = () => ({ exitCode: 0, output: "" });

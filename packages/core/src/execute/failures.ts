@@ -340,6 +340,14 @@ function connectionLost(err: unknown): boolean {
   });
 }
 
+/** A failure the engine answered with a 5xx (its own trouble: "transport is closing" while it stops). */
+function engineInternal(err: unknown): boolean {
+  return causes(err).some((e) => {
+    const status = (e as { statusCode?: unknown }).statusCode;
+    return typeof status === "number" && status >= 500;
+  });
+}
+
 /** A failure whose container ended by a signal (exit code 129–159: 143 SIGTERM, 137 SIGKILL). */
 function killedBySignal(err: unknown): boolean {
   if (err instanceof JobFailedError) return err.jobExitCode > 128 && err.jobExitCode < 160;
@@ -366,8 +374,10 @@ export async function engineGone(
   let cause: unknown;
   try {
     // An engine stopping gracefully stops the containers first and still answers meanwhile: when
-    // a container died of a signal, look again for a moment before taking the failure as it is.
-    const until = Date.now() + (failures.some((f) => killedBySignal(f.error)) ? SHUTDOWN_MS : 0);
+    // a container died of a signal or the engine failed inside (5xx), look again for a moment
+    // before taking the failure as it is.
+    const suspect = failures.some((f) => killedBySignal(f.error) || engineInternal(f.error));
+    const until = Date.now() + (suspect ? SHUTDOWN_MS : 0);
     for (;;) {
       const answer = await Promise.race([engine.version(), late]);
       if (answer === "late") {
