@@ -10,7 +10,7 @@ import {
   rmdirSync,
   statSync,
 } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { connectEngine, type EngineClient } from "@sh/core";
@@ -67,6 +67,9 @@ export class SecondEngine {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private netnsMade = false;
+  private registryChild: ChildProcess | undefined;
+  /** Its registry (startRegistry), as the engine reaches it: loopback inside its namespace. */
+  readonly registry = "127.0.0.1:5000";
 
   private constructor(dir: string, tag: string, octet: number) {
     this.dir = dir;
@@ -269,6 +272,82 @@ export class SecondEngine {
     }
   }
 
+  /**
+   * Starts a registry (Debian's docker-registry) inside the engine's namespace, listening there on
+   * port 5000: the engine pulls from it at 127.0.0.1:5000 (loopback: plain HTTP without
+   * configuration); this process reaches it through the veth, on this machine only.
+   */
+  async startRegistry(): Promise<void> {
+    const dir = path.join(this.dir, "registry");
+    await mkdir(dir, { recursive: true });
+    const config = path.join(dir, "config.yml");
+    await writeFile(
+      config,
+      [
+        "version: 0.1",
+        "log:",
+        "  level: warn",
+        "storage:",
+        "  filesystem:",
+        `    rootdirectory: ${dir}/data`,
+        "http:",
+        "  addr: 0.0.0.0:5000",
+        "",
+      ].join("\n"),
+    );
+    const log = openSync(path.join(dir, "registry.log"), "a");
+    this.registryChild = spawn(
+      "nsenter",
+      [`--net=/run/netns/${this.netns}`, "--", "docker-registry", "serve", config],
+      { stdio: ["ignore", log, log] },
+    );
+    closeSync(log);
+    const url = `http://10.198.${this.octet}.2:5000/v2/`;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`the second engine's registry did not answer at ${url}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Pushes a local image of this engine to its registry as `ref` and removes the local tag (a pull is needed). */
+  async pushToRegistry(source: string, ref: string): Promise<void> {
+    const at = ref.lastIndexOf(":");
+    await this.docker.getImage(source).tag({ repo: ref.slice(0, at), tag: ref.slice(at + 1) });
+    const stream = (await this.docker
+      .getImage(ref)
+      .push({ authconfig: { serveraddress: this.registry } })) as unknown as NodeJS.ReadableStream;
+    let text = "";
+    for await (const chunk of stream) text += chunk.toString();
+    if (/"error"/.test(text)) throw new Error(`push of ${ref} failed: ${text}`);
+    await this.untag(ref);
+  }
+
+  /** Removes a tag of this engine (the image stays under its other tags). */
+  async untag(ref: string): Promise<void> {
+    await this.docker
+      .getImage(ref)
+      .remove({ noprune: true })
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404) throw err;
+      });
+  }
+
+  /** Freezes the registry (SIGSTOP): a pull from it hangs until resumeRegistry(). */
+  pauseRegistry(): void {
+    if (this.registryChild?.pid) process.kill(this.registryChild.pid, "SIGSTOP");
+  }
+
+  resumeRegistry(): void {
+    if (this.registryChild?.pid && this.registryChild.exitCode === null)
+      process.kill(this.registryChild.pid, "SIGCONT");
+  }
+
   /** Streams images from the shared engine (docker save) into this one (docker load). */
   async loadFrom(shared: Docker, refs: string[]): Promise<void> {
     // docker save of several images at once (GET /images/get?names=…); the types lack getImages.
@@ -285,6 +364,9 @@ export class SecondEngine {
   /** Stops everything it started and removes what it made. Never throws; returns what it could not undo. */
   async destroy(): Promise<string[]> {
     const problems: string[] = [];
+    if (this.registryChild?.pid && this.registryChild.exitCode === null) {
+      this.registryChild.kill("SIGKILL");
+    }
     // Its containers first, through its API: a container outlives its shim, not its engine's removal.
     if (this.pid) {
       try {

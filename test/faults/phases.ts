@@ -20,6 +20,8 @@ import {
  * under work/seed, and a service `keeper` that writes work/keep once; both are what must survive.
  * Each phase then adds what makes its window:
  *
+ *  pull      an image `pulled` pulled from the second engine's own registry, frozen meanwhile
+ *            (engine faults only), and a service of it;
  *  build     an image `slow` built FROM the fixture image with a RUN that takes 4 s, and a service of it;
  *  wave      six new services created and started together;
  *  job       a job `slow` that waits for work/gate/job-go (the test opens it);
@@ -30,10 +32,15 @@ import {
  * Jobs append their name to work/runs.log when (and only when) their run completes.
  */
 
-export type PhaseName = "build" | "wave" | "job" | "health" | "teardown";
+export type PhaseName = "pull" | "build" | "wave" | "job" | "health" | "teardown";
 // In this order, a project reused from phase to phase finds the stack of the teardown phase (the
 // baseline and the wave) already applied by the wave phase before it.
 export const PHASES: PhaseName[] = ["build", "job", "health", "wave", "teardown"];
+/** The engine faults add a pull (from a registry of the second engine's own, frozen while it pulls). */
+export const ENGINE_PHASES: PhaseName[] = ["pull", ...PHASES];
+
+/** The image of the pull phase, in the second engine's registry (engine2.ts startRegistry). */
+export const PULL_REF = "127.0.0.1:5000/shctl-fault/pull:1";
 
 const WAVE = Array.from({ length: 6 }, (_, i) => `w${String(i + 1).padStart(2, "0")}`);
 const work = { source: "work", target: "/work" };
@@ -85,6 +92,10 @@ export function baseSpec(name: string): Record<string, unknown> & {
 /** The stack of a phase (the baseline plus what makes the phase's window). */
 export function phaseSpec(name: string, phase: PhaseName) {
   const s = baseSpec(name);
+  if (phase === "pull") {
+    s.images.pulled = { ref: PULL_REF };
+    s.services.pulledsvc = idle({ image: "pulled" });
+  }
   if (phase === "build") {
     s.images.slow = { ref: slowImageRef(name), build: { context: "slowctx" }, needs: ["tools"] };
     s.services.slowsvc = idle({ image: "slow" });
@@ -114,6 +125,7 @@ export function phaseSpec(name: string, phase: PhaseName) {
 /** The services each phase's stack runs once converged. */
 export function phaseServices(phase: PhaseName): string[] {
   const base = ["keeper"];
+  if (phase === "pull") return [...base, "pulledsvc"];
   if (phase === "build") return [...base, "slowsvc"];
   if (phase === "wave" || phase === "teardown") return [...base, ...WAVE];
   if (phase === "health") return [...base, "after", "gated"];
@@ -159,6 +171,7 @@ export async function prepare(expect: ExpectStatic, p: Project, phase: PhaseName
 
 /** What the phase's plain output shows once its window is open. */
 const TRIGGER: Record<PhaseName, RegExp> = {
+  pull: /image pulled: pulling/,
   build: /image slow .*---> Running in/, // the RUN step's container runs
   wave: /service w\d\d: (creating|starting)/,
   job: /job slow: running/,
