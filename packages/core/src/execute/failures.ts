@@ -1,10 +1,10 @@
 import type { EngineClient } from "../engine/index.js";
+import { engineLost } from "../engine-lost.js";
 import {
-  EngineUnreachableError,
+  type EngineUnreachableError,
   engineWords,
   type FailureGroup,
   isShctlError,
-  JobFailedError,
   type ShctlError,
   StepFailedError,
   StepsFailedError,
@@ -323,43 +323,10 @@ function groupedError(plan: Plan, failures: readonly Failure[]): StepsFailedErro
   });
 }
 
-/** How long the engine has to answer before a failed run counts it as gone. */
-const ENGINE_ANSWER_MS = 5_000;
-/** How long a failed run whose container died of a signal watches for the engine shutting down. */
-const SHUTDOWN_MS = 3_000;
-
-/** Codes of a connection to the engine that could not be made or was cut. */
-const LOST_CODES = new Set(["ECONNREFUSED", "ENOENT", "ECONNRESET", "EPIPE", "EHOSTUNREACH", "ENOTFOUND"]);
-
-/** Whether an engine call failed for want of the engine (not an answer from it). */
-function connectionLost(err: unknown): boolean {
-  if (err instanceof EngineUnreachableError) return true;
-  return causes(err).some((e) => {
-    const x = e as { code?: unknown; statusCode?: unknown };
-    return x.statusCode === undefined && typeof x.code === "string" && LOST_CODES.has(x.code);
-  });
-}
-
-/** A failure the engine answered with a 5xx (its own trouble: "transport is closing" while it stops). */
-function engineInternal(err: unknown): boolean {
-  return causes(err).some((e) => {
-    const status = (e as { statusCode?: unknown }).statusCode;
-    return typeof status === "number" && status >= 500;
-  });
-}
-
-/** A failure whose container ended by a signal (exit code 129–159: 143 SIGTERM, 137 SIGKILL). */
-function killedBySignal(err: unknown): boolean {
-  if (err instanceof JobFailedError) return err.jobExitCode > 128 && err.jobExitCode < 160;
-  const m = /exited with code (\d+)/.exec(String((err as Error)?.message ?? ""));
-  return m !== null && Number(m[1]) > 128 && Number(m[1]) < 160;
-}
-
 /**
  * When the engine no longer answers after steps failed, its loss is the cause, whatever each step
- * saw of it (a build "aborted", a create's EPIPE, a job or a healthcheck's container stopped with
- * 143 by the engine's shutdown): the run ends with EngineUnreachableError saying during what it
- * went away, the steps it cut short and what to run. Undefined when the engine answers.
+ * saw of it (engine-lost.ts): the run ends with EngineUnreachableError naming the steps it cut short.
+ * Undefined when the engine answers.
  */
 export async function engineGone(
   engine: EngineClient,
@@ -367,32 +334,6 @@ export async function engineGone(
   failures: readonly Failure[],
   command: "apply" | "teardown",
 ): Promise<EngineUnreachableError | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), ENGINE_ANSWER_MS);
-  });
-  let cause: unknown;
-  try {
-    // An engine stopping gracefully stops the containers first and still answers meanwhile: when
-    // a container died of a signal or the engine failed inside (5xx), look again for a moment
-    // before taking the failure as it is.
-    const suspect = failures.some((f) => killedBySignal(f.error) || engineInternal(f.error));
-    const until = Date.now() + (suspect ? SHUTDOWN_MS : 0);
-    for (;;) {
-      const answer = await Promise.race([engine.version(), late]);
-      if (answer === "late") {
-        cause = new Error(`no answer in ${ENGINE_ANSWER_MS / 1000}s`);
-        break;
-      }
-      if (Date.now() >= until) return undefined;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  } catch (err) {
-    if (!connectionLost(err)) return undefined;
-    cause = err instanceof EngineUnreachableError ? (err.cause ?? err) : err;
-  } finally {
-    clearTimeout(timer);
-  }
   const steps: string[] = [];
   for (const f of failures) {
     const a = plan.actions.find((x) => x.id === f.step);
@@ -403,9 +344,10 @@ export async function engineGone(
         : undefined;
     if (step && !steps.includes(step)) steps.push(step);
   }
-  return new EngineUnreachableError(engine.where, cause, {
-    during: `shctl ${command}`,
+  return engineLost(
+    engine,
+    failures.map((f) => f.error),
     steps,
-    hint: `start the Docker Engine again, then run \`shctl ${command}\`: what completed is kept, and what was cut short is done again`,
-  });
+    command,
+  );
 }
