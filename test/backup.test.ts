@@ -366,7 +366,7 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
     await cleanup(stack, dir);
   });
 
-  it("on a terminal: asks first (no: nothing changed); a bar with bytes and rate; Ctrl-C starts the services again, no archive", async () => {
+  it("on a terminal: asks first (no: nothing changed); bytes and rate; Ctrl-C starts the services again, no archive", async () => {
     const file = path.join(dir, "tty.tar.gz");
     const no = onTty(dir, ["backup", "-f", "stack.json", file]);
     await no.waitFor(/Stop them and back up now\? \[y\/N\]/);
@@ -382,9 +382,9 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
     const yes = onTty(dir, ["backup", "-f", "stack.json", file]);
     await yes.waitFor(/\[y\/N\]/);
     yes.type("y\r");
-    // The live view: the archive's line, and under it a bar with percent, bytes of the total and a rate.
+    // The live view: the archive's line with bytes of the total and a rate, as a pull's line has.
     await yes.waitFor(/archive tty\.tar\.gz +packing/);
-    await yes.waitFor(/\n {4}\[#*-*\] +\d+% +[\d.]+ [kMG]?B \/ [\d.]+ MB +[\d.]+ [kMG]?B\/s/);
+    await yes.waitFor(/archive tty\.tar\.gz +packing +[\d.]+m?s +[\d.]+\/[\d.]+ MB +[\d.]+ [kMG]?B\/s/);
     expect(existsSync(`${file}.partial`)).toBe(true);
     const during = await containersOf(name);
     expect([during.db?.state, during.app?.state]).toEqual(["exited", "exited"]);
