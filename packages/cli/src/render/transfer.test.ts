@@ -141,7 +141,9 @@ describe("a pull in the live view", () => {
     // No events for a second: still measured up to now.
     now = 3000;
     const [line] = live.frameText().split("\n");
-    expect(line).toBe("  ⠋ image x  pulling      3.0s  3/7 layers  34.6/120.3 MB  8.2 MB/s  ~10s");
+    expect(line).toBe(
+      "  ⠋ image x  pulling      3.0s  [#####-----------]  28%  3/7 layers  34.6/120.3 MB  8.2 MB/s  ~10s",
+    );
     live.event(pull(7, 7, { done: 120_300_000, total: 120_300_000 }, 4200));
     live.event({ type: "phase", resource: "image x", phase: "done", message: "pulled", elapsedMs: 4300 });
     live.stop();

@@ -96,6 +96,15 @@ export function transferText(p: TransferProgress, rate: number | undefined): str
   return parts.join("  ");
 }
 
+/** `[######----------]  37%` for a transfer whose total is known (the live view's bar), else "". */
+export function transferBar(p: TransferProgress, width = 16): string {
+  const total = p.bytes?.total;
+  if (!p.bytes || total === undefined || total <= 0) return "";
+  const f = Math.min(1, Math.max(0, p.bytes.done / total));
+  const full = Math.round(f * width);
+  return `[${"#".repeat(full)}${"-".repeat(width - full)}] ${`${Math.floor(f * 100)}%`.padStart(4)}`;
+}
+
 /**
  * A finished transfer in a few words, for the end of its `done` line: `7 layers, 120.3 MB,
  * 28.6 MB/s` (the average rate). Undefined for a build (its output said it all).
