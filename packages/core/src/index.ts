@@ -25,8 +25,8 @@ export {
   stackImages,
   verifyBundle,
 } from "./bundle.js";
+export { formatBytes } from "./bytes.js";
 export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
-export { formatBytes } from "./doctor-checks.js";
 export { diskSpace } from "./doctor-data.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";

@@ -3,6 +3,7 @@ import path from "node:path";
 import {
   type BundleManifest,
   connectEngine,
+  formatBytes,
   formatDuration,
   loadBundle,
   type ProgressEvent,
@@ -10,7 +11,6 @@ import {
   stackImages,
 } from "@sh/core";
 import type { Progress } from "../render/progress.js";
-import { formatBytes } from "../render/transfer.js";
 import { onInterrupt } from "../signals.js";
 import type { GlobalOptions, Ui } from "../ui.js";
 import { createProgress, displayPath, resolveStack, type StackOptions } from "./common.js";

@@ -374,7 +374,7 @@ describe("backup and restore figures", () => {
     live.event(packed(50_000_000, 7, 2000));
     const lines = screen(live.frameText());
     const row = lines.find((l) => l.includes("archive b.tar.gz"));
-    expect(row).toMatch(/packing +2\.0s +50\.0\/100\.0 MB .*7 files$/);
+    expect(row).toMatch(/packing +2\.0s +\[#{8}-{8}\] +50% +50\.0\/100\.0 MB .*7 files$/);
     live.stop();
   });
 });

@@ -2,7 +2,7 @@ import type { Phase, ProgressEvent, TransferProgress } from "@sh/core";
 import { formatDuration } from "@sh/core";
 import { type Colors, fit, padEnd, padStart, stripAnsi } from "./colors.js";
 import { columnWidth, timestamp } from "./format.js";
-import { RateMeter, transferSummary, transferText } from "./transfer.js";
+import { RateMeter, transferBar, transferSummary, transferText } from "./transfer.js";
 
 /*
  * Progress of an apply or teardown, three ways: a live view redrawn in place on a terminal, plain
@@ -398,20 +398,17 @@ export class LiveProgress implements Progress {
     const rows = [...this.active.values()];
     const shown = rows.length > max - 1 ? rows.slice(0, max - 2) : rows;
     const spin = this.c.cyan(SPINNER[this.frame % SPINNER.length] as string);
-    const lines = shown.map((r) =>
-      fit(
-        stateLine(
-          spin,
-          r.resource,
-          r.phase,
-          now - r.since,
-          (r.transfer && transferText(r.transfer, r.meter.rate(now))) || r.output || r.message,
-          this.width,
-          this.c,
-        ),
-        cols,
-      ),
-    );
+    const lines = shown.map((r) => {
+      const line = (text: string | undefined) =>
+        stateLine(spin, r.resource, r.phase, now - r.since, text, this.width, this.c);
+      const figures = r.transfer && transferText(r.transfer, r.meter.rate(now));
+      const plain = line(figures || r.output || r.message);
+      // A bar and percent before the figures, when the terminal has room for both.
+      const bar = r.transfer && figures ? transferBar(r.transfer) : "";
+      const barred =
+        bar && stripAnsi(plain).length + bar.length + 2 <= cols ? line(`${bar}  ${figures}`) : plain;
+      return fit(barred, cols);
+    });
     if (shown.length < rows.length) lines.push(this.c.dim(`    … and ${rows.length - shown.length} more`));
     lines.push(
       fit(

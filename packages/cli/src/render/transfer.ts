@@ -1,4 +1,4 @@
-import type { TransferProgress } from "@sh/core";
+import { formatBytes, type TransferProgress } from "@sh/core";
 import { stripAnsi } from "./colors.js";
 import { formatUptime } from "./format.js";
 
@@ -7,14 +7,6 @@ import { formatUptime } from "./format.js";
  * `Step 3/7 : RUN make · last line` for a build. Pure; the rate comes from a RateMeter fed with
  * the time each figure arrived.
  */
-
-/** Bytes in decimal units, as the engine writes them: 950 B, 12.3 kB, 45.1 MB, 1.24 GB. */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${Math.round(n)} B`;
-  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
-  if (n < 1e9) return `${(n / 1e6).toFixed(1)} MB`;
-  return `${(n / 1e9).toFixed(2)} GB`;
-}
 
 /** "45.1/120.3 MB": both in the total's unit, so the two read against each other. */
 export function formatBytePair(done: number, total: number): string {
@@ -94,6 +86,15 @@ export function transferText(p: TransferProgress, rate: number | undefined): str
   }
   if (p.files) parts.push(plural(p.files, "file"));
   return parts.join("  ");
+}
+
+/** `[######----------]  37%` for a transfer whose total is known (the live view's bar), else "". */
+export function transferBar(p: TransferProgress, width = 16): string {
+  const total = p.bytes?.total;
+  if (!p.bytes || total === undefined || total <= 0) return "";
+  const f = Math.min(1, Math.max(0, p.bytes.done / total));
+  const full = Math.round(f * width);
+  return `[${"#".repeat(full)}${"-".repeat(width - full)}] ${`${Math.floor(f * 100)}%`.padStart(4)}`;
 }
 
 /**

@@ -126,10 +126,10 @@ export async function execute(
   const notReady = opts.wait === false ? [] : plan.waitReady.filter((n) => !ops.ready.ready.has(n));
   ctx.emit({ type: "outcome", done, notDone: skipped, notReady });
   const failure = scheduler.failure;
-  if (failure)
-    throw (
-      (await engineGone(engine, plan, [failure, ...failures.all], "apply")) ?? failures.error(plan, failure)
-    );
+  if (failure) {
+    const lost = await engineGone(engine, plan, [failure, ...failures.all], "apply");
+    throw withWaitsCut(lost ?? failures.error(plan, failure), ops.ready.pending);
+  }
   if (interrupted()) throw interruptedError(plan, skipped, done.length, notReady);
   return { done, skipped, durationMs: Date.now() - started };
 }
@@ -169,6 +169,20 @@ async function perform(ops: ContainerOps, a: Action, controls: StepControls): Pr
       throw new Error(`unknown action ${JSON.stringify(never)}`);
     }
   }
+}
+
+/**
+ * A failed run's error, with the waits the failure cut short: each service still waited for and
+ * its last answer (the first failure stops every wait, so a second service timing out at the same
+ * moment is said here rather than lost).
+ */
+function withWaitsCut(err: unknown, pending: ReadonlyMap<string, string>): unknown {
+  if (!isShctlError(err) || pending.size === 0) return err;
+  err.details.push(
+    "not ready either when the run stopped:",
+    ...[...pending].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, a]) => `  service ${n}: ${a}`),
+  );
+  return err;
 }
 
 function interruptedError(plan: Plan, skipped: string[], done: number, notReady: string[]): InterruptedError {

@@ -22,6 +22,12 @@ const EXPLAIN_AFTER_MS = 2000;
 export class Readiness {
   /** Services seen ready (or healthy) in this run. */
   readonly ready = new Set<string>();
+  /**
+   * The last answer of each service still waited for (a probe's, in full, or its healthcheck's),
+   * redacted; a service leaves it once ready or failed. What is left when a run stops says why
+   * the waits it cut short had not ended.
+   */
+  readonly pending = new Map<string, string>();
   private readonly waits = new Map<string, Promise<boolean>>();
   private readonly listeners = new Map<string, Set<(e: EngineEvent) => void>>();
   private eventsStarted = false;
@@ -87,6 +93,7 @@ export class Readiness {
       return;
     }
     this.ctx.phase(resource, "waiting");
+    this.pending.set(s.name, "no answer yet");
     const watch = this.watch(id);
     try {
       // Readiness probes, when a service has them, decide on their own: they answer as soon as the
@@ -96,9 +103,13 @@ export class Readiness {
           if (!(await this.waitProbe(s, id, probe, t0, watch))) return;
         }
       } else if (!(await this.waitHealthy(s, id, t0, watch))) return;
+    } catch (err) {
+      this.pending.delete(s.name);
+      throw err;
     } finally {
       watch.close();
     }
+    this.pending.delete(s.name);
     this.ready.add(s.name);
     this.ctx.phase(resource, "healthy", undefined, t0);
   }
@@ -134,6 +145,7 @@ export class Readiness {
         if (this.ctx.signal.aborted) return false;
         last = `${probe.label}: ${(err as Error)?.message ?? String(err)}`;
         answer = probeAnswer(probe.label, err);
+        this.pending.set(s.name, this.ctx.redact(last));
       }
       const waited = Date.now() - t0;
       if (waited >= EXPLAIN_AFTER_MS && answer !== explained) {
@@ -160,6 +172,7 @@ export class Readiness {
       // The healthcheck's last answer, once it has one and the wait has lasted: "healthcheck [exit 1] …".
       const lines = (info.healthLog.at(-1) ?? "").split("\n").filter((l) => l.trim());
       const answer = lines.length > 1 ? `${lines[0]} … ${lines.at(-1)?.trim()}` : lines[0];
+      if (answer) this.pending.set(s.name, this.ctx.redact(`healthcheck ${answer}`));
       if (answer && Date.now() - t0 >= EXPLAIN_AFTER_MS && answer !== explained) {
         explained = answer;
         this.ctx.phase(`service ${s.name}`, "waiting", `healthcheck ${answer}`);
