@@ -27,10 +27,15 @@ function connectionLost(err: unknown): boolean {
 /** A failure the engine answered with a 5xx (its own trouble: "transport is closing" while it stops). */
 function engineInternal(err: unknown): boolean {
   return causes(err).some((e) => {
-    const status = (e as { statusCode?: unknown }).statusCode;
-    return typeof status === "number" && status >= 500;
+    const x = e as { statusCode?: unknown; message?: unknown };
+    if (typeof x.statusCode === "number" && x.statusCode >= 500) return true;
+    // A build's or a pull's stream carries the engine's own error as text, with no status.
+    return typeof x.message === "string" && STOPPING_TEXT.test(x.message);
   });
 }
+
+/** What the engine says of its own connections while it stops (containerd's gRPC, its shutdown). */
+const STOPPING_TEXT = /transport is closing|client connection is closing|daemon is shutting down/i;
 
 /** A failure whose container ended by a signal (exit code 129–159: 143 SIGTERM, 137 SIGKILL). */
 function killedBySignal(err: unknown): boolean {

@@ -292,6 +292,20 @@ describe("execute: failures", () => {
     expect(err).toBeInstanceOf(EngineUnreachableError);
   });
 
+  it("watches a moment for an engine shutting down when a step's stream says its connections close", async () => {
+    engine.inject("network.create", { kind: "fail", message: "transport is closing: unavailable" });
+    engine.inject(
+      "version",
+      { kind: "fail", code: "ECONNREFUSED" },
+      {
+        times: 10,
+        match: () => engine.ops("version").length > 2,
+      },
+    );
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineUnreachableError);
+  });
+
   it("keeps a job's own failure when the engine still answers", async () => {
     engine.onStart = (c) => (c.name === "s-job-migrate" ? 143 : undefined);
     engine.onExec = () => ({ exitCode: 0, output: "" });
