@@ -48,7 +48,7 @@ function killedBySignal(err: unknown): boolean {
  * When the engine no longer answers (or not within ENGINE_ANSWER_MS), an EngineUnreachableError
  * saying it went away during `shctl COMMAND`, the steps it cut short and what to run; undefined
  * when it answers. When a failure looks like an engine stopping (a container died of a signal, a
- * 5xx), it is asked again for SHUTDOWN_MS: an engine stopping gracefully stops its containers
+ * 5xx, a connection reset), it is asked again for SHUTDOWN_MS: an engine stopping gracefully stops its containers
  * first and answers meanwhile.
  */
 export async function engineLost(
@@ -63,7 +63,7 @@ export async function engineLost(
   });
   let cause: unknown;
   try {
-    const suspect = errors.some((e) => killedBySignal(e) || engineInternal(e));
+    const suspect = errors.some((e) => killedBySignal(e) || engineInternal(e) || connectionLost(e));
     const until = Date.now() + (suspect ? SHUTDOWN_MS : 0);
     for (;;) {
       const answer = await Promise.race([engine.version(), late]);

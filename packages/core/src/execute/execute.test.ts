@@ -306,6 +306,20 @@ describe("execute: failures", () => {
     expect(err).toBeInstanceOf(EngineUnreachableError);
   });
 
+  it("watches a moment for an engine shutting down when it reset a step's connection", async () => {
+    engine.inject("network.create", { kind: "drop" });
+    engine.inject(
+      "version",
+      { kind: "fail", code: "ECONNREFUSED" },
+      {
+        times: 10,
+        match: () => engine.ops("version").length > 2,
+      },
+    );
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineUnreachableError);
+  });
+
   it("keeps a job's own failure when the engine still answers", async () => {
     engine.onStart = (c) => (c.name === "s-job-migrate" ? 143 : undefined);
     engine.onExec = () => ({ exitCode: 0, output: "" });
