@@ -33,7 +33,10 @@ export function resolveSwarm(r: Resolving): ResolvedSwarm | undefined {
 
 /** Checks the target's rules on the resolved services and jobs (after every field resolved). */
 export function checkTarget(r: Resolving, stack: ResolvedStack): void {
-  if (stack.target !== "swarm") return checkEngine(r, stack);
+  if (stack.target !== "swarm") {
+    checkEngine(r, stack);
+    return;
+  }
   const shared = new Set(stack.swarm?.sharedDirs ?? []);
   const isShared = (m: BindMount) =>
     [...shared].some((d) => m.hostPath === d || inside(d, m.hostPath)) || undefined;
