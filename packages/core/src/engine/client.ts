@@ -281,7 +281,7 @@ class DockerEngine implements EngineClient {
 
   listImages(refs: string[]) {
     return this.call("image.list", false, async () => {
-      const out: Record<string, { id: string; labels: Record<string, string> }> = {};
+      const out: Record<string, { id: string; labels: Record<string, string>; repoDigests: string[] }> = {};
       if (refs.length === 0) return out;
       // The filter matches the short form the engine shows (`postgres:14.5`), not `docker.io/library/…`.
       const patterns = [...new Set(refs.map((r) => familiarRef(r)))];
@@ -296,7 +296,7 @@ class DockerEngine implements EngineClient {
       for (const img of list) {
         for (const known of [...(img.RepoTags ?? []), ...(img.RepoDigests ?? [])]) {
           for (const r of wanted.get(normalizeRef(known)) ?? [])
-            out[r] = { id: img.Id, labels: img.Labels ?? {} };
+            out[r] = { id: img.Id, labels: img.Labels ?? {}, repoDigests: img.RepoDigests ?? [] };
         }
       }
       return out;

@@ -178,8 +178,13 @@ export interface EngineClient {
   createNetwork(body: Record<string, unknown>): Promise<string>;
   removeNetwork(id: string): Promise<void>;
   connectNetwork(network: string, container: string, aliases: string[]): Promise<void>;
-  /** Local images by reference; absent references are missing from the result. */
-  listImages(refs: string[]): Promise<Record<string, { id: string; labels: Record<string, string> }>>;
+  /**
+   * Local images by reference; absent references are missing from the result. `repoDigests`: the
+   * registries' digests it is known by (none for an image built or loaded here).
+   */
+  listImages(
+    refs: string[],
+  ): Promise<Record<string, { id: string; labels: Record<string, string>; repoDigests?: string[] }>>;
   inspectImage(ref: string): Promise<ImageDetails | undefined>;
   pullImage(ref: string, onProgress: (line: string) => void): Promise<void>;
   tagImage(source: string, ref: string): Promise<void>;
