@@ -89,7 +89,7 @@ export async function runProbe(t: ProbeTarget, probe: ResolvedProbe, signal: Abo
 }
 
 /** A GET of `path` on ip:port through the reach, within 3 s; its status and body. */
-function httpGet(
+export function httpGet(
   reach: Reach,
   ip: string,
   port: number,

@@ -480,10 +480,16 @@ class DockerEngine implements EngineClient {
     });
   }
 
-  listTasks(services: string[]) {
+  listTasks(services?: string[]) {
     return this.call("task.list", false, async () => {
-      if (services.length === 0) return [];
-      return (await this.docker.listTasks({ filters: { service: services } } as object)).map(toTask);
+      if (services?.length === 0) return [];
+      try {
+        const opts = services ? { filters: { service: services } } : {};
+        return (await this.docker.listTasks(opts as object)).map(toTask);
+      } catch (err) {
+        if (status(err) === 404) return []; // a service of the filter is gone
+        throw err;
+      }
     });
   }
 

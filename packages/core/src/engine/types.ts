@@ -214,8 +214,8 @@ export interface EngineClient {
     opts?: { rollback?: boolean },
   ): Promise<void>;
   removeService(id: string): Promise<void>;
-  /** Tasks of these services (IDs or names). */
-  listTasks(services: string[]): Promise<TaskSummary[]>;
+  /** Tasks of these services (IDs or names; a service that is gone has none); without a list, every task. */
+  listTasks(services?: string[]): Promise<TaskSummary[]>;
   listConfigs(labels: string[]): Promise<ConfigSummary[]>;
   /** Creates a config from a ConfigSpec (Data base64); resolves to its ID. */
   createConfig(spec: Record<string, unknown>): Promise<string>;

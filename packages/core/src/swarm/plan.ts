@@ -423,7 +423,7 @@ function tasksReady(s: ObservedSwarmService, replicas: number, hash: string): bo
  * first when the spec says so, when it publishes a host port (two tasks cannot hold it on one
  * node), or when it writes a data directory only it mounts (two writers could corrupt it).
  */
-function updateOrder(
+export function updateOrder(
   stack: ResolvedStack,
   s: ResolvedService,
 ): { order: "start-first" | "stop-first"; orderCause?: "spec" | "host-port" | "own-data" } {

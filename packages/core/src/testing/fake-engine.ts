@@ -477,7 +477,7 @@ export class FakeEngine implements EngineClient {
   removeService(id: string) {
     return this.call("service.remove", true, [id], () => notInSwarm());
   }
-  listTasks(services: string[]) {
+  listTasks(services?: string[]) {
     return this.call("task.list", false, [services], () => notInSwarm());
   }
   listConfigs(labels: string[]) {
