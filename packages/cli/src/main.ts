@@ -85,8 +85,9 @@ Without -f, the stack is Sentry 23.12.0 self-hosted (@sh/specs), configured by .
 SHCTL_* variables. "-f FILE" is the stack file in every command (as in kubectl apply -f), and may
 come before the command too (as in docker compose -f FILE up).
 
-Exit codes: 0 done or nothing to do, 1 the operation failed, 2 invalid usage or invalid stack,
-3 diff --exit-code found changes or conflicts, 130 interrupted.
+Exit codes: 0 done or nothing to do, 1 the operation failed, 2 invalid usage or invalid stack (or
+refused: a damaged backup, a restore target that is not empty), 3 diff --exit-code found changes or
+conflicts, 130 interrupted.
 
 Environment: DOCKER_HOST (where the engine is), NO_COLOR (no colours), CI (plain progress lines),
 SHCTL_NO_CACHE=1 (parse and validate a stack file even when it is unchanged).
@@ -96,7 +97,10 @@ ${examples([
   "shctl apply -f stack.yaml       # any stack file",
   "shctl status",
   "shctl doctor                    # what is wrong, and how to fix it",
+  "shctl verify                    # send an error, a transaction and a replay through it",
   "shctl logs web --follow",
+  "shctl backup                    # archive the data root (services stop meanwhile)",
+  "shctl restore backup.tar.gz     # into a missing or empty data root, then: shctl apply",
   "shctl teardown --data --yes     # remove everything, data included",
 ])}`,
     );
@@ -189,6 +193,82 @@ ${examples([
     .action((_o, cmd: Command) => runCommand(() => import("./commands/teardown.js"), cmd));
 
   program
+    .command("backup")
+    .summary("archive the whole data root (services stop while it is packed)")
+    .description(
+      "Write one archive of the stack's data root: the stack's running services stop (dependents " +
+        "first), the data root is packed with owners, modes and links as they are, plus a manifest " +
+        "(stack name and version, shctl version, job records, each file's size and SHA-256), then the " +
+        "services start again in dependency order and the backup waits until they are ready. Files " +
+        "that containers' users own are read through the engine: no root needed.\n" +
+        "FILE defaults to ./shctl-backup-STACK-TIMESTAMP.tar.gz; a name ending in .tar is not compressed. " +
+        "The archive is written as FILE.partial and renamed when complete. It holds the stack's secrets " +
+        "(mode 0600).",
+    )
+    .argument("[FILE]", "the archive to write")
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .option("-y, --yes", "do not ask before stopping the services or replacing FILE")
+    .addOption(jsonOption())
+    .option("--no-wait", "do not wait for the restarted services to be ready")
+    .option(
+      "--wait-lock <DURATION>",
+      "wait this long (e.g. 30s, 2m) for another shctl run on the stack to end",
+    )
+    .addHelpText(
+      "after",
+      `
+Progress: a bar with bytes and rate on a terminal; plain timestamped lines otherwise; JSON lines
+with --json. Ctrl-C removes the partial archive and starts the services again (exit 130); a
+second Ctrl-C exits at once and leaves them stopped (\`shctl apply\` starts them).
+Exit codes: 0 written, 1 failed, 2 refused (no data root, FILE inside it, FILE exists without --yes).
+${examples([
+  "shctl backup                              # ./shctl-backup-sentry-20261130T054812Z.tar.gz",
+  "shctl backup /backups/sentry.tar.gz --yes # no questions (cron)",
+  "shctl backup -f stack.yaml data.tar       # uncompressed",
+  "shctl backup --json | tail -n 1 | jq .file",
+])}`,
+    )
+    .action((file: string | undefined, _o, cmd: Command) =>
+      runCommand(() => import("./commands/backup.js"), cmd, file),
+    );
+
+  program
+    .command("restore")
+    .summary("restore a backup into a missing or empty data root")
+    .description(
+      "Restore an archive written by `shctl backup` into the stack's data root, which must be missing " +
+        "or empty and the stack stopped (anything else is refused, nothing touched). The whole archive " +
+        "is checked against its manifest (every file's SHA-256) before anything is written; a damaged " +
+        "or truncated archive is refused. Owners, modes and links come back as they were (files of the " +
+        "user who made the backup go to the user who restores it, if that is another non-root user). " +
+        "The job records come back too: the next `shctl apply` brings the stack up without running " +
+        "its init jobs again.",
+    )
+    .argument("<FILE>", "the archive to restore")
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .option("--check", "only read and check the archive; change nothing")
+    .addOption(jsonOption())
+    .option(
+      "--wait-lock <DURATION>",
+      "wait this long (e.g. 30s, 2m) for another shctl run on the stack to end",
+    )
+    .addHelpText(
+      "after",
+      `
+Ctrl-C stops the restore and removes what it wrote (exit 130).
+Exit codes: 0 restored (or checked), 1 failed, 2 refused (a damaged, truncated or foreign archive;
+a data root that is not empty; a stack that runs).
+${examples([
+  "shctl teardown --data --yes && shctl restore backup.tar.gz && shctl apply",
+  "shctl restore --check backup.tar.gz        # is it intact?",
+  "shctl restore -f stack.yaml data.tar --json",
+])}`,
+    )
+    .action((file: string, _o, cmd: Command) => runCommand(() => import("./commands/restore.js"), cmd, file));
+
+  program
     .command("status")
     .summary("each service's state, health, restarts and uptime")
     .description(
@@ -274,6 +354,44 @@ ${examples([
     .action((service: string, _o, cmd: Command) =>
       runCommand(() => import("./commands/logs.js"), cmd, service),
     );
+
+  program
+    .command("verify")
+    .summary("send test data through the running stack and follow it hop by hop")
+    .description(
+      "Run the stack's end-to-end checks against the running stack. For Sentry: an error, a " +
+        "transaction and a replay are sent to the public URL as an SDK sends them, then followed " +
+        "with their own ids through relay, Kafka (each topic and consumer group), the worker, " +
+        "ClickHouse and Postgres to Sentry's web API, each hop timed. The first broken hop names " +
+        "the service that owns it, with its state, restarts, last log lines and the likely fix. " +
+        "The data goes to a project of its own (shctl-verify, made through Sentry on first use and " +
+        "reused), tagged shctl.verify=1 in environment shctl-verify.",
+    )
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .addOption(
+      new Option(
+        "--pipeline <NAME>",
+        "run only this check (errors, transactions, replays for Sentry); repeat or comma-separate for more",
+      ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
+    .option("--timeout <DURATION>", "how long each check may take (default: the check's own, 3m for Sentry)")
+    .addOption(jsonOption())
+    .addHelpText(
+      "after",
+      `
+Output: each hop as it ends (a live view on a terminal, plain lines otherwise), then a table per
+check (hop, owning service, status, time, what it found) and, for a check that failed, its first
+broken hop explained. Exit codes: 0 every check passed, 1 one failed, 2 invalid usage (an unknown
+check, a stack without checks), 130 interrupted.
+${examples([
+  "shctl verify",
+  "shctl verify --pipeline errors",
+  "shctl verify --pipeline transactions,replays --timeout 5m",
+  'shctl verify --json | jq -c \'select(.type == "hop" and .status == "failed")\'',
+])}`,
+    )
+    .action((_o, cmd: Command) => runCommand(() => import("./commands/verify.js"), cmd));
 
   return program;
 }

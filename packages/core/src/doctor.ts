@@ -1,8 +1,5 @@
 import {
   checkClock,
-  checkDataDirs,
-  checkDataRootFs,
-  checkDisk,
   checkEngine,
   checkHost,
   checkImages,
@@ -10,6 +7,7 @@ import {
   checkPort,
   engineIsLocal,
 } from "./doctor-checks.js";
+import { checkDataDirs, checkDataRootFs, checkDisk } from "./doctor-data.js";
 import type { PortHolder } from "./doctor-ports.js";
 import { formatDuration } from "./duration.js";
 import type { ContainerSummary, EngineClient, EngineInfo } from "./engine/index.js";
@@ -60,47 +58,91 @@ interface Planned {
   run: (signal: AbortSignal) => Promise<DoctorCheckResult>;
 }
 
+/** What the checks share: the engine's answer, listings and facts, each asked for once. */
+interface Shared {
+  stack: ResolvedStack;
+  engine: EngineClient;
+  host: HostFacts;
+  local: boolean;
+  reach: ReturnType<typeof createReach>;
+  engineProbe: ReturnType<typeof checkEngine>;
+  allContainers: () => Promise<ContainerSummary[]>;
+  ownContainers: () => Promise<ContainerSummary[]>;
+  facts: () => Promise<EngineInfoSummary>;
+  probePort: DoctorOptions["probePort"];
+}
+
+function memo<T>(f: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => {
+    p ??= f();
+    return p;
+  };
+}
+
 /** Runs every check (in parallel) and returns the findings in a fixed order. */
 export async function doctor(
   stack: ResolvedStack,
   engine: EngineClient,
   opts: DoctorOptions = {},
 ): Promise<DoctorFinding[]> {
-  const host = opts.host ?? (await readHostFacts());
-  const local = engineIsLocal(engine);
-  const reach = createReach(engine, stack, { ...(opts.env ? { env: opts.env } : {}), ...opts.reach });
-  const engineProbe = checkEngine(engine);
-  const reachable = engineProbe.then((e) => e.info !== undefined);
-  const memo = <T>(f: () => Promise<T>) => {
-    let p: Promise<T> | undefined;
-    return () => {
-      p ??= f();
-      return p;
-    };
-  };
-  const allContainers = memo(() => engine.listContainers([]));
-  const ownContainers = memo(async () =>
-    (await engine.listContainers([`${LABEL.stack}=${stack.name}`])).filter(
-      (c) => c.labels[LABEL.kind] !== "helper",
+  const sh: Shared = {
+    stack,
+    engine,
+    host: opts.host ?? (await readHostFacts()),
+    local: engineIsLocal(engine),
+    reach: createReach(engine, stack, { ...(opts.env ? { env: opts.env } : {}), ...opts.reach }),
+    engineProbe: checkEngine(engine),
+    allContainers: memo(() => engine.listContainers([])),
+    ownContainers: memo(async () =>
+      (await engine.listContainers([`${LABEL.stack}=${stack.name}`])).filter(
+        (c) => c.labels[LABEL.kind] !== "helper",
+      ),
     ),
-  );
-  const facts = memo(() => engineFacts(engine, stack.name));
+    facts: memo(() => engineFacts(engine, stack.name)),
+    probePort: opts.probePort,
+  };
+  const builtin = builtinChecks(sh);
+  const fromStack = stackChecks(sh);
+  // A stack check with a built-in check's id replaces it, in the built-in's place.
+  const replaced = new Map(fromStack.map((c) => [c.id, c]));
+  const planned = [
+    ...builtin.map((b) => replaced.get(b.id) ?? b),
+    ...fromStack.filter((c) => !builtin.some((b) => b.id === c.id)),
+  ];
 
+  const timeoutMs = opts.checkTimeoutMs ?? 20_000;
+  try {
+    const running = planned.map((p) => runOne(p, timeoutMs, stack.secrets));
+    const out: DoctorFinding[] = [];
+    for (const r of running) {
+      const f = await r;
+      out.push(f);
+      opts.onFinding?.(f);
+    }
+    return out;
+  } finally {
+    await sh.reach.close().catch(() => undefined);
+  }
+}
+
+/** The checks every stack gets, in their order. */
+function builtinChecks(sh: Shared): Planned[] {
+  const { stack, engine, host, local, reach } = sh;
   /** A check that needs the engine: skipped when the engine does not answer. */
   const withEngine =
     (f: (info: EngineInfo) => Promise<DoctorCheckResult>) => async (): Promise<DoctorCheckResult> => {
-      const { info } = await engineProbe;
+      const { info } = await sh.engineProbe;
       if (!info) return { status: "skipped", detail: "the engine does not answer" };
       return f(info);
     };
-
   const builtin: Planned[] = [
-    { id: "engine", title: "engine", source: "builtin", run: async () => (await engineProbe).result },
+    { id: "engine", title: "engine", source: "builtin", run: async () => (await sh.engineProbe).result },
     {
       id: "host",
       title: "where shctl and the engine run",
       source: "builtin",
-      run: async () => checkHost(engine, (await engineProbe).info, host),
+      run: async () => checkHost(engine, (await sh.engineProbe).info, host),
     },
     {
       id: "reach",
@@ -130,7 +172,7 @@ export async function doctor(
         title: `host port ${addr}${p.host}/${p.protocol} (${svc.name})`,
         source: "builtin",
         run: withEngine(async () =>
-          checkPort(stack, svc.name, p, await allContainers(), local, opts.probePort),
+          checkPort(stack, svc.name, p, await sh.allContainers(), local, sh.probePort),
         ),
       });
     }
@@ -148,18 +190,36 @@ export async function doctor(
     { id: "images", title: "images", source: "builtin", run: withEngine(() => checkImages(stack, engine)) },
     { id: "clock", title: "clock", source: "builtin", run: withEngine(() => checkClock(engine)) },
   );
+  return builtin;
+}
 
+/** The stack's own checks (`doctor` in the stack), each with the context it runs in. */
+function stackChecks(sh: Shared): Planned[] {
+  return (sh.stack.doctor ?? []).map((c) => ({
+    id: c.id,
+    title: c.title,
+    source: "stack",
+    // Run even without an engine (a check may need only the machine); one that asks the engine
+    // for its info is skipped then (engineInfo throws EngineUnreachableError).
+    run: (signal) => c.run(contextFor(sh, signal)),
+  }));
+}
+
+function contextFor(sh: Shared, signal: AbortSignal): DoctorContext {
+  const { stack, engine, reach } = sh;
   const containerOf = async (service: string): Promise<ContainerSummary | undefined> =>
-    (await ownContainers()).find((c) => c.labels[LABEL.name] === service && c.labels[LABEL.kind] !== "job");
-  const contextFor = (signal: AbortSignal): DoctorContext => ({
+    (await sh.ownContainers()).find(
+      (c) => c.labels[LABEL.name] === service && c.labels[LABEL.kind] !== "job",
+    );
+  return {
     stack: stack.name,
     dataRoot: stack.dataRoot,
     projectDir: stack.projectDir,
     signal,
-    host,
+    host: sh.host,
     engineInfo: async (): Promise<EngineInfoSummary> => {
-      if (!(await reachable)) throw new EngineUnreachableError(engine.where, "it did not answer");
-      return facts();
+      if (!(await sh.engineProbe).info) throw new EngineUnreachableError(engine.where, "it did not answer");
+      return sh.facts();
     },
     reachMode: async () => (await reach.describe()).summary,
     serviceState: async (service) => (await containerOf(service))?.state ?? "missing",
@@ -171,36 +231,7 @@ export async function doctor(
     },
     address: (service, port) => reach.address(service, port),
     ...connectionsOf(reach, signal),
-  });
-  const fromStack: Planned[] = (stack.doctor ?? []).map((c) => ({
-    id: c.id,
-    title: c.title,
-    source: "stack",
-    // Run even without an engine (a check may need only the machine); one that asks the engine
-    // for its info is skipped then (engineInfo throws EngineUnreachableError).
-    run: (signal) => c.run(contextFor(signal)),
-  }));
-
-  // A stack check with a built-in check's id replaces it, in the built-in's place.
-  const replaced = new Map(fromStack.map((c) => [c.id, c]));
-  const planned = [
-    ...builtin.map((b) => replaced.get(b.id) ?? b),
-    ...fromStack.filter((c) => !builtin.some((b) => b.id === c.id)),
-  ];
-
-  const timeoutMs = opts.checkTimeoutMs ?? 20_000;
-  try {
-    const running = planned.map((p) => runOne(p, timeoutMs, stack.secrets));
-    const out: DoctorFinding[] = [];
-    for (const r of running) {
-      const f = await r;
-      out.push(f);
-      opts.onFinding?.(f);
-    }
-    return out;
-  } finally {
-    await reach.close().catch(() => undefined);
-  }
+  };
 }
 
 /** Runs one check within its time, turning what it throws into a failure (or a skip, without an engine). */

@@ -172,6 +172,31 @@ export class UnsafeDataRootError extends ShctlError {
   readonly exitCode = 2;
 }
 
+/**
+ * A backup archive shctl will not restore: not a shctl backup, damaged (a checksum or the
+ * compression does not match) or truncated. Nothing was written: exit 2.
+ */
+export class BackupArchiveError extends ShctlError {
+  readonly exitCode = 2;
+  readonly file: string;
+  constructor(
+    file: string,
+    message: string,
+    opts: { hint?: string; details?: string[]; cause?: unknown } = {},
+  ) {
+    super(`${file}: ${message}`, opts);
+    this.file = file;
+  }
+}
+
+/**
+ * A backup or restore refused before anything was changed: a restore target that holds data, a
+ * stack still running over it, an archive path inside the data root. Exit 2.
+ */
+export class RefusedError extends ShctlError {
+  readonly exitCode = 2;
+}
+
 /** The run was interrupted (SIGINT/SIGTERM); in-flight steps were finished, nothing new started. */
 export class InterruptedError extends ShctlError {
   readonly exitCode = 130;

@@ -1,18 +1,22 @@
 /*
  * @sh/core's public API: what a tool needs to load a stack, see and apply its plan, tear it down,
- * read its status and logs, and handle what can go wrong. Everything else is in
- * "@sh/core/internals" (documented there, with no promise of stability); the schema, validation
- * and the stack's JSON Schema are in "@sh/core/schema".
+ * back its data up and restore it, read its status and logs, and handle what can go wrong.
+ * Everything else is in "@sh/core/internals" (documented there, with no promise of stability);
+ * the schema, validation and the stack's JSON Schema are in "@sh/core/schema".
  *
  * The main entry loads neither zod nor yaml: they load when a stack has to be parsed or validated
  * (a cached stack file needs neither).
  */
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
+export { type BackupOptions, type BackupResult, backup } from "./backup.js";
+export type { BackupHeader, BackupManifest, ManifestEntry } from "./backup-archive.js";
 export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
-export { diskSpace, formatBytes } from "./doctor-checks.js";
+export { formatBytes } from "./doctor-checks.js";
+export { diskSpace } from "./doctor-data.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
+  BackupArchiveError,
   CancelledError,
   ConflictError,
   EngineError,
@@ -23,6 +27,7 @@ export {
   JobFailedError,
   LockedError,
   ReachError,
+  RefusedError,
   ShctlError,
   SpecError,
   type SpecIssue,
@@ -32,7 +37,15 @@ export {
   UnsupportedArchitectureError,
   UsageError,
 } from "./errors.js";
-export type { EventSink, Phase, ProgressEvent } from "./events.js";
+export type {
+  Diagnosis,
+  EventSink,
+  HopStatus,
+  Phase,
+  ProgressEvent,
+  VerifyEvent,
+  VerifySink,
+} from "./events.js";
 export { type HostFacts, isWsl, mountOf, readHostFacts, windowsDriveMount } from "./host.js";
 export { defineStack, type LoadOptions, loadStack, type StackFactory } from "./load.js";
 export { type LogsSource, logs } from "./logs.js";
@@ -51,12 +64,18 @@ export type {
 export { hasChanges, isDestructive, resourceKey } from "./plan/util.js";
 export { createReach, type Reach, type ReachDescription, type ReachOptions } from "./reach.js";
 export type { ModeDecision, ReachMode, ReachSetting } from "./reach-mode.js";
+export { type RestoreOptions, type RestoreResult, restore, verifyBackup } from "./restore.js";
 export type {
+  CheckContext,
+  CheckRun,
   DoctorCheckResult,
   DoctorContext,
   DoctorRun,
   EngineInfoSummary,
+  HopControl,
+  HopOptions,
   JobContext,
+  PollResult,
   ProbeContext,
   RunContainerOptions,
   StackConnections,
@@ -68,3 +87,10 @@ export type {
 export { completedJobs } from "./state.js";
 export { type ServiceStatus, type StatusOptions, status } from "./status.js";
 export { checkDataRoot, type TeardownResult } from "./teardown.js";
+export {
+  type CheckResult,
+  type HopRecord,
+  type VerifyOptions,
+  type VerifyResult,
+  verify,
+} from "./verify.js";

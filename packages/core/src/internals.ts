@@ -8,6 +8,15 @@
  * - the helper image and its containers, and the sockets `createReach` hands out.
  */
 
+export { contentBytes, restartPlan, wantsCompression } from "./backup.js";
+export {
+  BACKUP_FORMAT,
+  BACKUP_FORMAT_VERSION,
+  extractionTar,
+  isGzip,
+  verifyArchive,
+  writeArchive,
+} from "./backup-archive.js";
 export {
   addressesOverlap,
   containersPublishing,
@@ -27,7 +36,7 @@ export type {
 } from "./engine/index.js";
 export { cpuFacts, engineFacts } from "./engine-facts.js";
 export { type ExecuteOptions, type ExecuteResult, execute } from "./execute/index.js";
-export { byCodeUnit, findCycles, topoOrder } from "./graph.js";
+export { byCodeUnit, depths, findCycles, topoOrder } from "./graph.js";
 export { canonicalJson, HASH_RECIPE } from "./hash.js";
 export {
   type HelperRunOptions,
@@ -48,6 +57,8 @@ export { ProxySocket } from "./proxy-socket.js";
 export { reachSetting } from "./reach-mode.js";
 export { redact } from "./redact.js";
 export { type ResolveContext, splitCommand } from "./resolve/index.js";
+export { restoreOwners } from "./restore.js";
 export type { JobRun, ProbeCheck } from "./schema.js";
 export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";
 export { tunnelSocket } from "./tunnel.js";
+export { type CheckHarness, diagnoseService, runCheck, selectChecks } from "./verify.js";

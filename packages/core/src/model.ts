@@ -1,4 +1,4 @@
-import type { DoctorCheckSpec, JobRun, ProbeCheck, StatusExtras } from "./schema.js";
+import type { CheckRun, DoctorCheckSpec, JobRun, ProbeCheck, StatusExtras } from "./schema.js";
 
 /*
  * The resolved stack: what `loadStack` returns after validation. Paths are absolute, durations are
@@ -165,6 +165,16 @@ export interface ResolvedSwarm {
   sharedDirs: string[];
 }
 
+/** An end-to-end check of the running stack (see verify.ts). */
+export interface ResolvedCheck {
+  name: string;
+  description: string | undefined;
+  timeoutMs: number;
+  /** The hops it declares, in order (may be empty). */
+  hops: string[];
+  run: CheckRun;
+}
+
 export interface ResolvedStack {
   name: string;
   /**
@@ -173,6 +183,8 @@ export interface ResolvedStack {
    */
   target?: "swarm";
   swarm?: ResolvedSwarm;
+  /** The version of what the stack runs, if its spec says (recorded in backups). */
+  version: string | undefined;
   /** Where the stack came from (a file path, or "(module)"). */
   source: string;
   projectDir: string;
@@ -185,6 +197,8 @@ export interface ResolvedStack {
   images: Record<string, ResolvedImage>;
   services: Record<string, ResolvedService>;
   jobs: Record<string, ResolvedJob>;
+  /** End-to-end checks `verify` runs, in the stack's order. */
+  checks: ResolvedCheck[];
   /** Lines to show after a successful apply. */
   notes: string[];
   /** Every secret value, so output can be redacted. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.js";
+import type { Diagnosis } from "./events.js";
 
 /*
  * The stack model. One schema validates YAML files and TypeScript modules alike; the inferred
@@ -330,6 +331,69 @@ export const Job = z
     }
   });
 
+/** What a hop of a check is told and may say while it runs. */
+export interface HopControl {
+  /** What the hop found, shown beside it ("offset 41 → 42", "HTTP 200"); the last call wins. */
+  detail(text: string): void;
+  /** Names the service that owns the hop after all (e.g. the first of several that is down). */
+  owner(service: string): void;
+  /** Aborted when the check runs out of time or verify is interrupted. */
+  signal: AbortSignal;
+}
+
+export interface HopOptions {
+  /** The service that owns the hop: named and diagnosed when the hop breaks. */
+  owner?: string;
+  /** The likely fix when it breaks (an error with a `hint` overrides it). */
+  fix?: string;
+}
+
+/** One answer of a polled condition: done (with a value), or not yet (and why not). */
+export type PollResult<T> = { ok: true; value: T; detail?: string } | { ok: false; why: string };
+
+/**
+ * What a check runs with: connections to the stack's containers, commands in them, and hops.
+ * A check is a sequence of hops; `hop` times one and reports it, and a hop that throws is the
+ * check's first broken hop (the check ends there; the hops it declared after it are skipped).
+ */
+export interface CheckContext extends StackConnections {
+  stack: string;
+  check: string;
+  /** Aborted when the check's timeout passes or verify is interrupted. */
+  signal: AbortSignal;
+  /** Milliseconds left before the check's timeout. */
+  timeLeft(): number;
+  /** Runs a command in the running container of a service; rejects when it has none. */
+  exec(service: string, cmd: string[]): Promise<{ exitCode: number; output: string }>;
+  /** Runs and times one hop; resolves to what `fn` returns, rejects (after reporting it) when it throws. */
+  hop<T>(name: string, opts: HopOptions, fn: (h: HopControl) => Promise<T>): Promise<T>;
+  /**
+   * Asks `probe` until it answers ok (its value is returned) or the check runs out of time (the
+   * last "why not" is the error). A probe that throws ends the wait at once.
+   */
+  until<T>(probe: () => Promise<PollResult<T>>, opts?: { intervalMs?: number }): Promise<T>;
+  /** A service's container state, restarts and last log lines (secrets redacted). */
+  diagnose(service: string): Promise<Diagnosis>;
+  /** Work the checks of one verify run share: the first call runs `fn`, later calls get its promise. */
+  once<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /** A value to redact from everything this run reports (a token a check obtained, say). */
+  secret(value: string): void;
+}
+export type CheckRun = (ctx: CheckContext) => Promise<void>;
+
+export const Check = z.strictObject({
+  name: ResourceName.describe("Selects the check on the command line (`shctl verify --pipeline NAME`)"),
+  description: z.string().optional(),
+  timeout: Duration.default("3m").describe("How long the whole check may take"),
+  hops: z
+    .array(z.string())
+    .default([])
+    .describe("The hops' names in order, when known up front: shown pending, and skipped after a broken one"),
+  run: z
+    .custom<CheckRun>((v) => typeof v === "function", { message: "expected a function" })
+    .describe("TypeScript stacks only: runs the check's hops"),
+});
+
 /** What a stack's own doctor check runs with (see `doctor` in the stack). */
 export interface DoctorContext extends StackConnections {
   stack: string;
@@ -449,6 +513,10 @@ export const Stack = z.strictObject({
       "engine: containers on one Docker Engine (default); swarm: services of the swarm this engine manages",
     ),
   swarm: SwarmSettings.optional(),
+  version: z
+    .string()
+    .optional()
+    .describe("The version of what the stack runs (e.g. its product's release); recorded in backups"),
   dataRoot: z
     .string()
     .optional()
@@ -472,6 +540,10 @@ export const Stack = z.strictObject({
   images: z.record(ResourceName, Image).default({}),
   services: z.record(ResourceName, Service).default({}),
   jobs: z.record(ResourceName, Job).default({}),
+  checks: z
+    .array(Check)
+    .default([])
+    .describe("End-to-end checks `shctl verify` runs against the running stack (TypeScript stacks only)"),
   doctor: z
     .array(DoctorCheck)
     .default([])
@@ -491,6 +563,7 @@ export type ProbeSpec = z.output<typeof Probe>;
 export type DoctorCheckSpec = z.output<typeof DoctorCheck>;
 export type SwarmSettingsSpec = z.output<typeof SwarmSettings>;
 export type EnvValueSpec = z.output<typeof EnvValue>;
+export type CheckSpec = z.output<typeof Check>;
 
 /** The JSON Schema of stack files (for editors); functions (`run`, custom probes) are TypeScript-only. */
 export function stackJsonSchema(): Record<string, unknown> {

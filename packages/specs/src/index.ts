@@ -17,6 +17,7 @@ export {
 } from "./sentry/options.js";
 export { CONFIG_DIRS, DATA_DIRS, FULL_ONLY, sentryStack, sentryStackFactory } from "./sentry/stack.js";
 export { type KafkaTopic, SENTRY_TOPIC_NAMES, SENTRY_TOPICS } from "./sentry/topics.js";
+export { HOPS as VERIFY_HOPS, type PipelineName, sentryChecks } from "./sentry/verify/checks.js";
 
 /** The stack `shctl` uses when no `-f FILE` is given: Sentry 23.12.0 self-hosted. */
 export const defaultStack: StackFactory = sentryStackFactory;

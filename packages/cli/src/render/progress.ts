@@ -2,6 +2,7 @@ import type { Phase, ProgressEvent } from "@sh/core";
 import { formatDuration } from "@sh/core";
 import { type Colors, fit, padEnd, padStart, stripAnsi } from "./colors.js";
 import { columnWidth, timestamp } from "./format.js";
+import { RateMeter, transferLine } from "./transfer.js";
 
 /*
  * Progress of an apply or teardown, three ways: a live view redrawn in place on a terminal, plain
@@ -58,7 +59,7 @@ export function phaseMessage(resource: string, message: string | undefined): str
  * One event as a plain line: `2026-11-24T19:00:00Z service web: healthy (4.2s)`; undefined for
  * output lines that are only progress bars.
  */
-export function formatPlainEvent(e: StepEvent, at: Date, c: Colors): string | undefined {
+export function formatPlainEvent(e: StepEvent, at: Date, c: Colors, rate?: number): string | undefined {
   const ts = c.dim(timestamp(at));
   switch (e.type) {
     case "phase": {
@@ -76,10 +77,31 @@ export function formatPlainEvent(e: StepEvent, at: Date, c: Colors): string | un
       return `${ts} ${c.yellow("warning:")} ${e.resource ? `${e.resource}: ` : ""}${e.message}`;
     case "outcome":
       return undefined; // the summary line says it
+    case "transfer":
+      return `${ts} ${e.resource}: ${transferLine(e, rate)}`;
+  }
+}
+
+/** How often plain and JSON output repeat a transfer's progress. */
+export const PLAIN_TRANSFER_EVERY_MS = 5000;
+const JSON_TRANSFER_EVERY_MS = 1000;
+
+/** Passes a resource's transfer events at most every `everyMs` (the first one at once). */
+class TransferThrottle {
+  private readonly last = new Map<string, number>();
+  constructor(private readonly everyMs: number) {}
+  pass(resource: string, now: number): boolean {
+    const at = this.last.get(resource);
+    if (at !== undefined && now - at < this.everyMs) return false;
+    this.last.set(resource, now);
+    return true;
   }
 }
 
 export class PlainProgress implements Progress {
+  private readonly throttle = new TransferThrottle(PLAIN_TRANSFER_EVERY_MS);
+  private readonly meters = new Map<string, RateMeter>();
+
   constructor(
     private readonly out: Writer,
     private readonly c: Colors,
@@ -87,7 +109,16 @@ export class PlainProgress implements Progress {
   ) {}
 
   event(e: StepEvent): void {
-    const line = formatPlainEvent(e, this.clock(), this.c);
+    const at = this.clock();
+    let rate: number | undefined;
+    if (e.type === "transfer") {
+      const meter = this.meters.get(e.resource) ?? new RateMeter();
+      this.meters.set(e.resource, meter);
+      meter.add(e.bytes, at.getTime());
+      if (!this.throttle.pass(e.resource, at.getTime())) return;
+      rate = meter.rate();
+    }
+    const line = formatPlainEvent(e, at, this.c, rate);
     if (line !== undefined) this.out.write(`${line}\n`);
   }
 
@@ -99,9 +130,15 @@ export class PlainProgress implements Progress {
 }
 
 export class JsonProgress implements Progress {
-  constructor(private readonly out: Writer) {}
+  private readonly throttle = new TransferThrottle(JSON_TRANSFER_EVERY_MS);
+
+  constructor(
+    private readonly out: Writer,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   event(e: StepEvent): void {
+    if (e.type === "transfer" && !this.throttle.pass(e.resource, this.now())) return;
     this.out.write(`${JSON.stringify(e)}\n`);
   }
 
@@ -133,6 +170,8 @@ interface Row {
   phase: Phase;
   message: string | undefined;
   output: string | undefined;
+  /** A transfer's progress (bar, bytes, rate): a line of its own under the resource's. */
+  transfer: string | undefined;
   since: number;
 }
 
@@ -173,6 +212,7 @@ export class LiveProgress implements Progress {
   /** Resources done with for now (one may come back: a service waits for health after "running"). */
   private readonly finished = new Set<string>();
   private stopped = false;
+  private readonly meters = new Map<string, RateMeter>();
   private timer: NodeJS.Timeout | undefined;
   private readonly t0: number;
   private readonly restoreCursor = () => this.out.write("\u001b[?25h");
@@ -209,6 +249,14 @@ export class LiveProgress implements Progress {
       return;
     }
     if (e.type === "outcome") return;
+    if (e.type === "transfer") {
+      const meter = this.meters.get(e.resource) ?? new RateMeter();
+      this.meters.set(e.resource, meter);
+      meter.add(e.bytes, this.now());
+      const row = this.active.get(e.resource);
+      if (row) row.transfer = transferLine(e, meter.rate(), this.cols() - 4);
+      return;
+    }
     if (!this.names.has(e.resource)) {
       this.names.add(e.resource);
       this.width = columnWidth(this.names, NAME_CAP);
@@ -252,6 +300,7 @@ export class LiveProgress implements Progress {
         phase: e.phase,
         message: phaseMessage(e.resource, e.message),
         output: undefined,
+        transfer: undefined,
         since: now,
       });
     }
@@ -313,12 +362,13 @@ export class LiveProgress implements Progress {
     const rows = [...this.active.values()];
     const shown = rows.length > max - 1 ? rows.slice(0, max - 2) : rows;
     const spin = this.c.cyan(SPINNER[this.frame % SPINNER.length] as string);
-    const lines = shown.map((r) =>
+    const lines = shown.flatMap((r) => [
       fit(
         stateLine(spin, r.resource, r.phase, now - r.since, r.output ?? r.message, this.width, this.c),
         cols,
       ),
-    );
+      ...(r.transfer !== undefined ? [fit(`    ${r.transfer}`, cols)] : []),
+    ]);
     if (shown.length < rows.length) lines.push(this.c.dim(`    … and ${rows.length - shown.length} more`));
     lines.push(
       fit(

@@ -4,7 +4,7 @@ import type { StackSpec } from "../schema.js";
 import { checkGraph, checkPorts, checkSharedMounts } from "./checks.js";
 import { checkProfile, type ResolveContext, startResolving } from "./context.js";
 import { checkNeeds, resolveImages } from "./images.js";
-import { resolveJobs, resolveServices } from "./nodes.js";
+import { resolveChecks, resolveJobs, resolveServices } from "./nodes.js";
 import { checkTarget, resolveSwarm } from "./target.js";
 
 /*
@@ -32,6 +32,7 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
   const stack: ResolvedStack = {
     name: spec.name,
     ...(swarm ? { target: "swarm" as const, swarm } : {}),
+    version: spec.version,
     source: ctx.label,
     projectDir: r.projectDir,
     dataRoot: r.dataRoot,
@@ -42,6 +43,7 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
     images: r.images,
     services,
     jobs,
+    checks: resolveChecks(r),
     notes: spec.notes,
     secrets: [...r.secrets].sort((a, b) => b.length - a.length),
     ...(spec.registryMirror ? { registryMirror: spec.registryMirror } : {}),

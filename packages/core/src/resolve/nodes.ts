@@ -1,6 +1,7 @@
 import type { SpecIssue } from "../errors.js";
 import { byCodeUnit } from "../graph.js";
 import type {
+  ResolvedCheck,
   ResolvedDependency,
   ResolvedHealthcheck,
   ResolvedJob,
@@ -73,6 +74,23 @@ export function resolveJobs(r: Resolving): Record<string, ResolvedJob> {
     };
   }
   return jobs;
+}
+
+/** The stack's checks, each name once. */
+export function resolveChecks(r: Resolving): ResolvedCheck[] {
+  const seen = new Set<string>();
+  return r.spec.checks.map((c, i) => {
+    if (seen.has(c.name))
+      r.issues.push({ path: ["checks", i, "name"], message: `another check is named "${c.name}"` });
+    seen.add(c.name);
+    return {
+      name: c.name,
+      description: c.description,
+      timeoutMs: ms(c.timeout),
+      hops: c.hops,
+      run: c.run,
+    };
+  });
 }
 
 /** Each dependency with its kind and condition; what it names must exist, run and be able to meet it. */

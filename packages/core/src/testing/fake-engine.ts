@@ -63,6 +63,10 @@ export class FakeEngine implements EngineClient {
     exitCode: 0,
     output: "",
   });
+  /** What getArchive answers (default: the fake engine has no archives). */
+  onGetArchive: ((c: FakeContainer, path: string) => Readable | undefined) | undefined;
+  /** What putArchive does with the tar (default: the fake engine has no archives). */
+  onPutArchive: ((c: FakeContainer, path: string, tar: Readable) => Promise<void>) | undefined;
   private readonly faults: FaultRule[] = [];
   private readonly waiters = new Map<string, ((code: number) => void)[]>();
   private readonly eventSinks = new Set<(e: EngineEvent) => void>();
@@ -405,13 +409,15 @@ export class FakeEngine implements EngineClient {
 
   getArchive(id: string, path: string) {
     return this.call("container.archive", false, [id, path], (): Readable | undefined => {
-      throw new Error("the fake engine has no archives");
+      if (!this.onGetArchive) throw new Error("the fake engine has no archives");
+      return this.onGetArchive(this.container(id), path);
     });
   }
 
-  putArchive(id: string, path: string) {
-    return this.call("container.put-archive", true, [id, path], () => {
-      throw new Error("the fake engine has no archives");
+  putArchive(id: string, path: string, tar?: Readable) {
+    return this.call("container.put-archive", true, [id, path], async () => {
+      if (!this.onPutArchive || !tar) throw new Error("the fake engine has no archives");
+      await this.onPutArchive(this.container(id), path, tar);
     });
   }
 

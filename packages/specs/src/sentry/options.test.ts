@@ -97,6 +97,15 @@ describe("SentryOptions validation", () => {
     expect(issues[0]?.message).toContain("unknown image key");
   });
 
+  it("takes durations in core's grammar only: what passes here also passes the stack", () => {
+    for (const interval of ["500000us", "30000000000ns", "1d", "30"]) {
+      const issues = issuesOf(() => parseSentryOptions({ healthcheck: { interval } }));
+      expect(issues.map((i) => i.path)).toEqual(["healthcheck.interval"]);
+    }
+    for (const interval of ["500ms", "1m30s", "1.5s"])
+      expect(parseSentryOptions({ healthcheck: { interval } }).healthcheck.interval).toBe(interval);
+  });
+
   it("reports every problem at once, each with its path", () => {
     const issues = issuesOf(() =>
       parseSentryOptions({

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { SpecError, type SpecIssue } from "@sh/core";
+import { parseDuration, SpecError, type SpecIssue } from "@sh/core";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
@@ -31,10 +31,10 @@ export const IMAGE_KEYS = [
 ] as const;
 export type ImageKey = (typeof IMAGE_KEYS)[number];
 
-// Docker's duration syntax as the healthcheck fields use it ("30s", "1m30s", "500ms").
+// Core's duration grammar, so what passes here also passes the stack it builds ("30s", "1m30s", "500ms").
 const duration = z
   .string()
-  .regex(/^(\d+(ns|us|ms|s|m|h))+$/, 'expected a duration like "30s", "500ms" or "1m30s"');
+  .refine((s) => parseDuration(s) !== undefined, 'expected a duration like "30s", "500ms" or "1m30s"');
 
 const port = z.number().int().min(1).max(65535);
 

@@ -5,7 +5,7 @@ import { cleanupServices } from "./cleanup.js";
 import { sentryDoctorChecks } from "./doctor.js";
 import { edgeServices } from "./edge.js";
 import { family, type Svc } from "./family.js";
-import { LOCAL_IMAGES, UPSTREAM_IMAGES } from "./images.js";
+import { LOCAL_IMAGES, SENTRY_VERSION, UPSTREAM_IMAGES } from "./images.js";
 import { infraServices } from "./infra.js";
 import { initJobs } from "./jobs.js";
 import { sentryStatusExtras } from "./lag.js";
@@ -13,6 +13,7 @@ import { CONTEXTS } from "./layout.js";
 import { loadSentryOptions, type SentryOptions } from "./options.js";
 import { sentryServices } from "./sentry-services.js";
 import { snubaServices } from "./snuba-services.js";
+import { sentryChecks } from "./verify/checks.js";
 
 export { CONFIG_DIRS, CONTEXTS, DATA_DIRS, type DataDir, FULL_ONLY } from "./layout.js";
 
@@ -64,6 +65,7 @@ export function sentryStack(
 
   return {
     name: opts.stackName,
+    version: SENTRY_VERSION,
     dataRoot: opts.dataRoot,
     bindAddress: opts.bindAddress,
     ...(opts.registryMirror ? { registryMirror: opts.registryMirror } : {}),
@@ -137,6 +139,8 @@ export function sentryStack(
     },
     services,
     jobs: initJobs(opts, projectDir, { sentryEnv, sentryMounts, snubaEnv, full }),
+    // `shctl verify`: an error, a transaction and a replay followed from the public URL to the API.
+    checks: sentryChecks(opts),
     // `shctl doctor`: upstream's minimums, SSE 4.2, the Kafka topics, ClickHouse.
     doctor: sentryDoctorChecks(),
     // `shctl status`: each Kafka consumer's lag.

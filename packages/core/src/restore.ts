@@ -1,0 +1,503 @@
+import { createReadStream } from "node:fs";
+import { lstat, mkdir, open, readdir, rename, rm, rmdir } from "node:fs/promises";
+import path from "node:path";
+import { Transform } from "node:stream";
+import { throttled } from "./backup.js";
+import {
+  type BackupManifest,
+  DATA_DIR,
+  excludedFromBackup,
+  extractionTar,
+  isGzip,
+  type OwnerMap,
+  type VerifiedArchive,
+  verifyArchive,
+} from "./backup-archive.js";
+import type { EngineClient } from "./engine/index.js";
+import {
+  BackupArchiveError,
+  InterruptedError,
+  isShctlError,
+  RefusedError,
+  StepFailedError,
+  UsageError,
+} from "./errors.js";
+import type { EventSink } from "./events.js";
+import { runHelperCommand } from "./helper-container.js";
+import { isAccessError } from "./helper-files.js";
+import { ensureHelperImage } from "./helper-image.js";
+import { LABEL } from "./labels.js";
+import type { ResolvedStack } from "./model.js";
+import { acquireLock } from "./state.js";
+
+/*
+ * Restoring a backup into a data root that is missing or empty (anything else is refused, with
+ * nothing touched). The archive is read twice: once to check all of it against its manifest,
+ * before anything is written; then again to extract, each entry checked once more on its way to
+ * the engine, which unpacks it into the data root through a helper container that mounts it and is
+ * never started (owners, modes, links as they were; no root needed on the host). If the second
+ * pass fails, what it wrote is removed again. The job records come back with the data
+ * (`.shctl/state.json`), so the next apply runs no init job that had completed.
+ */
+
+export interface RestoreOptions {
+  file: string;
+  onEvent?: EventSink;
+  /** Aborting stops the restore; what was written is removed again. */
+  signal?: AbortSignal;
+  /** How long to wait for another run's lock; default 0 (fail at once). */
+  lockWaitMs?: number;
+  /** Only read and check the archive; change nothing. */
+  checkOnly?: boolean;
+}
+
+export interface RestoreResult {
+  file: string;
+  compressed: boolean;
+  /** The manifest without its list of entries. */
+  manifest: Omit<BackupManifest, "entries">;
+  /** False when only checked. */
+  restored: boolean;
+  durationMs: number;
+}
+
+/** Opens the archive: whether it is gzip-compressed (by its first bytes) and its size. */
+async function probeArchive(file: string): Promise<{ compressed: boolean; size: number }> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(file, "r");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT")
+      throw new UsageError(`no such archive: ${file}`, {
+        hint: "give the path of a file written by `shctl backup`",
+      });
+    if (code === "EISDIR")
+      throw new UsageError(`${file} is a directory`, { hint: "give the archive file itself" });
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory())
+      throw new UsageError(`${file} is a directory`, { hint: "give the archive file itself" });
+    const head = Buffer.alloc(2);
+    await fh.read(head, 0, 2, 0);
+    return { compressed: isGzip(head), size: st.size };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Counts the bytes that pass (the archive's own bytes, for progress). */
+function byteCounter(onBytes: (n: number) => void): Transform {
+  let n = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      n += chunk.length;
+      onBytes(n);
+      done(null, chunk);
+    },
+  });
+}
+
+/**
+ * Reads the whole archive and checks it against its manifest; changes nothing. Throws
+ * BackupArchiveError (exit 2) for a damaged, truncated or foreign file.
+ */
+export async function verifyBackup(
+  file: string,
+  opts: { onEvent?: EventSink; signal?: AbortSignal } = {},
+): Promise<VerifiedArchive & { compressed: boolean; size: number }> {
+  const emit = opts.onEvent ?? (() => {});
+  const abs = path.resolve(file);
+  const { compressed, size } = await probeArchive(abs);
+  const resource = `archive ${path.basename(abs)}`;
+  const t0 = Date.now();
+  emit({ type: "phase", resource, phase: "verifying" });
+  const progress = throttled(emit, resource, size);
+  const raw = createReadStream(abs);
+  const input = raw.pipe(byteCounter((n) => progress.update(n, 0)));
+  raw.on("error", (err) => input.destroy(err));
+  input.on("close", () => raw.destroy());
+  try {
+    const v = await verifyArchive(input, {
+      file,
+      compressed,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    progress.flush();
+    emit({
+      type: "phase",
+      resource,
+      phase: "done",
+      message: `verified: ${v.manifest.totals.files} files, every checksum matches`,
+      elapsedMs: Date.now() - t0,
+    });
+    return { ...v, compressed, size };
+  } catch (err) {
+    if (opts.signal?.aborted && !isShctlError(err)) {
+      throw new InterruptedError("interrupted while checking the archive: nothing was changed");
+    }
+    emit({ type: "phase", resource, phase: "failed", message: (err as Error).message });
+    throw err;
+  }
+}
+
+/** Entries a restore target may hold and still count as empty: an empty `.shctl`, a lock. */
+function ignorable(rel: string): boolean {
+  return rel === ".shctl" || excludedFromBackup(rel);
+}
+
+/**
+ * What the data root holds beyond what an empty one may (at most `limit` paths): read directly,
+ * or through the engine where this user may not read it.
+ */
+async function contentsOf(engine: EngineClient, stack: ResolvedStack, limit = 5): Promise<string[]> {
+  const found: string[] = [];
+  try {
+    for (const n of await readdir(stack.dataRoot)) {
+      if (n !== ".shctl") found.push(n);
+      else for (const m of await readdir(path.join(stack.dataRoot, n))) found.push(`.shctl/${m}`);
+    }
+    return found.filter((r) => !ignorable(r)).slice(0, limit);
+  } catch (err) {
+    if (!isAccessError(err)) throw err;
+  }
+  const image = await ensureHelperImage(engine);
+  const id = await engine.createContainer({
+    Image: image,
+    Cmd: ["sleep"],
+    Labels: {
+      [LABEL.stack]: stack.name,
+      [LABEL.kind]: "helper",
+      [LABEL.name]: "list",
+      [LABEL.helper]: "true",
+    },
+    HostConfig: { Binds: [`${stack.dataRoot}:/${DATA_DIR}:ro`], NetworkMode: "none" },
+  });
+  try {
+    const tar = await engine.getArchive(id, `/${DATA_DIR}`);
+    if (!tar) return [];
+    const { extract } = await import("tar-stream");
+    const ex = extract();
+    tar.pipe(ex);
+    tar.on("error", (err) => ex.destroy(err));
+    for await (const entry of ex) {
+      const rel = entry.header.name.split("/").filter(Boolean).slice(1).join("/");
+      entry.resume();
+      if (rel !== "" && !ignorable(rel)) found.push(rel);
+      if (found.length >= limit) break;
+    }
+    tar.destroy();
+    return found;
+  } finally {
+    await engine.removeContainer(id).catch(() => undefined);
+  }
+}
+
+/** The target must be a missing or empty directory (no symlink), and no service of the stack may run. */
+async function checkTarget(stack: ResolvedStack, engine: EngineClient): Promise<"missing" | "empty"> {
+  const running = (await engine.listContainers([`${LABEL.stack}=${stack.name}`])).filter(
+    (c) => c.labels[LABEL.kind] === "service" && (c.state === "running" || c.state === "restarting"),
+  );
+  if (running.length > 0) {
+    throw new RefusedError(
+      `stack ${stack.name} is running (${running
+        .map((c) => c.labels[LABEL.name] ?? c.name)
+        .sort()
+        .join(", ")}): nothing was restored`,
+      { hint: "restore into a stopped stack: `shctl teardown` first (and the data root must be empty)" },
+    );
+  }
+  const st = await lstat(stack.dataRoot).catch(() => undefined);
+  if (!st) return "missing";
+  if (st.isSymbolicLink() || !st.isDirectory()) {
+    throw new RefusedError(
+      `the data root ${stack.dataRoot} is ${st.isSymbolicLink() ? "a symbolic link" : "not a directory"}: nothing was restored`,
+      {
+        hint: "restore into a missing or empty directory",
+      },
+    );
+  }
+  const extra = await contentsOf(engine, stack);
+  if (extra.length > 0) {
+    throw new RefusedError(`the data root ${stack.dataRoot} is not empty: nothing was restored`, {
+      details: [`it holds ${extra.join(", ")}${extra.length >= 5 ? ", …" : ""}`],
+      hint: "restore only into a missing or empty data root: `shctl teardown --data` removes the stack's data (keep a backup of it first), or move it aside",
+    });
+  }
+  return "empty";
+}
+
+/**
+ * Owners on the way in: files that belonged to the user who made the backup go to the user who
+ * restores it, when that user is not root and not the same (a non-root user could not write its
+ * own state files otherwise). Everything else (the services' users) keeps its numeric owner.
+ */
+export function restoreOwners(
+  createdBy: BackupManifest["createdBy"],
+  me: { uid: number; gid: number } | undefined,
+): OwnerMap | undefined {
+  if (!createdBy || !me || me.uid === 0) return undefined;
+  if (createdBy.uid === me.uid && createdBy.gid === me.gid) return undefined;
+  return (uid, gid) => [uid === createdBy.uid ? me.uid : uid, gid === createdBy.gid ? me.gid : gid];
+}
+
+/**
+ * Where a restore into a missing data root unpacks first: a hidden directory beside it, renamed
+ * into place once complete, so that even a restore killed outright leaves no half-written data
+ * root (the next restore removes what such a run left).
+ */
+export function stagingDir(dataRoot: string, pid: number = process.pid): string {
+  return path.join(path.dirname(dataRoot), `.${path.basename(dataRoot)}.restoring-${pid}`);
+}
+
+/** Removes everything inside `dir` (and `dir` itself unless `keep`), through a helper where this user may not. */
+async function removeTree(engine: EngineClient, stack: string, dir: string, keep = false): Promise<void> {
+  let denied = false;
+  try {
+    for (const n of await readdir(dir)) await rm(path.join(dir, n), { recursive: true, force: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    if (!isAccessError(err)) throw err;
+    denied = true;
+  }
+  if (denied) {
+    const r = await runHelperCommand(engine, {
+      stack,
+      name: "restore-undo",
+      args: ["rmtree", "/target"],
+      binds: [`${dir}:/target`],
+    });
+    if (r.exitCode !== 0) throw new Error(`the helper could not empty ${dir}: ${r.stderr.trim()}`);
+  }
+  if (!keep) await rmdir(dir);
+}
+
+/** Removes what restores killed outright (their process is gone) left beside the data root. */
+async function removeStaleStaging(
+  engine: EngineClient,
+  stack: ResolvedStack,
+  emit: EventSink,
+): Promise<void> {
+  const prefix = `.${path.basename(stack.dataRoot)}.restoring-`;
+  const names = await readdir(path.dirname(stack.dataRoot)).catch(() => [] as string[]);
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const pid = Number(n.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    const dir = path.join(path.dirname(stack.dataRoot), n);
+    await removeTree(engine, stack.name, dir).then(
+      () =>
+        emit({
+          type: "warning",
+          message: `removed ${dir}, left by a restore that did not finish (pid ${pid})`,
+        }),
+      (err: unknown) =>
+        emit({
+          type: "warning",
+          message: `could not remove ${dir}, left by an earlier restore: ${(err as Error).message}`,
+        }),
+    );
+  }
+}
+
+/** Whether a directory is a mount point (on another device than its parent). */
+async function isMountPoint(dir: string): Promise<boolean> {
+  const [a, b] = await Promise.all([lstat(dir), lstat(path.dirname(dir))]);
+  return a.dev !== b.dev;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Restores a backup into the stack's data root, which must be missing or empty (else
+ * RefusedError, exit 2, nothing touched); the archive is checked whole before anything is written
+ * (BackupArchiveError, exit 2, for a damaged or truncated one). Then `apply` starts the stack.
+ */
+export async function restore(
+  stack: ResolvedStack,
+  engine: EngineClient,
+  opts: RestoreOptions,
+): Promise<RestoreResult> {
+  const t0 = Date.now();
+  const emit = opts.onEvent ?? (() => {});
+  const file = path.resolve(opts.file);
+  const signalOpt = opts.signal ? { signal: opts.signal } : {};
+  await probeArchive(file);
+  const was = opts.checkOnly ? "missing" : await checkTarget(stack, engine);
+  const v = await verifyBackup(opts.file, { onEvent: emit, ...signalOpt });
+  const { entries: _e, ...summary } = v.manifest;
+  if (v.manifest.stack.name !== stack.name) {
+    emit({
+      type: "warning",
+      message: `the archive is a backup of stack ${v.manifest.stack.name}; this is stack ${stack.name}`,
+    });
+  }
+  if (stack.version && v.manifest.stack.version && stack.version !== v.manifest.stack.version) {
+    emit({
+      type: "warning",
+      message: `the archive was made with version ${v.manifest.stack.version} of the stack; this is ${stack.version}`,
+    });
+  }
+  if (opts.checkOnly) {
+    return {
+      file,
+      compressed: v.compressed,
+      manifest: summary,
+      restored: false,
+      durationMs: Date.now() - t0,
+    };
+  }
+
+  if (was === "missing") await mkdir(stack.dataRoot, { recursive: true });
+  let lock: Awaited<ReturnType<typeof acquireLock>>;
+  try {
+    lock = await acquireLock(stack.dataRoot, "shctl restore", {
+      waitMs: opts.lockWaitMs ?? 0,
+      ...signalOpt,
+      onStale: (info) =>
+        emit({ type: "warning", message: `took over a lock left by pid ${info.pid}, which is gone` }),
+    });
+  } catch (err) {
+    if (was === "missing") await rm(stack.dataRoot, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+  const resource = `dir ${path.relative(stack.projectDir, stack.dataRoot) || "."}`;
+  // Unpacked beside the data root and renamed into place when complete; in place only when the
+  // data root is a mount point (which cannot be replaced).
+  const staging =
+    was === "missing" || !(await isMountPoint(stack.dataRoot)) ? stagingDir(stack.dataRoot) : undefined;
+  let released = false;
+  let completed = false;
+  try {
+    // Someone may have written into it before the lock was ours.
+    const extra = await contentsOf(engine, stack);
+    if (extra.length > 0) {
+      throw new RefusedError(`the data root ${stack.dataRoot} is not empty any more: nothing was restored`, {
+        details: [`it holds ${extra.join(", ")}`],
+        hint: "another command wrote into it meanwhile; make sure nothing else uses the stack, then restore again",
+      });
+    }
+    await removeStaleStaging(engine, stack, emit);
+    const t1 = Date.now();
+    emit({ type: "phase", resource, phase: "extracting" });
+    try {
+      if (staging) await mkdir(staging, { mode: 0o700 });
+      await extract(stack, engine, staging ?? stack.dataRoot, file, v, emit, resource, opts.signal);
+      if (staging) {
+        // The lock goes with the empty directory the staging one replaces.
+        released = true;
+        await lock.release();
+        await rmdir(path.join(stack.dataRoot, ".shctl"));
+        await rmdir(stack.dataRoot);
+        await rename(staging, stack.dataRoot);
+      }
+      completed = true;
+    } catch (err) {
+      const cleanup = staging
+        ? removeTree(engine, stack.name, staging)
+        : removeTree(engine, stack.name, stack.dataRoot, true);
+      await cleanup.catch((e: unknown) =>
+        emit({ type: "warning", message: `could not remove what was restored: ${(e as Error).message}` }),
+      );
+      const stopped = opts.signal?.aborted && !isShctlError(err);
+      emit({
+        type: "phase",
+        resource,
+        phase: "failed",
+        message: stopped ? "interrupted: removed again" : (err as Error).message,
+      });
+      if (stopped)
+        throw new InterruptedError("interrupted while restoring: what was written was removed again", {
+          hint: "run the restore again when you want to",
+        });
+      if (isShctlError(err)) throw err;
+      throw new StepFailedError(resource, "restore", (err as Error).message, {
+        cause: err,
+        hint: "nothing was left behind: fix the cause and restore again",
+      });
+    }
+    emit({
+      type: "phase",
+      resource,
+      phase: "done",
+      message: `restored ${v.manifest.totals.files} files`,
+      elapsedMs: Date.now() - t1,
+    });
+  } finally {
+    if (!released) await lock.release();
+    // A data root made here only to hold the lock goes again when nothing was restored into it.
+    if (!completed && was === "missing") {
+      await rmdir(path.join(stack.dataRoot, ".shctl")).catch(() => undefined);
+      await rmdir(stack.dataRoot).catch(() => undefined);
+    }
+  }
+  return { file, compressed: v.compressed, manifest: summary, restored: true, durationMs: Date.now() - t0 };
+}
+
+/** The second pass: the archive, checked again entry by entry, unpacked by the engine into the data root. */
+async function extract(
+  stack: ResolvedStack,
+  engine: EngineClient,
+  target: string,
+  file: string,
+  v: VerifiedArchive & { compressed: boolean },
+  emit: EventSink,
+  resource: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const me =
+    typeof process.getuid === "function"
+      ? { uid: process.getuid(), gid: process.getgid?.() ?? 0 }
+      : undefined;
+  const owner = restoreOwners(v.manifest.createdBy, me);
+  const progress = throttled(emit, resource, v.manifest.totals.bytes);
+  const input = createReadStream(file);
+  const { tar, done } = await extractionTar(input, {
+    file,
+    compressed: v.compressed,
+    manifest: v.manifest,
+    onProgress: progress.update,
+    ...(owner ? { owner } : {}),
+    ...(signal ? { signal } : {}),
+  });
+  const image = await ensureHelperImage(engine);
+  const id = await engine.createContainer({
+    Image: image,
+    Cmd: ["sleep"],
+    Labels: {
+      [LABEL.stack]: stack.name,
+      [LABEL.kind]: "helper",
+      [LABEL.name]: "restore",
+      [LABEL.helper]: "true",
+    },
+    HostConfig: { Binds: [`${target}:/${DATA_DIR}`], NetworkMode: "none" },
+  });
+  try {
+    const putting = engine.putArchive(id, "/", tar);
+    putting.catch(() => {
+      input.destroy();
+      tar.destroy();
+    });
+    await Promise.all([done, putting]);
+    progress.flush();
+  } catch (err) {
+    input.destroy();
+    tar.destroy();
+    // A difference from the manifest says more than the upload it broke; otherwise the engine's error.
+    throw await done.then(
+      () => err,
+      (e: unknown) => (e instanceof BackupArchiveError ? e : err),
+    );
+  } finally {
+    await engine.removeContainer(id).catch(() => undefined);
+  }
+}
