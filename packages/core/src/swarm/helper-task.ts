@@ -8,7 +8,7 @@ import { taskEnded, taskLine } from "./words.js";
 
 /*
  * shctl's helper on another node of the swarm: a one-off job service of the helper image pinned to
- * that node, with the node's root file system at /host (the only path every node has), running one
+ * that node (one task, restart none), with the node's root file system at /host (the only path every node has), running one
  * helper command (mkdir, purge) as root. Its image must be on the node or pullable there: pushed
  * to the stack's registry when it has one; otherwise loaded on each node by hand.
  */
@@ -57,7 +57,8 @@ export async function runHelperTask(engine: EngineClient, o: HelperTaskOptions):
       RestartPolicy: { Condition: "none", MaxAttempts: 0 },
       Placement: { Constraints: [nodeConstraint(o.nodeId)] },
     },
-    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+    // One task, never restarted (not mode replicated-job: a removed job's tasks are never reaped).
+    Mode: { Replicated: { Replicas: 1 } },
   });
   const deadline = Date.now() + (o.timeoutMs ?? 120_000);
   let last = "";

@@ -8,7 +8,7 @@ import { taskFiles } from "./files.js";
 import { configName, serviceName } from "./names.js";
 import type { ObservedSwarmService, SwarmObserved } from "./observe.js";
 import { planSwarm } from "./plan.js";
-import { serviceSpec, swarmSnapshot, taskHash } from "./spec.js";
+import { jobServiceSpec, serviceSpec, swarmSnapshot, taskHash } from "./spec.js";
 
 /*
  * The swarm plan as a pure function: observed-state literals in, the plan's lines out; no engine.
@@ -428,5 +428,16 @@ describe("planSwarm", () => {
         limit: 512000,
       },
     ]);
+  });
+
+  it("a job runs as a replicated service of one task that never restarts (a removed swarm job's tasks are never reaped)", () => {
+    const job = stack.jobs.migrate;
+    if (!job?.container) throw new Error("no container job");
+    const spec = jobServiceSpec(stack, job, job.container, { image: "shop/web:1", configs: [], jobKey: "k" });
+    expect(spec.Mode).toEqual({ Replicated: { Replicas: 1 } });
+    expect((spec.TaskTemplate as { RestartPolicy: unknown }).RestartPolicy).toEqual({
+      Condition: "none",
+      MaxAttempts: 0,
+    });
   });
 });

@@ -13,6 +13,7 @@ import { currentFiles, ensureConfigs, swarmImage } from "./prepare.js";
 import { type SwarmReadiness, SwarmRollbackError } from "./readiness.js";
 import type { SwarmRun } from "./run.js";
 import { serviceSpec, swarmSnapshot } from "./spec.js";
+import { taskStopped } from "./words.js";
 
 /*
  * A stack service as a swarm service: made once its dependencies are ready (on a swarm, making a
@@ -210,7 +211,8 @@ export async function waitTasksGone(run: Pick<SwarmRun, "engine" | "stack">, id:
   const grace = Math.max(0, ...Object.values(run.stack.services).map((s) => s.stopGraceMs));
   const deadline = Date.now() + grace + 60_000;
   for (let delay = 200; Date.now() < deadline; delay = Math.min(1000, delay * 2)) {
-    const left = (await run.engine.listTasks()).filter((t) => t.serviceId === id);
+    // A task that ended (its container stopped) counts as gone: the swarm reaps it later.
+    const left = (await run.engine.listTasks()).filter((t) => t.serviceId === id && !taskStopped(t));
     if (left.length === 0) return;
     await sleep(delay);
   }

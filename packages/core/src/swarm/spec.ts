@@ -186,7 +186,11 @@ export function serviceSpec(
   };
 }
 
-/** A job's one-off service: one task, never restarted, removed once it ended. */
+/**
+ * A job's one-off service: one task, never restarted, removed once it ended. A replicated service
+ * of one task with restart "none", not a swarm job (mode replicated-job): the tasks of a removed
+ * job service are never reaped (Engine 20.10), and would leave an exited container on the node.
+ */
 export function jobServiceSpec(
   stack: ResolvedStack,
   job: ResolvedJob,
@@ -202,7 +206,7 @@ export function jobServiceSpec(
       Placement: { Constraints: job.placement ? [roleConstraint(job.placement)] : [] },
       Networks: networks(stack, spec),
     },
-    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+    Mode: { Replicated: { Replicas: 1 } },
     EndpointSpec: { Mode: "dnsrr" },
   };
 }

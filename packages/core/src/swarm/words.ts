@@ -11,7 +11,7 @@ const STATE_WORDS: Record<string, string> = {
   accepted: "accepted",
   preparing: "preparing (its image)",
   ready: "ready to start",
-  starting: "starting (its healthcheck has not passed yet)",
+  starting: "starting (until its healthcheck passes, if it has one)",
   running: "running",
   complete: "completed",
   shutdown: "stopped",
@@ -37,4 +37,9 @@ export function taskLine(t: TaskSummary, nodeName: (id: string) => string): stri
 /** Whether a task has ended for good (it will not run again as itself). */
 export function taskEnded(t: TaskSummary): boolean {
   return ["complete", "shutdown", "failed", "rejected", "orphaned", "remove"].includes(t.state);
+}
+
+/** Whether a task's container has stopped for good (a task marked "remove" may still run). */
+export function taskStopped(t: TaskSummary): boolean {
+  return ["complete", "shutdown", "failed", "rejected", "orphaned"].includes(t.state);
 }
