@@ -41,7 +41,10 @@ export interface TestNode {
   /** DOCKER_HOST for it. */
   host: string;
   engine: EngineClient;
+  /** The engine's pid while it runs. */
   pid: number | undefined;
+  /** The pid of the process that holds the node's namespaces. */
+  holder: number | undefined;
 }
 
 export interface TestSwarm {
@@ -50,7 +53,7 @@ export interface TestSwarm {
   manager: TestNode;
   /** Runs the docker CLI against a node. */
   docker(node: TestNode, args: string[]): Promise<string>;
-  /** Stops a node's engine (SIGKILL: as a crash), waits for it to end. */
+  /** Stops a node's engine (SIGKILL: as a crash; its containerd and tasks live on), waits for it to end. */
   stop(node: TestNode, signal?: NodeJS.Signals): Promise<void>;
   /** Starts a stopped node's engine again (same data root, same namespace). */
   start(node: TestNode): Promise<void>;
@@ -58,17 +61,20 @@ export interface TestSwarm {
   close(): Promise<void>;
 }
 
-// ip netns exec mounts a sysfs of the namespace on /sys, which hides the cgroup hierarchies: mount
-// them again (the same hierarchies as the host's) in that mount namespace, then run the engine.
-const START = `set -e
-hostname "$1"; shift
+// A node's namespaces outlive its engine (an engine killed and started again finds its containerd
+// and its mounts where it left them): a holder process made by `ip netns exec` (a mount namespace
+// with the namespace's sysfs on /sys), in a UTS namespace of its own (the node's hostname), with
+// the host's cgroup hierarchies mounted again (the new sysfs hides them). Engines enter it.
+const HOLD = `set -e
+hostname "$1"
 mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
 grep " - cgroup" /proc/1/mountinfo | sed -E "s/^[^ ]+ [^ ]+ [^ ]+ [^ ]+ ([^ ]+) .* - ([^ ]+) [^ ]+ ([^ ]+)$/\\1 \\2 \\3/" |
 while read -r mp fstype opts; do
   mkdir -p "$mp"
   if [ "$fstype" = cgroup2 ]; then mount -t cgroup2 none "$mp"; else mount -t cgroup -o "\${opts#rw,}" cgroup "$mp"; fi
 done
-exec "$@"
+echo held
+exec sleep infinity
 `;
 
 /**
@@ -79,7 +85,7 @@ export async function startSwarm(tag: string, count: number, images: string[]): 
   const root = `/tmp/shctl-swarm-${tag}`;
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
-  await writeFile(path.join(root, "start.sh"), START);
+  await writeFile(path.join(root, "hold.sh"), HOLD);
   const nodes: TestNode[] = [];
   const logs = new Map<TestNode, string>();
   const docker = async (node: TestNode, args: string[]) =>
@@ -88,15 +94,13 @@ export async function startSwarm(tag: string, count: number, images: string[]): 
 
   const start = async (node: TestNode) => {
     const log = logs.get(node) as string;
+    if (node.holder === undefined) node.holder = await hold(node, root);
     const args = [
-      "netns",
-      "exec",
-      node.netns,
-      "unshare",
+      "--target",
+      String(node.holder),
+      "--mount",
       "--uts",
-      "sh",
-      path.join(root, "start.sh"),
-      node.hostname,
+      "--net",
       "dockerd",
       "--data-root",
       path.join(node.dir, "data"),
@@ -113,7 +117,7 @@ export async function startSwarm(tag: string, count: number, images: string[]): 
     ];
     const { openSync } = await import("node:fs");
     const fd = openSync(log, "a");
-    const child = spawn("ip", args, {
+    const child = spawn("nsenter", args, {
       stdio: ["ignore", fd, fd],
       detached: true,
       // Tasks on a node run what it has: no registry is asked (none is reachable from the namespace).
@@ -152,13 +156,14 @@ export async function startSwarm(tag: string, count: number, images: string[]): 
       await sleep(200);
     }
     node.pid = undefined;
-    // With SIGKILL the engine's containerd and the tasks' shims outlive it: theirs are ours to end.
-    await killUnder(node.dir);
   };
 
   const close = async () => {
     for (const node of nodes) await stop(node).catch(() => undefined);
+    // What the engines left (their containerd, the tasks' shims, tasks' processes), then the holders.
     await killUnder(root);
+    await killCgroups(`shctl-swarm-${tag}-`);
+    for (const node of nodes) if (node.holder !== undefined) await killPid(node.holder);
     for (const node of nodes) await run("ip", ["netns", "delete", node.netns]).catch(() => undefined);
     await removeCgroups(`shctl-swarm-${tag}-`);
     await rm(root, { recursive: true, force: true }).catch(() => undefined);
@@ -178,6 +183,7 @@ export async function startSwarm(tag: string, count: number, images: string[]): 
         host: `unix://${dir}/docker.sock`,
         engine: connectEngine({ socketPath: `${dir}/docker.sock` }),
         pid: undefined,
+        holder: undefined,
       };
       logs.set(node, path.join(dir, "dockerd.log"));
       nodes.push(node);
@@ -257,6 +263,59 @@ export async function startSwarm(tag: string, count: number, images: string[]): 
     start,
     close,
   };
+}
+
+/** Starts the process that holds a node's namespaces; resolves to its pid once they are ready. */
+function hold(node: TestNode, root: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "ip",
+      ["netns", "exec", node.netns, "unshare", "--uts", "sh", path.join(root, "hold.sh"), node.hostname],
+      { stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    let out = "";
+    const timer = setTimeout(
+      () => reject(new Error(`no namespace holder for ${node.hostname}: ${out}`)),
+      20_000,
+    );
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("held")) {
+        clearTimeout(timer);
+        child.unref();
+        resolve(child.pid as number);
+      }
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the namespace holder of ${node.hostname} exited (${code}): ${out}`));
+    });
+  });
+}
+
+async function killPid(pid: number): Promise<void> {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {}
+  while (alive(pid)) await sleep(100);
+}
+
+/** Ends every process in the test engines' cgroups (tasks an engine left when it was killed). */
+async function killCgroups(prefix: string): Promise<void> {
+  const base = "/sys/fs/cgroup/pids";
+  const pids = new Set<number>();
+  const walk = async (dir: string) => {
+    for (const line of (await readFile(path.join(dir, "cgroup.procs"), "utf8").catch(() => "")).split("\n"))
+      if (line.trim()) pids.add(Number(line));
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => []))
+      if (e.isDirectory()) await walk(path.join(dir, e.name));
+  };
+  for (const entry of await readdir(base).catch(() => [] as string[]))
+    if (entry.startsWith(prefix)) await walk(path.join(base, entry));
+  for (const pid of pids) await killPid(pid);
 }
 
 /** Copies an image from the shared engine into a test engine (save | load). */
