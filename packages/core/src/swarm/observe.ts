@@ -91,7 +91,11 @@ export async function observeSwarm(engine: EngineClient, stack: ResolvedStack): 
   const self = await checkManager(engine);
   const label = `${LABEL.stack}=${stack.name}`;
   const read = fileReader(engine, stack.name);
+  // The images tasks run and, transitively, what they are built from (a base built here too).
   const used = [...usedImages(stack)];
+  for (let i = 0; i < used.length; i++)
+    for (const need of stack.images[used[i] as string]?.needs ?? [])
+      if (!used.includes(need)) used.push(need);
   const refs = used.map((k) => stack.images[k]?.ref ?? k);
   const sources = configSources(stack);
   const [nodes, listed, nets, configs, imageList, containers, disk] = await Promise.all([
