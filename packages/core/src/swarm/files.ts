@@ -17,6 +17,9 @@ export interface SourceFile {
   digest: string;
   mode: number;
   size: number;
+  /** The file's owner on this machine (a task sees it as its own, as a bind mount would show it). */
+  uid?: number;
+  gid?: number;
 }
 
 /** A read-only mount's source: its files, or missing. */
@@ -78,7 +81,7 @@ export async function readSource(m: BindMount, read: FileReader): Promise<Source
 async function fileOf(file: string, rel: string, read: FileReader): Promise<SourceFile | undefined> {
   const [st, body] = await Promise.all([lstat(file).catch(() => undefined), read(file)]);
   if (!st || body === undefined) return undefined;
-  return { rel, digest: sha256(body), mode: st.mode & 0o777, size: body.length };
+  return { rel, digest: sha256(body), mode: st.mode & 0o777, size: body.length, uid: st.uid, gid: st.gid };
 }
 
 /** The files a container gets from its read-only mounts, given what each source holds. */
@@ -97,8 +100,9 @@ export function taskFiles(
         digest: f.digest,
         mode: f.mode,
         size: f.size,
-        uid: m.owner?.uid ?? 0,
-        gid: m.owner?.gid ?? 0,
+        // The mount's owner, else the file's own (a 0600 file its service's user reads).
+        uid: m.owner?.uid ?? f.uid ?? 0,
+        gid: m.owner?.gid ?? f.gid ?? 0,
       });
     }
   }

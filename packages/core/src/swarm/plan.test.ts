@@ -440,4 +440,18 @@ describe("planSwarm", () => {
       MaxAttempts: 0,
     });
   });
+
+  it("a file becomes a config its task sees with the file's own owner and mode (a 0600 file its user reads)", () => {
+    const db = stack.services.db;
+    if (!db) throw new Error("no db");
+    const files = taskFiles(db, {
+      [`${DATA}/config/db`]: {
+        exists: true,
+        files: [{ rel: "db.conf", digest: "d".repeat(64), mode: 0o600, size: 3, uid: 999, gid: 1000 }],
+      },
+    });
+    expect(files.map((f) => [f.target, f.mode, f.uid, f.gid])).toEqual([
+      ["/etc/db/db.conf", 0o600, 999, 1000],
+    ]);
+  });
 });

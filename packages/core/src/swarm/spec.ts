@@ -42,7 +42,10 @@ export function swarmSnapshot(
     replicas: s.replicas ?? 1,
     placement: s.placement,
     configs: Object.fromEntries(
-      files.map((f) => [f.target, `${f.digest.slice(0, 12)}:${f.mode.toString(8)}`]),
+      files.map((f) => [
+        f.target,
+        `${f.digest.slice(0, 12)}:${f.mode.toString(8)}${f.uid || f.gid ? `:${f.uid}:${f.gid}` : ""}`,
+      ]),
     ),
   };
 }
