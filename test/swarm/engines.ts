@@ -81,7 +81,13 @@ exec sleep infinity
  * Starts `count` engines in their own namespaces, makes the first a swarm manager and the others
  * workers, loads `images` (from the shared engine) and shctl's helper image into each.
  */
-export async function startSwarm(tag: string, count: number, images: string[]): Promise<TestSwarm> {
+export async function startSwarm(
+  tag: string,
+  count: number,
+  images: string[],
+  /** More images for some nodes: by node index (0: the manager). */
+  more: string[][] = [],
+): Promise<TestSwarm> {
   const root = `/tmp/shctl-swarm-${tag}`;
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
@@ -246,8 +252,8 @@ export async function startSwarm(tag: string, count: number, images: string[]): 
         `${node.addr}:2377`,
         `${first.addr}:2377`,
       ]);
-    for (const node of nodes) {
-      for (const image of images) await copyImage(image, node.host);
+    for (const [i, node] of nodes.entries()) {
+      await copyImages([...images, ...(more[i] ?? [])], node.host);
       await ensureHelperImage(node.engine);
     }
   } catch (err) {
@@ -318,11 +324,23 @@ async function killCgroups(prefix: string): Promise<void> {
   for (const pid of pids) await killPid(pid);
 }
 
-/** Copies an image from the shared engine into a test engine (save | load). */
-async function copyImage(ref: string, host: string): Promise<void> {
-  await run("sh", ["-c", `docker save "$1" | DOCKER_HOST="$2" docker load -q >/dev/null`, "sh", ref, host], {
-    env: { ...process.env, DOCKER_HOST: "" },
-  });
+/** Copies images from the shared engine into a test engine (one save | load: shared layers once). */
+async function copyImages(refs: string[], host: string): Promise<void> {
+  if (refs.length === 0) return;
+  await run(
+    "sh",
+    [
+      "-c",
+      `h="$1"; shift; docker save "$@" | DOCKER_HOST="$h" docker load -q >/dev/null`,
+      "sh",
+      host,
+      ...refs,
+    ],
+    {
+      env: { ...process.env, DOCKER_HOST: "" },
+      maxBuffer: 1 << 24,
+    },
+  );
 }
 
 function alive(pid: number): boolean {

@@ -170,6 +170,15 @@ describe.skipIf(skip !== undefined)(
         ])
       ).trim();
       expect(after).toBe(`${before} completed`);
+      // web has no host port and no data of its own: the new task started beside the old one.
+      const order = await swarm.docker(swarm.manager, [
+        "service",
+        "inspect",
+        `${name}_web`,
+        "--format",
+        "{{.Spec.UpdateConfig.Order}} {{.Spec.UpdateConfig.FailureAction}}",
+      ]);
+      expect(order.trim()).toBe("start-first rollback");
       const l = await cli(["logs", "web", "--tail", "50"]);
       expect(l.stdout).toContain("web says bonjour");
       const again = await cli(["diff", "--exit-code"]);
