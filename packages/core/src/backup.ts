@@ -7,8 +7,8 @@ import {
   type BackupHeader,
   type BackupManifest,
   DATA_DIR,
-  writeArchive,
 } from "./backup-archive.js";
+import { writeArchive } from "./backup-archive-write.js";
 import type { ContainerSummary, EngineClient } from "./engine/index.js";
 import { CancelledError, InterruptedError, isShctlError, RefusedError, StepFailedError } from "./errors.js";
 import type { EventSink, TransferProgress } from "./events.js";

@@ -9,14 +9,9 @@
  */
 
 export { contentBytes, restartPlan, wantsCompression } from "./backup.js";
-export {
-  BACKUP_FORMAT,
-  BACKUP_FORMAT_VERSION,
-  extractionTar,
-  isGzip,
-  verifyArchive,
-  writeArchive,
-} from "./backup-archive.js";
+export { BACKUP_FORMAT, BACKUP_FORMAT_VERSION } from "./backup-archive.js";
+export { extractionTar, isGzip, verifyArchive } from "./backup-archive-read.js";
+export { writeArchive } from "./backup-archive-write.js";
 export {
   addressesOverlap,
   containersPublishing,

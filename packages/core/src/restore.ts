@@ -3,16 +3,8 @@ import { lstat, mkdir, open, readdir, rename, rm, rmdir } from "node:fs/promises
 import path from "node:path";
 import { Transform } from "node:stream";
 import { throttled } from "./backup.js";
-import {
-  type BackupManifest,
-  DATA_DIR,
-  excludedFromBackup,
-  extractionTar,
-  isGzip,
-  type OwnerMap,
-  type VerifiedArchive,
-  verifyArchive,
-} from "./backup-archive.js";
+import { type BackupManifest, DATA_DIR, excludedFromBackup, type OwnerMap } from "./backup-archive.js";
+import { extractionTar, isGzip, type VerifiedArchive, verifyArchive } from "./backup-archive-read.js";
 import type { EngineClient } from "./engine/index.js";
 import {
   BackupArchiveError,
