@@ -35,7 +35,7 @@ export interface BackupHeader {
   /** What wrote it, e.g. "shctl 0.1.0". */
   tool: string;
   createdAt: string;
-  /** The user that ran the backup: files it owned go to the user that restores (see restore.ts). */
+  /** The user that ran the backup: files it owned go to the user that restores (see restoreOwners in restore-extract.ts). */
   createdBy: { uid: number; gid: number } | null;
   /** Where the data root was. */
   dataRoot: string;
