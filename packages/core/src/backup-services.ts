@@ -9,7 +9,8 @@ import { PLAN_VERSION } from "./plan/util.js";
 
 /*
  * The stack's services around a backup: those that run are stopped, dependents first (their
- * containers are kept), and started again in dependency order afterwards.
+ * containers are kept), and started again in dependency order afterwards. (A restore asks which
+ * run, too: it refuses a running stack.)
  */
 
 export interface Stopped {

@@ -8,6 +8,8 @@ import type { EventSink } from "./events.js";
 import { withUnstartedHelper } from "./helper-container.js";
 import type { ResolvedStack } from "./model.js";
 
+/* A restore's second pass: the checked archive unpacked into the data root, owners mapped. */
+
 /**
  * Owners on the way in: files that belonged to the user who made the backup go to the user who
  * restores it, when that user is not root and not the same (a non-root user could not write its
@@ -23,7 +25,7 @@ export function restoreOwners(
 }
 
 /** The second pass: the archive, checked again entry by entry, unpacked by the engine into the data root. */
-export async function extract(
+export async function extractBackup(
   stack: ResolvedStack,
   engine: EngineClient,
   target: string,

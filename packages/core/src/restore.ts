@@ -9,7 +9,7 @@ import type { EngineClient } from "./engine/index.js";
 import { InterruptedError, isShctlError, RefusedError, StepFailedError, UsageError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import type { ResolvedStack } from "./model.js";
-import { extract } from "./restore-extract.js";
+import { extractBackup } from "./restore-extract.js";
 import { isMountPoint, removeStaleStaging, removeTree, stagingDir } from "./restore-staging.js";
 import { checkTarget, contentsOf } from "./restore-target.js";
 import { acquireLock } from "./state.js";
@@ -201,7 +201,7 @@ export async function restore(
     emit({ type: "phase", resource, phase: "extracting" });
     try {
       if (staging) await mkdir(staging, { mode: 0o700 });
-      await extract(stack, engine, staging ?? stack.dataRoot, file, v, emit, resource, opts.signal);
+      await extractBackup(stack, engine, staging ?? stack.dataRoot, file, v, emit, resource, opts.signal);
       if (staging) {
         // The lock goes with the empty directory the staging one replaces.
         released = true;
