@@ -34,12 +34,22 @@ export async function tarStream(): Promise<{ extract: () => Extract; pack: () =>
  * Ends when any of the promises rejects, or when `p` settles: awaits that cannot hang on a
  * stream that another part of the pipeline has already destroyed.
  */
-export function guard(broken: Promise<never>) {
+function guard(broken: Promise<never>) {
   return <T>(p: Promise<T>): Promise<T> => {
     // The loser of the race may still reject (an 'error' after a destroy): that is not news.
     p.catch(() => undefined);
     return Promise.race([p, broken]);
   };
+}
+
+/** A guard (see above) and `breakWith`, which rejects its `broken` promise: every race ends. */
+export function breakable(): { race: <T>(p: Promise<T>) => Promise<T>; breakWith: (err: unknown) => void } {
+  let breakWith: (err: unknown) => void = () => {};
+  const broken = new Promise<never>((_, reject) => {
+    breakWith = reject;
+  });
+  broken.catch(() => undefined);
+  return { race: guard(broken), breakWith };
 }
 
 /** Writes one tar entry with its content, calling `onChunk` for each piece on the way. */

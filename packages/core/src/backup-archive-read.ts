@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { pipeline, type Readable, type Writable } from "node:stream";
 import { createGunzip } from "node:zlib";
-import { guard, nodeReadable, type TarHeader, tarStream, writeEntry } from "./archive-streams.js";
+import { breakable, nodeReadable, type TarHeader, tarStream, writeEntry } from "./archive-streams.js";
 import {
   type BackupHeader,
   type BackupManifest,
@@ -192,12 +192,7 @@ export async function extractionTar(
 ): Promise<ExtractionTar> {
   const { pack } = await tarStream();
   const pk = pack();
-  let rejectBroken: (err: unknown) => void = () => {};
-  const broken = new Promise<never>((_, reject) => {
-    rejectBroken = reject;
-  });
-  broken.catch(() => undefined);
-  const race = guard(broken);
+  const { race, breakWith: rejectBroken } = breakable();
   pk.on("error", (err: unknown) => rejectBroken(err));
   pk.on("close", () => rejectBroken(new Error("the extraction stream was closed")));
   const done = scan(input, o, o.manifest, async (e, h, content) => {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { pipeline, type Readable, type Writable } from "node:stream";
 import { createGzip } from "node:zlib";
-import { guard, nodeReadable, tarStream, writeEntry } from "./archive-streams.js";
+import { breakable, nodeReadable, tarStream, writeEntry } from "./archive-streams.js";
 import {
   type BackupHeader,
   type BackupManifest,
@@ -44,12 +44,7 @@ export async function writeArchive(o: WriteArchiveOptions): Promise<BackupManife
   const { extract, pack } = await tarStream();
   const ex = extract();
   const pk = pack();
-  let rejectBroken: (err: unknown) => void = () => {};
-  const broken = new Promise<never>((_, reject) => {
-    rejectBroken = reject;
-  });
-  broken.catch(() => undefined);
-  const race = guard(broken);
+  const { race, breakWith: rejectBroken } = breakable();
   const source = nodeReadable(o.source);
   let failure: unknown;
   const fail = (err: unknown) => {
