@@ -382,9 +382,11 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
     const yes = onTty(dir, ["backup", "-f", "stack.json", file]);
     await yes.waitFor(/\[y\/N\]/);
     yes.type("y\r");
-    // The live view: the archive's line, and under it a bar with percent, bytes of the total and a rate.
+    // The live view: the archive's line with a bar, percent, bytes of the total and a rate.
     await yes.waitFor(/archive tty\.tar\.gz +packing/);
-    await yes.waitFor(/\n {4}\[#*-*\] +\d+% +[\d.]+ [kMG]?B \/ [\d.]+ MB +[\d.]+ [kMG]?B\/s/);
+    await yes.waitFor(
+      /archive tty\.tar\.gz +packing +[\d.]+m?s +\[#*-*\] +\d+% +[\d.]+\/[\d.]+ MB +[\d.]+ [kMG]?B\/s/,
+    );
     expect(existsSync(`${file}.partial`)).toBe(true);
     const during = await containersOf(name);
     expect([during.db?.state, during.app?.state]).toEqual(["exited", "exited"]);
@@ -406,7 +408,8 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
 
 /** The CLI on a pseudo-terminal (script(1)): what is typed goes to it, its screen comes back. */
 function onTty(dir: string, args: string[]) {
-  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
+  // A terminal wide enough for the live view's bar (script's own is 80 columns).
+  const command = `stty cols 120 rows 30; ${[process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")}`;
   const child = spawn("script", ["-qfec", command, "/dev/null"], {
     cwd: dir,
     env: { ...process.env, CI: "", TERM: "xterm", NO_COLOR: "1" },

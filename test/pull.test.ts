@@ -2,12 +2,14 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   apply,
+  type EngineClient,
   type Plan,
   type ProgressEvent,
   type ResolvedStack,
   type ShctlError,
   StepFailedError,
 } from "@sh/core";
+import type { LayerMessage } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanup, containersOf, engine, load, runCli, stackName, tempProject } from "./helpers.js";
 import {
@@ -106,8 +108,12 @@ async function expectNoOp(stack: ResolvedStack) {
 }
 
 /** apply must fail; returns the error as the CLI would print it (message, details, hint). */
-async function applyFails(stack: ResolvedStack, onEvent?: (e: ProgressEvent) => void): Promise<string> {
-  const err = await apply(stack, engine, onEvent ? { onEvent } : {}).then(
+async function applyFails(
+  stack: ResolvedStack,
+  onEvent?: (e: ProgressEvent) => void,
+  through: EngineClient = engine,
+): Promise<string> {
+  const err = await apply(stack, through, onEvent ? { onEvent } : {}).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -146,7 +152,7 @@ beforeAll(async () => {
   const [nolib, stop, big] = await Promise.all([
     pushImage(reg.addr, [`${names.nolib}:1`]),
     pushImage(reg.addr, [`${names.stop}:1`]),
-    // One layer of 64 MiB of random bytes: a kill at the engine's first "Downloading" line lands
+    // One layer of 64 MiB of random bytes: a kill at the engine's first "Downloading" message lands
     // well before it is complete. (More layers than the engine downloads at once, 3, would double
     // the wait: a waiting layer starts its own retries only after the first ones gave up.)
     pushImage(reg.addr, [`${names.big}:1`], { layers: [64 << 20] }),
@@ -291,15 +297,21 @@ describe.skipIf(Boolean(skipWhy))(`pulling from a real registry (${REG})`, () =>
       const stack = await loadApp(s, ref, reg.addr);
       let killedAt: string | undefined;
       const lines: string[] = [];
+      // The engine's own messages, as the client reads them (shctl's progress events come a few
+      // a second, later than the first "Downloading").
+      const watching: EngineClient = Object.assign(Object.create(engine) as EngineClient, {
+        pullImage: (source: string, onProgress: (line: string, layer?: LayerMessage) => void) =>
+          engine.pullImage(source, (line, layer) => {
+            lines.push(line);
+            if (!killedAt && layer?.status === "Downloading") {
+              killedAt = line;
+              reg.killNow();
+            }
+            onProgress(line, layer);
+          }),
+      });
       try {
-        const text = await applyFails(stack, (e) => {
-          if (e.type !== "output") return;
-          lines.push(e.line);
-          if (!killedAt && /Downloading/.test(e.line)) {
-            killedAt = e.line;
-            reg.killNow();
-          }
-        });
+        const text = await applyFails(stack, undefined, watching);
         expect(killedAt, `the pull never reported a download:\n${lines.join("\n")}`).toBeDefined();
         expect(text).toContain(ref);
         expect(text).toMatch(/connection refused|connection reset|unexpected EOF/);

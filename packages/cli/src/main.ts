@@ -101,6 +101,7 @@ ${examples([
   "shctl logs web --follow",
   "shctl backup                    # archive the data root (services stop meanwhile)",
   "shctl restore backup.tar.gz     # into a missing or empty data root, then: shctl apply",
+  "shctl images save images.tar    # every image, for a machine without registry access",
   "shctl teardown --data --yes     # remove everything, data included",
 ])}`,
     );
@@ -392,6 +393,75 @@ ${examples([
 ])}`,
     )
     .action((_o, cmd: Command) => runCommand(() => import("./commands/verify.js"), cmd));
+
+  const images = program
+    .command("images")
+    .summary("save the stack's images to one file, or load them from it (install without a registry)")
+    .description(
+      "Carry the stack's images to a machine that cannot reach a registry: `images save FILE` where " +
+        "the registry is reachable, `images load FILE` on the other machine; apply then pulls nothing.",
+    )
+    .addHelpText(
+      "after",
+      examples([
+        "shctl images save sentry-images.tar               # every image Sentry runs, pulled or built",
+        "shctl images load sentry-images.tar               # on the machine without registry access",
+        "shctl images save -f stack.yaml --profile dev app.tar",
+        "shctl images load --check sentry-images.tar       # is the copy whole? loads nothing",
+      ]),
+    );
+
+  images
+    .command("save")
+    .summary("write every image the stack runs into one file")
+    .description(
+      "Write every image the stack (and profile) runs, pulled or built, into one file: a tar holding " +
+        "the engine's image archive (as `docker save` writes it) and a manifest with each image's " +
+        "reference and ID and the archive's SHA-256. Images the engine lacks are pulled or built " +
+        "first, as apply would. The file appears only once it is complete.",
+    )
+    .argument("<FILE>", "the bundle to write (a .tar; an existing file is replaced)")
+    .addOption(fileOption())
+    .addOption(profileOption())
+    .option("--no-pull", "do not pull or build missing images: fail if the engine lacks one")
+    .addOption(jsonOption())
+    .addHelpText(
+      "after",
+      `
+The bundle is an uncompressed tar; compress it afterwards if you like (gzip): images load reads
+a .tar.gz as it is. Images referenced by digest cannot be carried (the engine knows a digest only
+for an image it pulled).
+${examples([
+  "shctl images save sentry-images.tar",
+  "shctl images save --profile core core-images.tar",
+  "shctl images save -f stack.yaml --no-pull app.tar --json",
+])}`,
+    )
+    .action((file: string, _o, cmd: Command) =>
+      runCommand(() => import("./commands/images.js").then((m) => ({ run: m.save })), cmd, file),
+    );
+
+  images
+    .command("load")
+    .summary("check a bundle completely, then load its images")
+    .description(
+      "Check a bundle completely (the tar, the archive's size and SHA-256, that every image is in " +
+        "it under its reference with its ID) before anything is loaded; then load it and check that " +
+        "every reference has the ID the bundle gives it. A damaged or truncated bundle is refused " +
+        "(exit 2) and nothing is loaded. The stack file is not needed.",
+    )
+    .argument("<FILE>", "the bundle (.tar, or .tar.gz)")
+    .option("--check", "only check the bundle and say which images the engine lacks; load nothing")
+    .addOption(jsonOption())
+    .addHelpText(
+      "after",
+      `
+Reading a bundle takes two passes over it (one to check, one to load); no copy of it is made.
+${examples(["shctl images load sentry-images.tar", "shctl images load --check sentry-images.tar.gz", "shctl images load app.tar --json"])}`,
+    )
+    .action((file: string, _o, cmd: Command) =>
+      runCommand(() => import("./commands/images.js").then((m) => ({ run: m.load })), cmd, file),
+    );
 
   return program;
 }

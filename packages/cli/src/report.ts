@@ -15,8 +15,18 @@ export async function reportError(err: unknown, ui: Ui): Promise<number> {
       hint: err.hint,
       exitCode: err.exitCode,
     });
-    if (ui.json) ui.emit(errorJson(view));
-    else ui.err(renderError(view, ui.ce));
+    if (ui.json) {
+      // Several failures grouped by cause: each group as data too.
+      const groups = (err as { groups?: { code?: string; cause: string; resources: string[] }[] }).groups;
+      ui.emit({
+        ...errorJson(view),
+        ...(Array.isArray(groups)
+          ? {
+              failures: groups.map((g) => ({ code: g.code ?? null, cause: g.cause, resources: g.resources })),
+            }
+          : {}),
+      });
+    } else ui.err(renderError(view, ui.ce));
     return err.exitCode;
   }
   if (ui.json) {

@@ -5,7 +5,8 @@ import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { extract, pack } from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { backup, restartPlan } from "./backup.js";
+import { backup } from "./backup.js";
+import { restartPlan } from "./backup-services.js";
 import { BackupArchiveError, InterruptedError, RefusedError } from "./errors.js";
 import type { ProgressEvent } from "./events.js";
 import { execute } from "./execute/index.js";
@@ -13,7 +14,9 @@ import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 import { observe } from "./observe.js";
 import { plan } from "./plan/index.js";
-import { restore, restoreOwners, stagingDir } from "./restore.js";
+import { restore } from "./restore.js";
+import { restoreOwners } from "./restore-extract.js";
+import { stagingDir } from "./restore-staging.js";
 import { FakeEngine } from "./testing/fake-engine.js";
 import { validateStack } from "./validate.js";
 
@@ -124,8 +127,8 @@ describe("backup", () => {
     expect(body?.HostConfig.Binds).toEqual([`${stack.dataRoot}:/data:ro`]);
     expect([...engine.containers.values()].some((c) => c.labels[LABEL.name] === "backup")).toBe(false);
     // Progress: phases for the archive, transfers with the content bytes, the last one complete.
-    const transfers = events.filter((e) => e.type === "transfer");
-    expect(transfers.at(-1)).toMatchObject({ bytes: 5000, files: 1 });
+    const transfers = events.filter((e) => e.type === "progress");
+    expect(transfers.at(-1)).toMatchObject({ what: "backup", bytes: { done: 5000 }, files: 1 });
     expect(
       events
         .filter((e) => e.type === "phase" && e.resource.startsWith("archive"))

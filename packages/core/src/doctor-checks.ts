@@ -1,3 +1,4 @@
+import { formatBytes } from "./bytes.js";
 import {
   containerHolder,
   containersPublishing,
@@ -17,14 +18,6 @@ import type { DoctorCheckResult } from "./schema.js";
  * The built-in checks of `shctl doctor`: what any stack needs of the engine and of the machine.
  * Each returns one result (ok, warning, failure or skipped) with the fix when there is one.
  */
-
-const GB = 1024 ** 3;
-
-/** A word for a byte count: "3.2 GB", "512 MB". */
-export function formatBytes(n: number): string {
-  if (n >= GB) return `${(n / GB).toFixed(1)} GB`;
-  return `${Math.round(n / 1024 ** 2)} MB`;
-}
 
 /** A path as a shell word (single-quoted when it holds anything a shell would read). */
 export function shellWord(s: string): string {
@@ -55,7 +48,7 @@ export async function checkEngine(
       info,
       result: {
         status: "ok",
-        detail: `Docker ${v.version} (API ${v.apiVersion}) at ${engine.where}: ${info.os}${desktop}, ${info.architecture}, ${info.cpus} CPUs, ${formatBytes(info.memoryBytes)}`,
+        detail: `Docker ${v.version} (API ${v.apiVersion}) at ${engine.where}: ${info.os}${desktop}, ${info.architecture}, ${info.cpus} CPUs, ${formatBytes(info.memoryBytes, "binary")}`,
       },
     };
   } catch (err) {

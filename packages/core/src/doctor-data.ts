@@ -1,6 +1,7 @@
 import { access, constants, lstat, statfs } from "node:fs/promises";
 import path from "node:path";
-import { formatBytes, shellWord, sudo } from "./doctor-checks.js";
+import { formatBytes } from "./bytes.js";
+import { shellWord, sudo } from "./doctor-checks.js";
 import { type HostFacts, isWsl, mountOf, windowsDriveMount } from "./host.js";
 import type { ResolvedStack } from "./model.js";
 import type { DoctorCheckResult } from "./schema.js";
@@ -96,11 +97,11 @@ export async function checkDataRootFs(
 /** Free space at the data root; below 2 GB warns (a stack may check against its own minimum instead). */
 export async function checkDisk(stack: ResolvedStack, minFreeBytes = 2 * GB): Promise<DoctorCheckResult> {
   const d = await diskSpace(stack.dataRoot);
-  const detail = `${formatBytes(d.freeBytes)} free of ${formatBytes(d.totalBytes)} at ${d.path}`;
+  const detail = `${formatBytes(d.freeBytes, "binary")} free of ${formatBytes(d.totalBytes, "binary")} at ${d.path}`;
   if (d.freeBytes < minFreeBytes)
     return {
       status: "warning",
-      detail: `${detail}; below ${formatBytes(minFreeBytes)}`,
+      detail: `${detail}; below ${formatBytes(minFreeBytes, "binary")}`,
       fix: "free some space (e.g. `docker system df`, then remove what you no longer need)",
     };
   return { status: "ok", detail };

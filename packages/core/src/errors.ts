@@ -102,7 +102,15 @@ export class EngineError extends ShctlError {
 
 function engineReason(cause: unknown): string {
   const c = cause as { json?: { message?: string }; reason?: string; message?: string };
-  return c?.json?.message ?? c?.message ?? c?.reason ?? String(cause);
+  return engineWords(c?.json?.message ?? c?.message ?? c?.reason ?? String(cause));
+}
+
+/**
+ * The engine's own words in an error message: without the "(HTTP code 500) server error - "
+ * docker-modem puts before them (the status is said on its own) and the space it leaves after.
+ */
+export function engineWords(message: string): string {
+  return message.replace(/^\(HTTP code \d+\) [^-]*- /, "").trim();
 }
 
 /** A step of the apply failed: which resource, which step, and the log lines that explain it. */
@@ -119,6 +127,37 @@ export class StepFailedError extends ShctlError {
     super(`${resource}: ${step} failed: ${message}`, opts);
     this.resource = resource;
     this.step = step;
+  }
+}
+
+/** Failures of one run that share a cause: what it was and whom it hit. */
+export interface FailureGroup {
+  /**
+   * What went wrong, as a code where shctl can tell (a pull's: "name-lookup", "refused",
+   * "timeout", "unreachable", "tls", "unauthorized", "not-found", "broken-off", "disk-full"),
+   * undefined otherwise.
+   */
+  code: string | undefined;
+  /** The cause in words, without the resources: "registry unreachable (name lookup failed)". */
+  cause: string;
+  /** The group in one line: "13 images could not be pulled from docker.io: registry unreachable (…)". */
+  headline: string;
+  /** The resources it hit, in the order they failed: "image postgres:14.5", "service web", … */
+  resources: string[];
+  /** Each resource's own error, in the same order. */
+  errors: ShctlError[];
+}
+
+/**
+ * Several steps of one run failed (pulls run side by side, so a registry outage fails many at
+ * once): each cause is said once, with the resources it hit.
+ */
+export class StepsFailedError extends ShctlError {
+  readonly exitCode = 1;
+  readonly groups: FailureGroup[];
+  constructor(message: string, groups: FailureGroup[], opts: { hint?: string; details?: string[] } = {}) {
+    super(message, opts);
+    this.groups = groups;
   }
 }
 
@@ -160,6 +199,14 @@ export class RolledBackError extends StepFailedError {
     });
     this.service = service;
   }
+}
+
+/**
+ * An image bundle that cannot be used as it is: not a bundle, damaged, truncated or changed since
+ * it was written (exit 2, as for other invalid input). Nothing was loaded from it.
+ */
+export class BundleError extends ShctlError {
+  readonly exitCode = 2;
 }
 
 /** Another shctl process holds the stack's lock. */

@@ -19,12 +19,14 @@ export type Phase =
   | "running"
   | "waiting"
   | "healthy"
+  | "exporting"
+  | "verifying"
+  | "loading"
   | "done"
   | "unchanged"
   | "failed"
-  /** Backup and restore: an archive being written, checked or unpacked. */
+  /** Backup and restore: an archive being written or unpacked (checking it is "verifying"). */
   | "packing"
-  | "verifying"
   | "extracting";
 
 export type ProgressEvent =
@@ -34,11 +36,7 @@ export type ProgressEvent =
   /** A line of output from a build, a pull or a function job. */
   | { type: "output"; resource: string; line: string }
   | { type: "warning"; message: string; resource?: string }
-  /**
-   * Bytes moved so far by a long copy (backup, restore), sent a few times a second and once at
-   * its end: file content bytes, and their total when it is known beforehand.
-   */
-  | { type: "transfer"; resource: string; bytes: number; total: number | undefined; files: number }
+  | TransferProgress
   /**
    * How an execution ended, sent once at its end (done, failed or interrupted): the plan's actions
    * carried out and not, and the services it was to wait for that were not known ready.
@@ -46,6 +44,36 @@ export type ProgressEvent =
   | { type: "outcome"; done: string[]; notDone: string[]; notReady: string[] };
 
 export type EventSink = (event: ProgressEvent) => void;
+
+/**
+ * Figures of a transfer in progress: sent at most a few times a second per resource while it
+ * runs, and once more with the final figures when it ends (before the resource's `done` phase).
+ */
+export interface TransferProgress {
+  type: "progress";
+  /**
+   * "image app"; "bundle FILE" for an image bundle being saved, verified or loaded; "archive FILE"
+   * or "data root" for a backup or restore.
+   */
+  resource: string;
+  what: "pull" | "build" | "save" | "verify" | "load" | "backup" | "restore";
+  /** A pull's layers: done (pulled, or already present) of those the engine named so far. */
+  layers?: { done: number; total: number };
+  /**
+   * Bytes transferred (a pull's downloaded, a bundle's written, read or sent to the engine, a
+   * backup's file content); `total` once the size of everything to transfer is known (a pull:
+   * once every layer to download has reported its size).
+   */
+  bytes?: { done: number; total?: number };
+  /** Files copied so far (backup, restore). */
+  files?: number;
+  /** A build's current step, as the builder writes it: "Step 3/7 : RUN make". */
+  step?: string;
+  /** The last line of a build's output. */
+  line?: string;
+  /** Time since the transfer began. */
+  elapsedMs: number;
+}
 
 /*
  * What `verify` reports while a stack's checks run: each check's start and end, and each hop of a

@@ -10,17 +10,28 @@
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
 export { type BackupOptions, type BackupResult, backup } from "./backup.js";
 export type { BackupHeader, BackupManifest, ManifestEntry } from "./backup-archive.js";
+export { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleImage, type BundleManifest } from "./bundle.js";
+export {
+  type LoadBundleOptions,
+  type LoadBundleResult,
+  type LoadedImage,
+  loadBundle,
+} from "./bundle-load.js";
+export { type SaveBundleOptions, type SaveBundleResult, saveBundle, stackImages } from "./bundle-save.js";
+export { verifyBundle } from "./bundle-verify.js";
+export { formatBytes } from "./bytes.js";
 export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
-export { formatBytes } from "./doctor-checks.js";
 export { diskSpace } from "./doctor-data.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { connectEngine, type EngineClient } from "./engine/index.js";
 export {
   BackupArchiveError,
+  BundleError,
   CancelledError,
   ConflictError,
   EngineError,
   EngineUnreachableError,
+  type FailureGroup,
   HealthTimeoutError,
   InterruptedError,
   isShctlError,
@@ -32,6 +43,7 @@ export {
   SpecError,
   type SpecIssue,
   StepFailedError,
+  StepsFailedError,
   UnknownNameError,
   UnsafeDataRootError,
   UnsupportedArchitectureError,
@@ -43,6 +55,7 @@ export type {
   HopStatus,
   Phase,
   ProgressEvent,
+  TransferProgress,
   VerifyEvent,
   VerifySink,
 } from "./events.js";

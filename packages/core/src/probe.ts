@@ -88,6 +88,29 @@ export async function runProbe(t: ProbeTarget, probe: ResolvedProbe, signal: Abo
   }
 }
 
+/** Errno-like codes a failed connection carries (ReachError.code), in a word. */
+const CODE_WORDS: Record<string, string> = {
+  ECONNREFUSED: "refused",
+  ETIMEDOUT: "timed out",
+  EHOSTUNREACH: "unreachable",
+  ENETUNREACH: "unreachable",
+  ECONNRESET: "connection reset",
+};
+
+/**
+ * A failed probe's answer in a few words, for a progress line that a terminal's width may cut:
+ * "http :8080/ → 404", "tcp :9092 refused", else "LABEL: MESSAGE".
+ */
+export function probeAnswer(label: string, err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const word = typeof code === "string" ? CODE_WORDS[code] : undefined;
+  if (word) return `${label} ${word}`;
+  const message = String((err as Error | undefined)?.message ?? err);
+  const status = /^HTTP (\d{3})$/.exec(message);
+  if (status) return `${label} → ${status[1]}`;
+  return `${label}: ${message}`;
+}
+
 /** A GET of `path` on ip:port through the reach, within 3 s; its status and body. */
 export function httpGet(
   reach: Reach,

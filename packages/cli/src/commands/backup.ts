@@ -4,6 +4,7 @@ import {
   backup,
   CancelledError,
   connectEngine,
+  formatBytes,
   formatDuration,
   InterruptedError,
   parseDuration,
@@ -12,7 +13,6 @@ import {
 } from "@sh/core";
 import { ask } from "../prompt.js";
 import type { Progress } from "../render/progress.js";
-import { formatBytes } from "../render/transfer.js";
 import { onInterrupt } from "../signals.js";
 import type { GlobalOptions, Ui } from "../ui.js";
 import { createProgress, displayPath, resolveStack, type StackOptions } from "./common.js";

@@ -1,7 +1,6 @@
 import path from "node:path";
-import { connectEngine, formatDuration, parseDuration, restore, UsageError } from "@sh/core";
+import { connectEngine, formatBytes, formatDuration, parseDuration, restore, UsageError } from "@sh/core";
 import type { Progress } from "../render/progress.js";
-import { formatBytes } from "../render/transfer.js";
 import { onInterrupt } from "../signals.js";
 import type { GlobalOptions, Ui } from "../ui.js";
 import { createProgress, displayPath, resolveStack, type StackOptions } from "./common.js";

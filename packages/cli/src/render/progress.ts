@@ -1,14 +1,21 @@
-import type { Phase, ProgressEvent } from "@sh/core";
+import type { Phase, ProgressEvent, TransferProgress } from "@sh/core";
 import { formatDuration } from "@sh/core";
 import { type Colors, fit, padEnd, padStart, stripAnsi } from "./colors.js";
 import { columnWidth, timestamp } from "./format.js";
-import { RateMeter, transferLine } from "./transfer.js";
+import { RateMeter, transferBar, transferSummary, transferText } from "./transfer.js";
 
 /*
  * Progress of an apply or teardown, three ways: a live view redrawn in place on a terminal, plain
  * timestamped lines elsewhere (or with CI set), and JSON lines with --json. Plan events are the
- * command's to render; these take phase, output and warning events.
+ * command's to render; these take phase, output, progress and warning events.
+ *
+ * A transfer's figures (`progress` events: a pull's layers and bytes, a build's step) show on its
+ * live line with the rate and the time left; plain output gives them a line every few seconds
+ * (PLAIN_PROGRESS_MS) and at the end of its `done` line; JSON passes them on as they come.
  */
+
+/** How often plain output prints a transfer's figures. */
+export const PLAIN_PROGRESS_MS = 5000;
 
 export type StepEvent = Exclude<ProgressEvent, { type: "plan" }>;
 
@@ -43,7 +50,7 @@ export function paintPhase(phase: Phase | string, c: Colors): (s: string) => str
 
 /** Build and pull output worth a line of its own: pull progress bars are not. */
 export function isNoise(line: string): boolean {
-  return /^(Downloading|Extracting|Pushing)\s+\[[=> ]*\]/.test(line);
+  return /^(Downloading|Extracting|Pushing|Loading layer)\s+\[[=> ]*\]/.test(line);
 }
 
 /**
@@ -59,7 +66,7 @@ export function phaseMessage(resource: string, message: string | undefined): str
  * One event as a plain line: `2026-11-24T19:00:00Z service web: healthy (4.2s)`; undefined for
  * output lines that are only progress bars.
  */
-export function formatPlainEvent(e: StepEvent, at: Date, c: Colors, rate?: number): string | undefined {
+export function formatPlainEvent(e: StepEvent, at: Date, c: Colors): string | undefined {
   const ts = c.dim(timestamp(at));
   switch (e.type) {
     case "phase": {
@@ -77,30 +84,49 @@ export function formatPlainEvent(e: StepEvent, at: Date, c: Colors, rate?: numbe
       return `${ts} ${c.yellow("warning:")} ${e.resource ? `${e.resource}: ` : ""}${e.message}`;
     case "outcome":
       return undefined; // the summary line says it
-    case "transfer":
-      return `${ts} ${e.resource}: ${transferLine(e, rate)}`;
+    case "progress":
+      // PlainProgress decides when figures are worth a line (transferLine).
+      return undefined;
   }
 }
 
-/** How often plain and JSON output repeat a transfer's progress. */
-export const PLAIN_TRANSFER_EVERY_MS = 5000;
-const JSON_TRANSFER_EVERY_MS = 1000;
+/** A transfer's figures as a plain line: `… image app: pulling — 3/7 layers  45.1/120.3 MB  12.3 MB/s  ~6s`. */
+export function transferLine(p: TransferProgress, rate: number | undefined, at: Date, c: Colors): string {
+  const phase = PHASE_OF[p.what];
+  return `${c.dim(timestamp(at))} ${p.resource}: ${paintPhase(phase, c)(phase)} — ${transferText(p, rate)}`;
+}
 
-/** Passes a resource's transfer events at most every `everyMs` (the first one at once). */
-class TransferThrottle {
-  private readonly last = new Map<string, number>();
-  constructor(private readonly everyMs: number) {}
-  pass(resource: string, now: number): boolean {
-    const at = this.last.get(resource);
-    if (at !== undefined && now - at < this.everyMs) return false;
-    this.last.set(resource, now);
-    return true;
-  }
+const PHASE_OF: Record<TransferProgress["what"], Phase> = {
+  pull: "pulling",
+  build: "building",
+  save: "exporting",
+  verify: "verifying",
+  load: "loading",
+  backup: "packing",
+  restore: "extracting",
+};
+
+/**
+ * A `done` line's message with the finished transfer's figures: "pulled 7 layers, 120.3 MB,
+ * 28.6 MB/s"; "saved 12 images (1.24 GB, 80.1 MB/s)".
+ */
+function withSummary(message: string | undefined, p: TransferProgress | undefined): string | undefined {
+  const summary = p ? transferSummary(p) : undefined;
+  if (!summary) return message;
+  if (!message) return summary;
+  return p?.what === "pull" ? `${message} ${summary}` : `${message} (${summary})`;
+}
+
+/** A transfer seen by a view: its latest figures and their rate. */
+interface Transfer {
+  last: TransferProgress;
+  meter: RateMeter;
+  /** When plain output last printed its figures (or when they began). */
+  printedAt: number;
 }
 
 export class PlainProgress implements Progress {
-  private readonly throttle = new TransferThrottle(PLAIN_TRANSFER_EVERY_MS);
-  private readonly meters = new Map<string, RateMeter>();
+  private readonly transfers = new Map<string, Transfer>();
 
   constructor(
     private readonly out: Writer,
@@ -110,15 +136,29 @@ export class PlainProgress implements Progress {
 
   event(e: StepEvent): void {
     const at = this.clock();
-    let rate: number | undefined;
-    if (e.type === "transfer") {
-      const meter = this.meters.get(e.resource) ?? new RateMeter();
-      this.meters.set(e.resource, meter);
-      meter.add(e.bytes, at.getTime());
-      if (!this.throttle.pass(e.resource, at.getTime())) return;
-      rate = meter.rate();
+    if (e.type === "progress") {
+      // A build's output lines are printed as they come; its figures would only repeat them.
+      if (e.what === "build") return;
+      const now = at.getTime();
+      let t = this.transfers.get(e.resource);
+      if (!t) {
+        t = { last: e, meter: new RateMeter(), printedAt: now };
+        this.transfers.set(e.resource, t);
+      }
+      t.last = e;
+      if (e.bytes) t.meter.add(now, e.bytes.done);
+      if (now - t.printedAt >= PLAIN_PROGRESS_MS) {
+        t.printedAt = now;
+        this.out.write(`${transferLine(e, t.meter.rate(now), at, this.c)}\n`);
+      }
+      return;
     }
-    const line = formatPlainEvent(e, at, this.c, rate);
+    if (e.type === "phase" && this.transfers.has(e.resource) && isMilestone(e.resource, e.phase)) {
+      const t = this.transfers.get(e.resource);
+      this.transfers.delete(e.resource);
+      if (e.phase === "done") e = { ...e, message: withSummary(e.message, t?.last) as string };
+    }
+    const line = formatPlainEvent(e, at, this.c);
     if (line !== undefined) this.out.write(`${line}\n`);
   }
 
@@ -130,15 +170,9 @@ export class PlainProgress implements Progress {
 }
 
 export class JsonProgress implements Progress {
-  private readonly throttle = new TransferThrottle(JSON_TRANSFER_EVERY_MS);
-
-  constructor(
-    private readonly out: Writer,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(private readonly out: Writer) {}
 
   event(e: StepEvent): void {
-    if (e.type === "transfer" && !this.throttle.pass(e.resource, this.now())) return;
     this.out.write(`${JSON.stringify(e)}\n`);
   }
 
@@ -170,9 +204,10 @@ interface Row {
   phase: Phase;
   message: string | undefined;
   output: string | undefined;
-  /** A transfer's progress (bar, bytes, rate): a line of its own under the resource's. */
-  transfer: string | undefined;
   since: number;
+  /** A transfer's latest figures, shown instead of the message or output. */
+  transfer: TransferProgress | undefined;
+  meter: RateMeter;
 }
 
 /** A resource's line: icon, name, phase, time, then its message or latest output. */
@@ -212,7 +247,6 @@ export class LiveProgress implements Progress {
   /** Resources done with for now (one may come back: a service waits for health after "running"). */
   private readonly finished = new Set<string>();
   private stopped = false;
-  private readonly meters = new Map<string, RateMeter>();
   private timer: NodeJS.Timeout | undefined;
   private readonly t0: number;
   private readonly restoreCursor = () => this.out.write("\u001b[?25h");
@@ -249,12 +283,11 @@ export class LiveProgress implements Progress {
       return;
     }
     if (e.type === "outcome") return;
-    if (e.type === "transfer") {
-      const meter = this.meters.get(e.resource) ?? new RateMeter();
-      this.meters.set(e.resource, meter);
-      meter.add(e.bytes, this.now());
+    if (e.type === "progress") {
       const row = this.active.get(e.resource);
-      if (row) row.transfer = transferLine(e, meter.rate(), this.cols() - 4);
+      if (!row) return;
+      row.transfer = e;
+      if (e.bytes) row.meter.add(this.now(), e.bytes.done);
       return;
     }
     if (!this.names.has(e.resource)) {
@@ -281,7 +314,9 @@ export class LiveProgress implements Progress {
             e.resource,
             e.phase,
             elapsed,
-            phaseMessage(e.resource, e.message),
+            e.phase === "done"
+              ? withSummary(phaseMessage(e.resource, e.message), row?.transfer)
+              : phaseMessage(e.resource, e.message),
             this.width,
             this.c,
           ),
@@ -300,8 +335,9 @@ export class LiveProgress implements Progress {
         phase: e.phase,
         message: phaseMessage(e.resource, e.message),
         output: undefined,
-        transfer: undefined,
         since: now,
+        transfer: undefined,
+        meter: new RateMeter(),
       });
     }
   }
@@ -362,13 +398,17 @@ export class LiveProgress implements Progress {
     const rows = [...this.active.values()];
     const shown = rows.length > max - 1 ? rows.slice(0, max - 2) : rows;
     const spin = this.c.cyan(SPINNER[this.frame % SPINNER.length] as string);
-    const lines = shown.flatMap((r) => [
-      fit(
-        stateLine(spin, r.resource, r.phase, now - r.since, r.output ?? r.message, this.width, this.c),
-        cols,
-      ),
-      ...(r.transfer !== undefined ? [fit(`    ${r.transfer}`, cols)] : []),
-    ]);
+    const lines = shown.map((r) => {
+      const line = (text: string | undefined) =>
+        stateLine(spin, r.resource, r.phase, now - r.since, text, this.width, this.c);
+      const figures = r.transfer && transferText(r.transfer, r.meter.rate(now));
+      const plain = line(figures || r.output || r.message);
+      // A bar and percent before the figures, when the terminal has room for both.
+      const bar = r.transfer && figures ? transferBar(r.transfer) : "";
+      const barred =
+        bar && stripAnsi(plain).length + bar.length + 2 <= cols ? line(`${bar}  ${figures}`) : plain;
+      return fit(barred, cols);
+    });
     if (shown.length < rows.length) lines.push(this.c.dim(`    … and ${rows.length - shown.length} more`));
     lines.push(
       fit(

@@ -63,5 +63,9 @@ describe("an apply that stopped early", () => {
     expect(groupResources([...many, "image x"])).toBe(
       "58 services, 5 jobs and 1 image (`shctl diff` lists them)",
     );
+    // The most numerous kind first, whatever the plan's order.
+    expect(groupResources(["job j0", "job j1", ...many.slice(0, 9)])).toBe(
+      "9 services and 2 jobs (`shctl diff` lists them)",
+    );
   });
 });

@@ -32,7 +32,8 @@ export function groupResources(resources: readonly string[]): string {
     const kind = r.split(" ")[0] ?? r;
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
   }
-  const parts = [...counts].map(([k, n]) => `${n} ${n === 1 ? k : `${k}s`}`);
+  // The most numerous kind first (a stable sort keeps plan order among equals).
+  const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${n === 1 ? k : `${k}s`}`);
   const text = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}` : (parts[0] ?? "");
   return `${text} (\`shctl diff\` lists them)`;
 }

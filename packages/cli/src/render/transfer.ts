@@ -1,74 +1,114 @@
+import { formatBytes, type TransferProgress } from "@sh/core";
+import { stripAnsi } from "./colors.js";
+import { formatUptime } from "./format.js";
+
 /*
- * Bytes on their way (backup, restore): sizes, a rate over the last seconds, and a bar when the
- * total is known. Pure functions and a small meter, so the live and plain views say the same.
+ * The figures of a transfer as text: `3/7 layers  45.1/120.3 MB  12.3 MB/s  ~6s` for a pull,
+ * `Step 3/7 : RUN make · last line` for a build. Pure; the rate comes from a RateMeter fed with
+ * the time each figure arrived.
  */
 
-const UNITS = ["B", "kB", "MB", "GB", "TB", "PB"];
-
-/** A size in decimal units, as `docker` prints them: 512 B, 12 kB, 3.4 MB, 1.25 GB. */
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n) || n < 0) return "?";
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < UNITS.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  if (u === 0) return `${Math.round(v)} B`;
-  const digits = v >= 100 ? 0 : v >= 10 ? 1 : 2;
-  return `${v.toFixed(digits)} ${UNITS[u]}`;
+/** "45.1/120.3 MB": both in the total's unit, so the two read against each other. */
+export function formatBytePair(done: number, total: number): string {
+  const [div, unit, digits] =
+    total < 1000
+      ? [1, "B", 0]
+      : total < 1e6
+        ? [1e3, "kB", 1]
+        : total < 1e9
+          ? [1e6, "MB", 1]
+          : ([1e9, "GB", 2] as const);
+  return `${(done / div).toFixed(digits)}/${(total / div).toFixed(digits)} ${unit}`;
 }
 
-export function formatRate(bytesPerSecond: number | undefined): string {
-  return bytesPerSecond === undefined ? "–" : `${formatBytes(bytesPerSecond)}/s`;
-}
-
-/** `[#######-------]` for a fraction in [0, 1] (clamped), `width` characters between the brackets. */
-export function bar(fraction: number, width: number): string {
-  const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
-  const full = Math.round(f * width);
-  return `[${"#".repeat(full)}${"-".repeat(width - full)}]`;
-}
-
-/** The bytes moved per second over a sliding window (default the last 3 s). */
-export class RateMeter {
-  private readonly samples: { at: number; bytes: number }[] = [];
-  constructor(private readonly windowMs = 3000) {}
-
-  add(bytes: number, at: number): void {
-    const last = this.samples.at(-1);
-    if (last && bytes < last.bytes) this.samples.length = 0; // a new transfer
-    this.samples.push({ at, bytes });
-    while (this.samples.length > 2 && (this.samples[0] as { at: number }).at < at - this.windowMs)
-      this.samples.shift();
-  }
-
-  /** Undefined until two samples are at least 200 ms apart. */
-  rate(): number | undefined {
-    const first = this.samples[0];
-    const last = this.samples.at(-1);
-    if (!first || !last || last.at - first.at < 200) return undefined;
-    return ((last.bytes - first.bytes) * 1000) / (last.at - first.at);
-  }
-}
-
-export interface TransferView {
-  bytes: number;
-  total: number | undefined;
-  files: number;
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(bytesPerSecond)}/s`;
 }
 
 /**
- * One line: with a total, `[#####-----]  45%  1.20 GB / 2.70 GB  85.0 MB/s`; without one,
- * `1.20 GB  85.0 MB/s  1234 files`. With `width`, the bar takes what the text leaves of it (at
- * most 30 characters), and is left out when fewer than 10 are left.
+ * A transfer's rate over its last few seconds, from (time, bytes) samples. Undefined until a
+ * second's worth of samples is there. Measured up to `now`, so a stalled transfer's rate falls.
  */
-export function transferLine(t: TransferView, rate: number | undefined, width?: number): string {
-  const files = t.files > 0 ? `  ${t.files} file${t.files === 1 ? "" : "s"}` : "";
-  if (t.total === undefined || t.total <= 0) return `${formatBytes(t.bytes)}  ${formatRate(rate)}${files}`;
-  const f = Math.min(1, t.bytes / t.total);
-  const pct = `${Math.floor(f * 100)}%`.padStart(4);
-  const text = `${pct}  ${formatBytes(t.bytes)} / ${formatBytes(Math.max(t.total, t.bytes))}  ${formatRate(rate)}`;
-  const barWidth = width === undefined ? 24 : Math.min(30, width - text.length - 3);
-  return barWidth >= 10 ? `${bar(f, barWidth)} ${text}` : text.trimStart();
+export class RateMeter {
+  private samples: { t: number; bytes: number }[] = [];
+
+  constructor(private readonly windowMs = 5000) {}
+
+  add(t: number, bytes: number): void {
+    const last = this.samples.at(-1);
+    // Fewer bytes than before: a new transfer (another source), measured afresh.
+    if (last && bytes < last.bytes) this.samples = [];
+    this.samples.push({ t, bytes });
+    // Keep one sample at or before the window's start, as the base of the measure.
+    while (this.samples.length > 2 && (this.samples[1]?.t ?? t) <= t - this.windowMs) this.samples.shift();
+  }
+
+  rate(now: number): number | undefined {
+    const first = this.samples[0];
+    const last = this.samples.at(-1);
+    if (!first || !last) return undefined;
+    const dt = now - first.t;
+    if (dt < 1000) return undefined;
+    return Math.max(0, (last.bytes - first.bytes) / (dt / 1000));
+  }
+}
+
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
+/** "~6s", "~2m05s": the time left at this rate, when the total is known. */
+export function formatEta(left: number, rate: number | undefined): string | undefined {
+  if (rate === undefined || rate <= 0 || left < 0) return undefined;
+  return `~${formatUptime(Math.max(1000, (left / rate) * 1000))}`;
+}
+
+/** A transfer in progress: `3/7 layers  45.1/120.3 MB  12.3 MB/s  ~6s`, or a build's step and last line. */
+export function transferText(p: TransferProgress, rate: number | undefined): string {
+  if (p.what === "build") {
+    const line = p.line !== undefined ? stripAnsi(p.line).trim() : "";
+    return [p.step, line].filter((x) => x).join(" · ");
+  }
+  const parts: string[] = [];
+  if (p.layers) parts.push(`${p.layers.done}/${p.layers.total} layers`);
+  if (p.bytes) {
+    const { done, total } = p.bytes;
+    if (total !== undefined && done >= total) {
+      // Everything is downloaded; a pull's layers are still being unpacked.
+      parts.push(formatBytes(total));
+      if (p.what === "pull" && p.layers && p.layers.done < p.layers.total) parts.push("extracting");
+      return parts.join("  ");
+    }
+    parts.push(total !== undefined ? formatBytePair(done, total) : formatBytes(done));
+    if (rate !== undefined) parts.push(formatRate(rate));
+    const eta = total !== undefined ? formatEta(total - done, rate) : undefined;
+    if (eta) parts.push(eta);
+  }
+  if (p.files) parts.push(plural(p.files, "file"));
+  return parts.join("  ");
+}
+
+/** `[######----------]  37%` for a transfer whose total is known (the live view's bar), else "". */
+export function transferBar(p: TransferProgress, width = 16): string {
+  const total = p.bytes?.total;
+  if (!p.bytes || total === undefined || total <= 0) return "";
+  const f = Math.min(1, Math.max(0, p.bytes.done / total));
+  const full = Math.round(f * width);
+  return `[${"#".repeat(full)}${"-".repeat(width - full)}] ${`${Math.floor(f * 100)}%`.padStart(4)}`;
+}
+
+/**
+ * A finished transfer in a few words, for the end of its `done` line: `7 layers, 120.3 MB,
+ * 28.6 MB/s` (the average rate). Undefined for a build (its output said it all).
+ */
+export function transferSummary(p: TransferProgress): string | undefined {
+  if (p.what === "build") return undefined;
+  const parts: string[] = [];
+  if (p.layers) parts.push(`${p.layers.total} layer${p.layers.total === 1 ? "" : "s"}`);
+  if (p.bytes && p.bytes.done > 0) {
+    parts.push(formatBytes(p.bytes.total ?? p.bytes.done));
+    if (p.elapsedMs >= 1000) parts.push(formatRate(p.bytes.done / (p.elapsedMs / 1000)));
+  }
+  if (p.files) parts.push(plural(p.files, "file"));
+  return parts.length > 0 ? parts.join(", ") : undefined;
 }

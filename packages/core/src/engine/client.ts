@@ -13,10 +13,18 @@ import {
   followLogs,
   followProgress,
   followServiceLogs,
+  layerMessage,
   normalizeRef,
 } from "./streams.js";
 import { toNode, toService, toTask } from "./swarm-mapping.js";
-import type { BuildOptions, CallCounts, EngineClient, EngineEvent, SwarmInfo } from "./types.js";
+import type {
+  BuildOptions,
+  CallCounts,
+  EngineClient,
+  EngineEvent,
+  LayerMessage,
+  SwarmInfo,
+} from "./types.js";
 
 const TRANSIENT_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "EAI_AGAIN"]);
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "EHOSTUNREACH", "ENOTFOUND"]);
@@ -315,13 +323,17 @@ class DockerEngine implements EngineClient {
     });
   }
 
-  pullImage(ref: string, onProgress: (line: string) => void) {
+  pullImage(ref: string, onProgress: (line: string, layer?: LayerMessage) => void) {
     return this.call(
       "image.pull",
       true,
       async () => {
         const stream = (await this.docker.pull(ref)) as Readable;
-        await followProgress(this.docker, stream, onProgress);
+        await followProgress(this.docker, stream, (line, ev) => {
+          const layer = layerMessage(ev);
+          if (layer) onProgress(line, layer);
+          else onProgress(line);
+        });
       },
       ref,
     );
@@ -392,14 +404,36 @@ class DockerEngine implements EngineClient {
           ...(opts.target ? { target: opts.target } : {}),
         });
         let id = "";
-        await followProgress(this.docker, stream, onProgress, (ev) => {
-          const aux = ev.aux as { ID?: string } | undefined;
-          if (aux?.ID) id = aux.ID;
-        });
+        await followProgress(
+          this.docker,
+          stream,
+          (line) => onProgress(line),
+          (ev) => {
+            const aux = ev.aux as { ID?: string } | undefined;
+            if (aux?.ID) id = aux.ID;
+          },
+        );
         return id;
       },
       opts.ref,
     );
+  }
+
+  exportImages(refs: string[]) {
+    return this.call("image.export", false, async () => {
+      // GET /images/get?names=…: dockerode has it, its types do not.
+      const docker = this.docker as unknown as { getImages(opts: { names: string[] }): Promise<Readable> };
+      return await docker.getImages({ names: refs });
+    });
+  }
+
+  loadImages(tar: Readable, onProgress: (line: string) => void) {
+    return this.call("image.load", true, async () => {
+      const stream = (await this.docker.loadImage(tar as unknown as NodeJS.ReadableStream, {
+        quiet: false,
+      })) as unknown as NodeJS.ReadableStream;
+      await followProgress(this.docker, stream, (line) => onProgress(line));
+    });
   }
 
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void) {

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
 import { canonicalImageRef, familiarImageRef, tryParseImageRef } from "../image-ref.js";
-import type { EngineEvent } from "./types.js";
+import type { EngineEvent, LayerMessage } from "./types.js";
 
 /*
  * The engine's streams, read: a container's log as it is written, an exec's output, the event
@@ -145,11 +145,30 @@ export function normalizeRef(ref: string): string {
   return r ? canonicalImageRef(r) : ref;
 }
 
-/** Reads a pull/build progress stream; a message with `error` fails it (the engine reports build errors in-band). */
+/**
+ * A pull's message about one layer, as data: it names a layer id ("Pulling from NAME" names the
+ * tag instead, and is not one). Undefined for every other message.
+ */
+export function layerMessage(ev: Record<string, unknown>): LayerMessage | undefined {
+  if (typeof ev.id !== "string" || typeof ev.status !== "string" || ev.status.startsWith("Pulling from"))
+    return undefined;
+  const d = (ev.progressDetail ?? {}) as { current?: unknown; total?: unknown };
+  return {
+    id: ev.id,
+    status: ev.status,
+    ...(typeof d.current === "number" ? { current: d.current } : {}),
+    ...(typeof d.total === "number" && d.total > 0 ? { total: d.total } : {}),
+  };
+}
+
+/**
+ * Reads a pull/build progress stream; a message with `error` fails it (the engine reports build
+ * errors in-band). Each line of text is given with the message it came from.
+ */
 export function followProgress(
   docker: Docker,
   stream: NodeJS.ReadableStream,
-  onProgress: (line: string) => void,
+  onProgress: (line: string, ev: Record<string, unknown>) => void,
   onEvent?: (ev: Record<string, unknown>) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -170,7 +189,7 @@ export function followProgress(
             : typeof ev.status === "string"
               ? `${ev.status}${ev.progress ? ` ${ev.progress}` : ""}`
               : "";
-        for (const line of text.split("\n")) if (line.trim()) onProgress(line.trimEnd());
+        for (const line of text.split("\n")) if (line.trim()) onProgress(line.trimEnd(), ev);
       },
     );
   });

@@ -186,7 +186,11 @@ export interface EngineClient {
     refs: string[],
   ): Promise<Record<string, { id: string; labels: Record<string, string>; repoDigests?: string[] }>>;
   inspectImage(ref: string): Promise<ImageDetails | undefined>;
-  pullImage(ref: string, onProgress: (line: string) => void): Promise<void>;
+  /**
+   * Pulls `ref`. Each message of the engine's progress stream is given as a line; a layer's
+   * message (it names a layer id) also as data, for figures (onProgress's second argument).
+   */
+  pullImage(ref: string, onProgress: (line: string, layer?: LayerMessage) => void): Promise<void>;
   tagImage(source: string, ref: string): Promise<void>;
   /** Creates an image from a root filesystem tar (image import, nothing pulled); resolves to its id. */
   importImage(tar: Buffer, opts: { ref: string; changes: string[] }): Promise<string>;
@@ -195,6 +199,17 @@ export interface EngineClient {
   /** Extracts a tar into directory `path` of a container (created or running; its mounts included). */
   putArchive(id: string, path: string, tar: Readable): Promise<void>;
   buildImage(context: Readable, opts: BuildOptions, onProgress: (line: string) => void): Promise<string>;
+  /**
+   * The images as one archive in the engine's save format (`docker save`: manifest.json, one
+   * config per image, layers shared once), as a stream to read to its end.
+   */
+  exportImages(refs: string[]): Promise<Readable>;
+  /**
+   * Loads an archive in the engine's save format (`docker load`). The engine reads all of it
+   * before it loads anything: a body that ends in an error loads nothing. Each line the engine
+   * reports ("Loaded image: REF") is given to `onProgress`.
+   */
+  loadImages(tar: Readable, onProgress: (line: string) => void): Promise<void>;
   /** Container events with these labels, until the signal aborts. */
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void): Promise<void>;
 
@@ -230,6 +245,17 @@ export interface EngineClient {
   ): Promise<void>;
   /** Pushes a local image to the registry its reference names; resolves to the pushed digest. */
   pushImage(ref: string, onProgress: (line: string) => void): Promise<string>;
+}
+
+/** One message of a pull's progress stream about a layer, as the engine sent it. */
+export interface LayerMessage {
+  /** The layer's short id ("183e151c2314"). */
+  id: string;
+  /** "Pulling fs layer", "Waiting", "Downloading", "Download complete", "Extracting", "Pull complete", "Already exists", … */
+  status: string;
+  /** From progressDetail, while downloading (compressed bytes) or extracting. */
+  current?: number;
+  total?: number;
 }
 
 export interface BuildOptions {

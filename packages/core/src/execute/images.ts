@@ -7,21 +7,30 @@ import { contextFiles } from "../observe.js";
 import type { ActionOf } from "../plan/types.js";
 import { resourceKey } from "../plan/util.js";
 import type { RunContext } from "./context.js";
+import { BuildTracker, ProgressThrottle, PullTracker } from "./transfer.js";
 
 /** Pulls an image from its sources in order (a mirror's candidates), then tags it as its reference. */
 export async function pullImage(ctx: RunContext, a: ActionOf<"image.pull">): Promise<void> {
   const t0 = Date.now();
   const resource = resourceKey(a.resource);
-  const onLine = (line: string) => ctx.emit({ type: "output", resource, line });
   const tried: string[] = [];
   let pulled: string | undefined;
   for (const source of a.sources) {
     ctx.phase(resource, "pulling", source);
+    // Layer messages become figures (a few events a second); the others stay output lines.
+    const layers = new PullTracker();
+    const progress = new ProgressThrottle(ctx.emit, resource, "pull", Date.now());
     try {
-      await ctx.engine.pullImage(source, onLine);
+      await ctx.engine.pullImage(source, (line, layer) => {
+        if (!layer) return ctx.emit({ type: "output", resource, line });
+        layers.update(layer);
+        progress.update(layers.figures());
+      });
+      progress.end();
       pulled = source;
       break;
     } catch (err) {
+      progress.end();
       tried.push(`${source}: ${(err as Error).message}`);
       const last = source === a.sources[a.sources.length - 1];
       if (last || !isNotFoundPullError(err)) {
@@ -53,6 +62,8 @@ export async function buildImage(ctx: RunContext, a: ActionOf<"image.build">): P
   const { pack } = await import("tar-fs");
   const tar = pack(img.build.contextDir, { entries: files }) as unknown as Readable;
   const tail: string[] = [];
+  const steps = new BuildTracker();
+  const progress = new ProgressThrottle(ctx.emit, resource, "build", t0);
   const needIds = await Promise.all(img.needs.map((n) => ctx.imageId(n)));
   try {
     await ctx.engine.buildImage(
@@ -72,9 +83,13 @@ export async function buildImage(ctx: RunContext, a: ActionOf<"image.build">): P
         tail.push(line);
         if (tail.length > 20) tail.shift();
         ctx.emit({ type: "output", resource, line });
+        steps.update(ctx.redact(line));
+        progress.update(steps.figures());
       },
     );
+    progress.end();
   } catch (err) {
+    progress.end();
     throw new StepFailedError(resource, "build", (err as Error).message, {
       cause: err,
       details: tail.length > 0 ? ["last build output:", ...tail.map((l) => `  ${l}`)] : [],

@@ -16,6 +16,7 @@ import {
 } from "./containers.js";
 import { createRunContext, type RunContext } from "./context.js";
 import { createDir } from "./dirs.js";
+import { Failures } from "./failures.js";
 import { buildImage, pullImage } from "./images.js";
 import { recordFinishedJob, runJob } from "./jobs.js";
 import { createNetwork, removeNetwork } from "./networks.js";
@@ -48,7 +49,8 @@ export interface ExecuteResult {
  * Carries out a plan as it says: the only code that changes the engine or the data root. Each
  * action begins once the actions it comes after are done; containers start once the dependencies
  * the plan names are ready. On the first failure nothing new begins, waits end, steps in flight
- * finish, and the first failure is what is thrown.
+ * finish; the first failure is what is thrown, or, when steps in flight failed too, every failure
+ * grouped by cause (failures.ts).
  */
 export async function execute(
   plan: Plan,
@@ -90,9 +92,12 @@ export async function execute(
     if (resource)
       ctx.phase(resource, "failed", isShctlError(err) ? err.message : String((err as Error)?.message ?? err));
   };
+  const failures = new Failures();
   onWaitFailed = (_service, err) => {
     failed(undefined, err);
-    if (!interrupted()) scheduler.fail(undefined, err);
+    if (interrupted()) return;
+    failures.add(undefined, err);
+    scheduler.fail(undefined, err);
   };
   const outcome = await scheduler.run(async (a, controls) => {
     try {
@@ -101,6 +106,7 @@ export async function execute(
       failed(a, err);
       // Interrupted: a step that failed on the way is shown failed; the run ends as interrupted.
       if (interrupted()) return false;
+      failures.add(a.id, err);
       throw err;
     }
   });
@@ -120,7 +126,7 @@ export async function execute(
   const notReady = opts.wait === false ? [] : plan.waitReady.filter((n) => !ops.ready.ready.has(n));
   ctx.emit({ type: "outcome", done, notDone: skipped, notReady });
   const failure = scheduler.failure;
-  if (failure) throw asStepError(plan, failure.step, failure.error);
+  if (failure) throw withWaitsCut(failures.error(plan, failure), ops.ready.pending);
   if (interrupted()) throw interruptedError(plan, skipped, done.length, notReady);
   return { done, skipped, durationMs: Date.now() - started };
 }
@@ -170,14 +176,18 @@ async function perform(ops: ContainerOps, a: Action, controls: StepControls): Pr
   }
 }
 
-/** A failure as a typed error: engine and unknown errors are named by the step that failed. */
-function asStepError(plan: Plan, step: string | undefined, err: unknown): unknown {
-  if (isShctlError(err)) return err;
-  const a = plan.actions.find((x) => x.id === step);
-  if (!a) return err;
-  return new StepFailedError(resourceKey(a.resource), a.kind, String((err as Error)?.message ?? err), {
-    cause: err,
-  });
+/**
+ * A failed run's error, with the waits the failure cut short: each service still waited for and
+ * its last answer (the first failure stops every wait, so a second service timing out at the same
+ * moment is said here rather than lost).
+ */
+function withWaitsCut(err: unknown, pending: ReadonlyMap<string, string>): unknown {
+  if (!isShctlError(err) || pending.size === 0) return err;
+  err.details.push(
+    "not ready either when the run stopped:",
+    ...[...pending].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, a]) => `  service ${n}: ${a}`),
+  );
+  return err;
 }
 
 function interruptedError(plan: Plan, skipped: string[], done: number, notReady: string[]): InterruptedError {

@@ -3,7 +3,7 @@ import type { EngineEvent } from "../engine/index.js";
 import { HealthTimeoutError, StepFailedError } from "../errors.js";
 import { LABEL } from "../labels.js";
 import type { ResolvedProbe, ResolvedService } from "../model.js";
-import { runProbe } from "../probe.js";
+import { probeAnswer, runProbe } from "../probe.js";
 import type { RunContext } from "./context.js";
 
 /*
@@ -22,6 +22,12 @@ const EXPLAIN_AFTER_MS = 2000;
 export class Readiness {
   /** Services seen ready (or healthy) in this run. */
   readonly ready = new Set<string>();
+  /**
+   * The last answer of each service still waited for (a probe's, in full, or its healthcheck's),
+   * redacted; a service leaves it once ready or failed. What is left when a run stops says why
+   * the waits it cut short had not ended.
+   */
+  readonly pending = new Map<string, string>();
   private readonly waits = new Map<string, Promise<boolean>>();
   private readonly listeners = new Map<string, Set<(e: EngineEvent) => void>>();
   private eventsStarted = false;
@@ -87,6 +93,7 @@ export class Readiness {
       return;
     }
     this.ctx.phase(resource, "waiting");
+    this.pending.set(s.name, "no answer yet");
     const watch = this.watch(id);
     try {
       // Readiness probes, when a service has them, decide on their own: they answer as soon as the
@@ -96,9 +103,13 @@ export class Readiness {
           if (!(await this.waitProbe(s, id, probe, t0, watch))) return;
         }
       } else if (!(await this.waitHealthy(s, id, t0, watch))) return;
+    } catch (err) {
+      this.pending.delete(s.name);
+      throw err;
     } finally {
       watch.close();
     }
+    this.pending.delete(s.name);
     this.ready.add(s.name);
     this.ctx.phase(resource, "healthy", undefined, t0);
   }
@@ -113,6 +124,8 @@ export class Readiness {
   ): Promise<boolean> {
     const deadline = t0 + s.readyTimeoutMs;
     let last = "";
+    /** The last answer in a few words, for the waiting line (`last` goes into errors in full). */
+    let answer = "";
     let explained = "";
     let nextCheck = 0;
     for (;;) {
@@ -131,11 +144,13 @@ export class Readiness {
       } catch (err) {
         if (this.ctx.signal.aborted) return false;
         last = `${probe.label}: ${(err as Error)?.message ?? String(err)}`;
+        answer = probeAnswer(probe.label, err);
+        this.pending.set(s.name, this.ctx.redact(last));
       }
       const waited = Date.now() - t0;
-      if (waited >= EXPLAIN_AFTER_MS && last !== explained) {
-        explained = last;
-        this.ctx.phase(`service ${s.name}`, "waiting", last);
+      if (waited >= EXPLAIN_AFTER_MS && answer !== explained) {
+        explained = answer;
+        this.ctx.phase(`service ${s.name}`, "waiting", answer);
       }
       const delay = Math.min(probe.intervalMs, Math.max(FIRST_RETRY_MS, waited * 0.05));
       if (Date.now() + delay > deadline) {
@@ -148,12 +163,21 @@ export class Readiness {
   /** Until the Docker healthcheck says healthy: true; false when the run stopped first. */
   private async waitHealthy(s: ResolvedService, id: string, t0: number, watch: Watch): Promise<boolean> {
     const deadline = t0 + s.readyTimeoutMs;
+    let explained = "";
     for (;;) {
       if (this.ctx.signal.aborted) return false;
       const info = await this.ctx.engine.inspectContainer(id);
       if (!info)
         throw new StepFailedError(`service ${s.name}`, "wait for health", "its container disappeared");
       if (info.health === "healthy") return true;
+      // The healthcheck's last answer, once it has one and the wait has lasted: "healthcheck [exit 1] …".
+      const lines = (info.healthLog.at(-1) ?? "").split("\n").filter((l) => l.trim());
+      const answer = lines.length > 1 ? `${lines[0]} … ${lines.at(-1)?.trim()}` : lines[0];
+      if (answer) this.pending.set(s.name, this.ctx.redact(`healthcheck ${answer}`));
+      if (answer && Date.now() - t0 >= EXPLAIN_AFTER_MS && answer !== explained) {
+        explained = answer;
+        this.ctx.phase(`service ${s.name}`, "waiting", `healthcheck ${answer}`);
+      }
       if (info.state === "exited" || info.state === "dead") await this.failIfStopped(s, id, "");
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -165,7 +189,8 @@ export class Readiness {
         );
       }
       // An unhealthy report is not final while the deadline allows: slow cold starts recover.
-      await watch.sleep(Math.min(left, 5000), this.ctx.signal);
+      // Until its first answer is shown, look every 2 s (the engine sends no event per check).
+      await watch.sleep(Math.min(left, explained ? 5000 : EXPLAIN_AFTER_MS), this.ctx.signal);
     }
   }
 

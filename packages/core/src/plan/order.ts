@@ -27,13 +27,33 @@ export function nodesInOrder(stack: ResolvedStack): StackNode[] {
   return topoOrder(all.keys(), depsOf).map((n) => all.get(n) as StackNode);
 }
 
-/** The image keys a stack's services and jobs use. */
+/**
+ * The image keys a stack's services and jobs use, and those they are built from (`needs`, all the
+ * way down): every image apply may have to pull or build, so every image it observes.
+ */
 export function usedImages(stack: ResolvedStack): Set<string> {
   const used = new Set<string>();
-  for (const s of Object.values(stack.services)) used.add(s.image);
+  const add = (key: string) => {
+    if (used.has(key)) return;
+    used.add(key);
+    for (const need of stack.images[key]?.needs ?? []) add(need);
+  };
+  for (const s of Object.values(stack.services)) add(s.image);
   for (const j of Object.values(stack.jobs)) {
-    if (j.container) used.add(j.container.image);
-    for (const u of j.uses) used.add(u);
+    if (j.container) add(j.container.image);
+    for (const u of j.uses) add(u);
   }
   return used;
+}
+
+/** The used images (usedImages) in build order: each after the images it is built from. */
+export function imagesInBuildOrder(stack: ResolvedStack): string[] {
+  const order: string[] = [];
+  const visit = (key: string) => {
+    if (order.includes(key)) return;
+    for (const need of stack.images[key]?.needs ?? []) visit(need);
+    order.push(key);
+  };
+  for (const key of [...usedImages(stack)].sort()) visit(key);
+  return order;
 }

@@ -8,6 +8,7 @@ import type {
   EngineEvent,
   EngineInfo,
   ImageDetails,
+  LayerMessage,
   NetworkSummary,
 } from "../engine/index.js";
 import { EngineError } from "../errors.js";
@@ -394,9 +395,13 @@ export class FakeEngine implements EngineClient {
     );
   }
 
-  pullImage(ref: string, onProgress: (line: string) => void) {
+  /** What a pull reports about layers, as the engine would (none by default). */
+  pullLayers: (ref: string) => LayerMessage[] = () => [];
+
+  pullImage(ref: string, onProgress: (line: string, layer?: LayerMessage) => void) {
     return this.call("image.pull", true, [ref], () => {
       onProgress(`Pulling ${ref}`);
+      for (const m of this.pullLayers(ref)) onProgress(`${m.status}`, m);
       this.addImage(ref);
     });
   }
@@ -418,6 +423,18 @@ export class FakeEngine implements EngineClient {
     return this.call("container.put-archive", true, [id, path], async () => {
       if (!this.onPutArchive || !tar) throw new Error("the fake engine has no archives");
       await this.onPutArchive(this.container(id), path, tar);
+    });
+  }
+
+  exportImages(refs: string[]) {
+    return this.call("image.export", false, [refs], (): Readable => {
+      throw new Error("the fake engine has no image archives");
+    });
+  }
+
+  loadImages(_tar: Readable) {
+    return this.call("image.load", true, [], () => {
+      throw new Error("the fake engine has no image archives");
     });
   }
 

@@ -99,7 +99,7 @@ export async function memoryCheck(ctx: DoctorContext): Promise<DoctorCheckResult
 /** Free disk at the data root against upstream's recommendation (takes the place of the built-in check). */
 export async function diskCheck(ctx: DoctorContext): Promise<DoctorCheckResult> {
   const d = await diskSpace(ctx.dataRoot);
-  const detail = `${formatBytes(d.freeBytes)} free of ${formatBytes(d.totalBytes)} at ${d.path}`;
+  const detail = `${formatBytes(d.freeBytes, "binary")} free of ${formatBytes(d.totalBytes, "binary")} at ${d.path}`;
   if (d.freeBytes < REQUIREMENTS.diskRecommendedGb * GB)
     return {
       status: "warning",
