@@ -355,3 +355,20 @@ async function mountEscapes(stack: ResolvedStack): Promise<Record<string, string
   );
   return out;
 }
+
+/**
+ * The content hash of each built image's context, after checking the contexts are there (the
+ * swarm target's observe uses it; `observe` does the same inline).
+ */
+export async function contextHashes(stack: ResolvedStack): Promise<Record<string, string>> {
+  await checkBuildContexts(stack);
+  const out: Record<string, string> = {};
+  await Promise.all(
+    Object.values(stack.images)
+      .filter((i) => i.build)
+      .map(async (img) => {
+        out[img.key] = await hashContext(img.build?.contextDir as string, buildRecipe(img));
+      }),
+  );
+  return out;
+}
