@@ -77,7 +77,8 @@ describe.skipIf(!hasOpenssl)("the cleanup images' cron entrypoint (needs openssl
     // The certificate's body, one line of it, is in the system bundle the Sentry processes read.
     const body = (await readFile(cert, "utf8")).split("\n").filter((l) => l && !l.startsWith("-----"));
     let bundle = "";
-    for (let i = 0; i < 50; i++) {
+    // The entrypoint rebuilds the bundle as it starts; on a busy machine that takes a while.
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
       bundle = (await engine.exec(id, ["cat", "/etc/ssl/certs/ca-certificates.crt"])).output;
       if (bundle.includes(body[1] as string)) break;
       await new Promise((r) => setTimeout(r, 200));

@@ -14,6 +14,13 @@
  *   chmod OCTAL PATH     set the permission bits
  *   rmtree PATH          remove everything inside PATH (never following symlinks), keep PATH
  *   cat PATH             copy a file to stdout
+ *   mkdir PATH UID:GID OCTAL
+ *                        make the directory PATH (an absolute path) and its missing parents (root,
+ *                        0755), then give PATH this owner and mode; refuses a symbolic link anywhere
+ *                        on the path (a node's host root is mounted at a prefix: a link would lead
+ *                        elsewhere)
+ *   purge PATH           remove the directory PATH and everything in it (never following symlinks;
+ *                        refuses a symbolic link on the path); a missing PATH is not an error
  */
 
 typedef unsigned long size_t;
@@ -27,7 +34,8 @@ typedef unsigned long long u64;
 enum {
   SYS_read = 0, SYS_write = 1, SYS_close = 3, SYS_lseek = 8, SYS_socket = 41, SYS_connect = 42,
   SYS_shutdown = 48, SYS_getsockopt = 55, SYS_fcntl = 72, SYS_getdents64 = 217, SYS_exit_group = 231,
-  SYS_openat = 257, SYS_fchownat = 260, SYS_unlinkat = 263, SYS_fchmodat = 268, SYS_ppoll = 271,
+  SYS_openat = 257, SYS_mkdirat = 258, SYS_fchownat = 260, SYS_unlinkat = 263, SYS_fchmodat = 268,
+  SYS_ppoll = 271, SYS_fchmod = 91,
 };
 #define O_DIRECTORY 0200000
 #define O_NOFOLLOW 0400000
@@ -48,7 +56,8 @@ static long sys6(long n, long a, long b, long c, long d, long e, long f) {
 enum {
   SYS_getdents64 = 61, SYS_read = 63, SYS_write = 64, SYS_close = 57, SYS_lseek = 62, SYS_socket = 198,
   SYS_connect = 203, SYS_shutdown = 210, SYS_getsockopt = 209, SYS_fcntl = 25, SYS_exit_group = 94,
-  SYS_openat = 56, SYS_fchownat = 54, SYS_unlinkat = 35, SYS_fchmodat = 53, SYS_ppoll = 73,
+  SYS_openat = 56, SYS_mkdirat = 34, SYS_fchownat = 54, SYS_unlinkat = 35, SYS_fchmodat = 53,
+  SYS_ppoll = 73, SYS_fchmod = 52,
 };
 #define O_DIRECTORY 040000
 #define O_NOFOLLOW 0100000
@@ -79,9 +88,13 @@ static long sys6(long n, long a, long b, long c, long d, long e, long f) {
 #define POLLOUT 4
 #define POLLERR 8
 #define POLLHUP 0x10
+#define ENOENT 2
 #define EINTR 4
 #define EAGAIN 11
+#define EEXIST 17
+#define ENOTDIR 20
 #define EISDIR 21
+#define ELOOP 40
 #define ENETUNREACH 101
 #define ETIMEDOUT 110
 #define ECONNREFUSED 111
@@ -418,9 +431,99 @@ static int cmd_rmtree(char *dir) {
   return failures ? 1 : 0;
 }
 
+/*
+ * Opens each directory of an absolute path below "/" without following a symbolic link; leaves
+ * the last component's name in *leaf and returns an open descriptor of its parent. With `make`,
+ * missing directories on the way are made (root, 0755). Fails (a message, -1) on a symbolic link,
+ * something that is not a directory, or an error.
+ */
+static long open_parent(char *p, int make, char **leaf, const char *what) {
+  if (p[0] != '/') return say(what), say(": the path must be absolute\n"), -1;
+  size_t n = slen(p);
+  while (n > 1 && p[n - 1] == '/') p[--n] = 0;
+  if (n <= 1) return say(what), say(": refusing /\n"), -1;
+  long dfd = sys6(SYS_openat, AT_FDCWD, (long)"/", O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
+  if (dfd < 0) return fail_line(what, "/", dfd), -1;
+  char *comp = p + 1;
+  for (;;) {
+    char *end = comp;
+    while (*end && *end != '/') end++;
+    if (!*end) {
+      *leaf = comp;
+      return dfd;
+    }
+    *end = 0;
+    if (end == comp || seq(comp, ".") || seq(comp, "..")) {
+      *end = '/';
+      return say(what), say(": "), say(p), say(": empty, . or .. parts are not allowed\n"), -1;
+    }
+    long sub = sys6(SYS_openat, dfd, (long)comp, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
+    if (sub == -ENOENT && make) {
+      long r = sys6(SYS_mkdirat, dfd, (long)comp, 0755, 0, 0, 0);
+      if (r < 0 && r != -EEXIST) {
+        *end = '/';
+        return fail_line(what, p, r), -1;
+      }
+      sub = sys6(SYS_openat, dfd, (long)comp, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
+    }
+    sys3(SYS_close, dfd, 0, 0);
+    if (sub == -ELOOP || sub == -ENOTDIR) {
+      say(what), say(": "), say(p), say(": a symbolic link or a file on the way\n");
+      *end = '/';
+      return -1;
+    }
+    *end = '/';
+    if (sub < 0) return sub == -ENOENT && !make ? -ENOENT : (fail_line(what, p, sub), -1);
+    dfd = sub;
+    comp = end + 1;
+  }
+}
+
+static int cmd_mkdir(char *p, char *owner, char *mode_s) {
+  unsigned long uid, gid, mode;
+  char *colon = owner;
+  while (*colon && *colon != ':') colon++;
+  if (!*colon) return say("usage: mkdir PATH UID:GID OCTAL\n"), 2;
+  *colon = 0;
+  if (parse_uint(owner, 10, 0xfffffffe, &uid) < 0 || parse_uint(colon + 1, 10, 0xfffffffe, &gid) < 0 ||
+      parse_uint(mode_s, 8, 07777, &mode) < 0)
+    return say("usage: mkdir PATH UID:GID OCTAL (numbers)\n"), 2;
+  char *leaf;
+  long dfd = open_parent(p, 1, &leaf, "mkdir");
+  if (dfd < 0) return 1;
+  long r = sys6(SYS_mkdirat, dfd, (long)leaf, (long)mode, 0, 0, 0);
+  if (r < 0 && r != -EEXIST) return fail_line("mkdir", p, r), 1;
+  long fd = sys6(SYS_openat, dfd, (long)leaf, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
+  if (fd < 0) return say("mkdir: "), say(p), say(": not a directory (or a symbolic link)\n"), 1;
+  r = sys6(SYS_fchownat, fd, (long)"", (long)uid, (long)gid, 0x1000, 0); /* AT_EMPTY_PATH */
+  if (r < 0) return fail_line("mkdir: chown", p, r), 1;
+  r = sys3(SYS_fchmod, fd, mode, 0);
+  if (r < 0) return fail_line("mkdir: chmod", p, r), 1;
+  return 0;
+}
+
+static int cmd_purge(char *p) {
+  char *leaf;
+  long dfd = open_parent(p, 0, &leaf, "purge");
+  if (dfd == -ENOENT) return 0;
+  if (dfd < 0) return 1;
+  long fd = sys6(SYS_openat, dfd, (long)leaf, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
+  if (fd == -ENOENT) return 0;
+  if (fd < 0) return say("purge: "), say(p), say(": not a directory (or a symbolic link)\n"), 1;
+  size_t n = slen(p);
+  if (n >= sizeof path) return say("purge: path too long\n"), 2;
+  memcpy(path, p, n + 1);
+  empty_dir((int)fd, n);
+  sys3(SYS_close, fd, 0, 0);
+  if (failures) return 1;
+  long r = sys3(SYS_unlinkat, dfd, leaf, AT_REMOVEDIR);
+  if (r < 0 && r != -ENOENT) return fail_line("purge: cannot remove", p, r), 1;
+  return 0;
+}
+
 static int usage(void) {
   say("usage: shctl-helper sleep | connect IP PORT | chown UID:GID PATH | chmod OCTAL PATH | "
-      "rmtree PATH | cat PATH\n");
+      "rmtree PATH | cat PATH | mkdir PATH UID:GID OCTAL | purge PATH\n");
   return 2;
 }
 
@@ -440,6 +543,8 @@ static int run(int argc, char **argv) {
   if (seq(c, "chmod") && argc == 4) return cmd_chmod(argv[2], argv[3]);
   if (seq(c, "rmtree") && argc == 3) return cmd_rmtree(argv[2]);
   if (seq(c, "cat") && argc == 3) return cmd_cat(argv[2]);
+  if (seq(c, "mkdir") && argc == 5) return cmd_mkdir(argv[2], argv[3], argv[4]);
+  if (seq(c, "purge") && argc == 3) return cmd_purge(argv[2]);
   return usage();
 }
 

@@ -10,8 +10,10 @@ import type { Plan } from "./plan/types.js";
 import { acquireLock, type LockInfo } from "./state.js";
 import { checkDataRoot, type TeardownResult, teardownStack } from "./teardown.js";
 
-/** Observes the engine and returns what `apply` would do; changes nothing. */
+/** Observes the engine (or the swarm) and returns what `apply` would do; changes nothing. */
 export async function diff(stack: ResolvedStack, engine: EngineClient): Promise<Plan> {
+  if (stack.target === "swarm")
+    return (await (await import("./swarm/api.js")).planOnSwarm(stack, engine)).plan;
   return plan(stack, await observe(engine, stack));
 }
 
@@ -64,7 +66,9 @@ export async function apply(
     onStale: (info) => emit({ type: "warning", message: tookOver(info, opts.forceUnlock) }),
   });
   try {
-    const p = await diff(stack, engine);
+    const swarm = stack.target === "swarm" ? await import("./swarm/api.js") : undefined;
+    const onSwarm = swarm ? await swarm.planOnSwarm(stack, engine) : undefined;
+    const p = onSwarm ? onSwarm.plan : await diff(stack, engine);
     emit({ type: "plan", plan: p });
     if (p.conflicts.length > 0) throw conflictError(p, "stop this apply");
     if (opts.confirm && p.actions.length > 0 && !(await opts.confirm(p))) {
@@ -72,12 +76,16 @@ export async function apply(
         hint: "run apply again when you want to",
       });
     }
-    const result = await execute(p, stack, engine, {
+    const executeOptions = {
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
       ...(opts.wait !== undefined ? { wait: opts.wait } : {}),
-    });
+    };
+    const result =
+      swarm && onSwarm
+        ? await swarm.executeSwarm(p, stack, engine, onSwarm.env, executeOptions)
+        : await execute(p, stack, engine, executeOptions);
     return { plan: p, result };
   } finally {
     await lock.release();
@@ -110,6 +118,8 @@ export async function teardown(
     onStale: (info) => opts.onEvent?.({ type: "warning", message: tookOver(info, opts.forceUnlock) }),
   });
   try {
+    if (stack.target === "swarm")
+      return await (await import("./swarm/api.js")).teardownSwarm(stack, engine, opts);
     return await teardownStack(stack, engine, opts);
   } finally {
     await lock.release();

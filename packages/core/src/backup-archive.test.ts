@@ -3,14 +3,9 @@ import { PassThrough, Readable, Writable } from "node:stream";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { extract, pack } from "tar-stream";
 import { describe, expect, it } from "vitest";
-import {
-  type BackupHeader,
-  type BackupManifest,
-  extractionTar,
-  isGzip,
-  verifyArchive,
-  writeArchive,
-} from "./backup-archive.js";
+import type { BackupHeader, BackupManifest } from "./backup-archive.js";
+import { extractionTar, isGzip, verifyArchive } from "./backup-archive-read.js";
+import { writeArchive } from "./backup-archive-write.js";
 import { BackupArchiveError } from "./errors.js";
 
 /*

@@ -6,13 +6,9 @@ import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { extract, pack } from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  BUNDLE_FORMAT,
-  type BundleManifest,
-  HeldBackUntilVerified,
-  tarHeader,
-  verifyBundle,
-} from "./bundle.js";
+import { BUNDLE_FORMAT, type BundleManifest, tarHeader } from "./bundle.js";
+import { HeldBackUntilVerified } from "./bundle-load.js";
+import { verifyBundle } from "./bundle-verify.js";
 import { BundleError } from "./errors.js";
 
 /*

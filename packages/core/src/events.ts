@@ -8,6 +8,7 @@ import type { Plan } from "./plan/types.js";
 export type Phase =
   | "pending"
   | "pulling"
+  | "pushing"
   | "building"
   | "creating"
   | "starting"

@@ -166,6 +166,58 @@ for (const [arch, prefix] of runners) {
       });
     });
 
+    it("mkdir makes the path with its parents, gives the leaf its owner and mode, and refuses links", () => {
+      const root = path.join(work, `mk-${arch}`);
+      const leaf = path.join(root, "a/b/leaf");
+      const me = `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
+      expect(run(["mkdir", `${leaf}/`, me, "0750"])).toEqual({ code: 0, stdout: "", stderr: "" });
+      expect(statSync(leaf).mode & 0o7777).toBe(0o750);
+      expect(statSync(path.join(root, "a/b")).mode & 0o7777).toBe(0o755);
+      // Again on an existing directory: its mode is set again (idempotent).
+      chmodSync(leaf, 0o700);
+      expect(run(["mkdir", leaf, me, "0755"]).code).toBe(0);
+      expect(statSync(leaf).mode & 0o7777).toBe(0o755);
+      if (process.getuid?.() === 0) {
+        expect(run(["mkdir", path.join(root, "owned"), "999:998", "0700"]).code).toBe(0);
+        expect(statSync(path.join(root, "owned"))).toMatchObject({ uid: 999, gid: 998 });
+      }
+      // A symbolic link on the way (or as the leaf) is refused, and nothing is made behind it.
+      const outside = path.join(work, `mk-outside-${arch}`);
+      mkdirSync(outside);
+      symlinkSync(outside, path.join(root, "link"));
+      const viaLink = run(["mkdir", path.join(root, "link/x"), "0:0", "0755"]);
+      expect(viaLink).toMatchObject({ code: 1, stderr: expect.stringContaining("symbolic link") });
+      expect(run(["mkdir", path.join(root, "link"), "0:0", "0755"]).code).toBe(1);
+      expect(readdirSync(outside)).toEqual([]);
+      expect(run(["mkdir", "relative/x", "0:0", "0755"])).toMatchObject({ code: 1 });
+      expect(run(["mkdir", "/", "0:0", "0755"])).toMatchObject({ code: 1 });
+      expect(run(["mkdir", leaf, "nobody", "0755"])).toMatchObject({ code: 2 });
+      expect(run(["mkdir", `${root}/a/../b`, "0:0", "0755"])).toMatchObject({ code: 1 });
+    });
+
+    it("purge removes a directory and its content, never through a link; a missing one is fine", () => {
+      const root = path.join(work, `purge-${arch}`);
+      const outside = path.join(work, `purge-outside-${arch}`);
+      mkdirSync(path.join(root, "data/sub"), { recursive: true });
+      mkdirSync(outside);
+      writeFileSync(path.join(outside, "keep"), "k");
+      writeFileSync(path.join(root, "data/sub/f"), "f");
+      symlinkSync(outside, path.join(root, "data/out"));
+      symlinkSync(path.join(root, "data"), path.join(root, "alias"));
+      // Through a link: refused, nothing removed.
+      expect(run(["purge", path.join(root, "alias/sub")])).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining("symbolic link"),
+      });
+      expect(run(["purge", path.join(root, "alias")]).code).toBe(1);
+      expect(readdirSync(path.join(root, "data")).sort()).toEqual(["out", "sub"]);
+      expect(run(["purge", path.join(root, "data")])).toEqual({ code: 0, stdout: "", stderr: "" });
+      expect(readdirSync(root)).toEqual(["alias"]);
+      expect(readdirSync(outside)).toEqual(["keep"]);
+      expect(run(["purge", path.join(root, "data")]).code).toBe(0);
+      expect(run(["purge", path.join(root, "missing/deeper")]).code).toBe(0);
+    });
+
     /** Runs the helper asynchronously: the echo server lives in this process. */
     const runAsync = (args: string[], input: string) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {

@@ -5,7 +5,8 @@ import { LABEL } from "./labels.js";
 
 /*
  * Containers of the helper image (see helper-image.ts): one-shot commands (chown, chmod, rmtree,
- * cat) and a long-lived container that sleeps until removed, in which commands are exec'd.
+ * cat), a long-lived container that sleeps until removed, in which commands are exec'd, and
+ * containers never started, whose mounts the engine's archive API reads and writes.
  */
 
 export interface HelperRunOptions extends HelperImageOptions {
@@ -117,4 +118,28 @@ export async function startLongLivedHelper(
     throw err;
   }
   return { id, name, close };
+}
+
+/**
+ * Gives `use` a helper container that is created and never started, with these binds and no
+ * network: the engine's archive API reads (getArchive) and writes (putArchive) its mounts with
+ * their owners, modes and links. The container is removed afterwards, however `use` ended.
+ */
+export async function withUnstartedHelper<T>(
+  engine: EngineClient,
+  o: { stack: string; name: string; binds: string[] },
+  use: (id: string) => Promise<T>,
+): Promise<T> {
+  const image = await ensureHelperImage(engine);
+  const id = await engine.createContainer({
+    Image: image,
+    Cmd: ["sleep"],
+    Labels: helperLabels(o.stack, o.name),
+    HostConfig: { Binds: o.binds, NetworkMode: "none" },
+  });
+  try {
+    return await use(id);
+  } finally {
+    await engine.removeContainer(id).catch(() => undefined);
+  }
 }

@@ -10,21 +10,15 @@
 export { type ApplyOptions, type ApplyResult, apply, diff, teardown } from "./api.js";
 export { type BackupOptions, type BackupResult, backup } from "./backup.js";
 export type { BackupHeader, BackupManifest, ManifestEntry } from "./backup-archive.js";
+export { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleImage, type BundleManifest } from "./bundle.js";
 export {
-  BUNDLE_FORMAT,
-  BUNDLE_VERSION,
-  type BundleImage,
-  type BundleManifest,
   type LoadBundleOptions,
   type LoadBundleResult,
   type LoadedImage,
   loadBundle,
-  type SaveBundleOptions,
-  type SaveBundleResult,
-  saveBundle,
-  stackImages,
-  verifyBundle,
-} from "./bundle.js";
+} from "./bundle-load.js";
+export { type SaveBundleOptions, type SaveBundleResult, saveBundle, stackImages } from "./bundle-save.js";
+export { verifyBundle } from "./bundle-verify.js";
 export { formatBytes } from "./bytes.js";
 export { type DoctorFinding, type DoctorOptions, doctor, summarizeFindings } from "./doctor.js";
 export { diskSpace } from "./doctor-data.js";

@@ -8,15 +8,12 @@
  * - the helper image and its containers, and the sockets `createReach` hands out.
  */
 
-export { contentBytes, restartPlan, wantsCompression } from "./backup.js";
-export {
-  BACKUP_FORMAT,
-  BACKUP_FORMAT_VERSION,
-  extractionTar,
-  isGzip,
-  verifyArchive,
-  writeArchive,
-} from "./backup-archive.js";
+export { wantsCompression } from "./backup.js";
+export { BACKUP_FORMAT, BACKUP_FORMAT_VERSION } from "./backup-archive.js";
+export { extractionTar, isGzip, verifyArchive } from "./backup-archive-read.js";
+export { writeArchive } from "./backup-archive-write.js";
+export { contentBytes } from "./backup-preflight.js";
+export { restartPlan } from "./backup-services.js";
 export {
   addressesOverlap,
   containersPublishing,
@@ -58,7 +55,7 @@ export { ProxySocket } from "./proxy-socket.js";
 export { reachSetting } from "./reach-mode.js";
 export { redact } from "./redact.js";
 export { type ResolveContext, splitCommand } from "./resolve/index.js";
-export { restoreOwners } from "./restore.js";
+export { restoreOwners } from "./restore-extract.js";
 export type { JobRun, ProbeCheck } from "./schema.js";
 export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";
 export { tunnelSocket } from "./tunnel.js";

@@ -21,6 +21,8 @@ export async function logs(
   service: string,
   opts: { tail?: number; follow?: boolean; signal?: AbortSignal; onLine: (line: string) => void },
 ): Promise<LogsSource> {
+  if (stack.target === "swarm")
+    return (await import("./swarm/logs.js")).swarmLogs(stack, engine, service, opts);
   const list = (
     await engine.listContainers([`${LABEL.stack}=${stack.name}`, `${LABEL.name}=${service}`])
   ).filter((c) => ownedByProject(c.labels, stack));

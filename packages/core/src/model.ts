@@ -98,6 +98,10 @@ export interface ResolvedService extends ContainerSpec {
   /** How a changed container is replaced, when the stack says (else the plan decides). */
   update: "start-first" | "stop-first" | undefined;
   deps: ResolvedDependency[];
+  /** target: swarm only: the node role it is pinned to (node label shctl.ROLE=true). */
+  placement?: string;
+  /** target: swarm only: how many tasks run. */
+  replicas?: number;
 }
 
 export interface ResolvedJob {
@@ -117,6 +121,8 @@ export interface ResolvedJob {
   inputs: string[];
   /** Absolute paths of the files the job writes. */
   outputs: string[];
+  /** target: swarm only: the node role a container job runs on. */
+  placement?: string;
 }
 
 export interface ResolvedImage {
@@ -151,6 +157,14 @@ export interface ResolvedNetwork {
   labels: Record<string, string>;
 }
 
+/** The swarm target's settings (ResolvedStack.swarm). */
+export interface ResolvedSwarm {
+  /** A registry every node pulls from; undefined: nodes use the images they have or pull themselves. */
+  registry: string | undefined;
+  /** Absolute paths of data directories on storage every node shares. */
+  sharedDirs: string[];
+}
+
 /** An end-to-end check of the running stack (see verify.ts). */
 export interface ResolvedCheck {
   name: string;
@@ -163,6 +177,12 @@ export interface ResolvedCheck {
 
 export interface ResolvedStack {
   name: string;
+  /**
+   * Where the stack runs: absent for one engine (containers), "swarm" for the services of the swarm
+   * the engine manages (see swarm/).
+   */
+  target?: "swarm";
+  swarm?: ResolvedSwarm;
   /** The version of what the stack runs, if its spec says (recorded in backups). */
   version: string | undefined;
   /** Where the stack came from (a file path, or "(module)"). */

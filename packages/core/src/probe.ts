@@ -112,7 +112,7 @@ export function probeAnswer(label: string, err: unknown): string {
 }
 
 /** A GET of `path` on ip:port through the reach, within 3 s; its status and body. */
-function httpGet(
+export function httpGet(
   reach: Reach,
   ip: string,
   port: number,

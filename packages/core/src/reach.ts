@@ -39,6 +39,11 @@ export interface ReachOptions {
   helperImageRepo?: string;
   /** How many connect execs wait ready in the helper (default 2; 0: start one per connection). */
   warmExecs?: number;
+  /**
+   * Resolves a name to an address on a stack network, instead of the engine's view of the stack's
+   * containers (the swarm target resolves names from its services' tasks, on every node).
+   */
+  resolve?: (target: string) => Promise<ResolvedAddress | undefined>;
 }
 
 export interface ReachDescription {
@@ -114,7 +119,9 @@ class EngineReach implements Reach {
     const { dataRoot } = this.stack;
     const owned =
       dataRoot === undefined ? undefined : (l: Record<string, string>) => ownedByProject(l, { dataRoot });
-    const found = await resolveName(this.engine, this.stack.name, this.networks, target, owned);
+    const found = this.opts.resolve
+      ? await this.opts.resolve(target)
+      : await resolveName(this.engine, this.stack.name, this.networks, target, owned);
     if (found) return found;
     throw new ReachError(target, `no running container of stack ${this.stack.name} answers to that name`, {
       code: "ENOTFOUND",

@@ -1,33 +1,17 @@
 import { createReadStream } from "node:fs";
-import { lstat, mkdir, open, readdir, rename, rm, rmdir } from "node:fs/promises";
+import { mkdir, open, rename, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { Transform } from "node:stream";
-import { throttled } from "./backup.js";
-import {
-  type BackupManifest,
-  DATA_DIR,
-  excludedFromBackup,
-  extractionTar,
-  isGzip,
-  type OwnerMap,
-  type VerifiedArchive,
-  verifyArchive,
-} from "./backup-archive.js";
+import type { BackupManifest } from "./backup-archive.js";
+import { isGzip, type VerifiedArchive, verifyArchive } from "./backup-archive-read.js";
+import { throttled } from "./copy-progress.js";
 import type { EngineClient } from "./engine/index.js";
-import {
-  BackupArchiveError,
-  InterruptedError,
-  isShctlError,
-  RefusedError,
-  StepFailedError,
-  UsageError,
-} from "./errors.js";
+import { InterruptedError, isShctlError, RefusedError, StepFailedError, UsageError } from "./errors.js";
 import type { EventSink } from "./events.js";
-import { runHelperCommand } from "./helper-container.js";
-import { isAccessError } from "./helper-files.js";
-import { ensureHelperImage } from "./helper-image.js";
-import { LABEL } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
+import { extractBackup } from "./restore-extract.js";
+import { isMountPoint, removeStaleStaging, removeTree, stagingDir } from "./restore-staging.js";
+import { checkTarget, contentsOf } from "./restore-target.js";
 import { acquireLock } from "./state.js";
 
 /*
@@ -143,180 +127,6 @@ export async function verifyBackup(
   }
 }
 
-/** Entries a restore target may hold and still count as empty: an empty `.shctl`, a lock. */
-function ignorable(rel: string): boolean {
-  return rel === ".shctl" || excludedFromBackup(rel);
-}
-
-/**
- * What the data root holds beyond what an empty one may (at most `limit` paths): read directly,
- * or through the engine where this user may not read it.
- */
-async function contentsOf(engine: EngineClient, stack: ResolvedStack, limit = 5): Promise<string[]> {
-  const found: string[] = [];
-  try {
-    for (const n of await readdir(stack.dataRoot)) {
-      if (n !== ".shctl") found.push(n);
-      else for (const m of await readdir(path.join(stack.dataRoot, n))) found.push(`.shctl/${m}`);
-    }
-    return found.filter((r) => !ignorable(r)).slice(0, limit);
-  } catch (err) {
-    if (!isAccessError(err)) throw err;
-  }
-  const image = await ensureHelperImage(engine);
-  const id = await engine.createContainer({
-    Image: image,
-    Cmd: ["sleep"],
-    Labels: {
-      [LABEL.stack]: stack.name,
-      [LABEL.kind]: "helper",
-      [LABEL.name]: "list",
-      [LABEL.helper]: "true",
-    },
-    HostConfig: { Binds: [`${stack.dataRoot}:/${DATA_DIR}:ro`], NetworkMode: "none" },
-  });
-  try {
-    const tar = await engine.getArchive(id, `/${DATA_DIR}`);
-    if (!tar) return [];
-    const { extract } = await import("tar-stream");
-    const ex = extract();
-    tar.pipe(ex);
-    tar.on("error", (err) => ex.destroy(err));
-    for await (const entry of ex) {
-      const rel = entry.header.name.split("/").filter(Boolean).slice(1).join("/");
-      entry.resume();
-      if (rel !== "" && !ignorable(rel)) found.push(rel);
-      if (found.length >= limit) break;
-    }
-    tar.destroy();
-    return found;
-  } finally {
-    await engine.removeContainer(id).catch(() => undefined);
-  }
-}
-
-/** The target must be a missing or empty directory (no symlink), and no service of the stack may run. */
-async function checkTarget(stack: ResolvedStack, engine: EngineClient): Promise<"missing" | "empty"> {
-  const running = (await engine.listContainers([`${LABEL.stack}=${stack.name}`])).filter(
-    (c) => c.labels[LABEL.kind] === "service" && (c.state === "running" || c.state === "restarting"),
-  );
-  if (running.length > 0) {
-    throw new RefusedError(
-      `stack ${stack.name} is running (${running
-        .map((c) => c.labels[LABEL.name] ?? c.name)
-        .sort()
-        .join(", ")}): nothing was restored`,
-      { hint: "restore into a stopped stack: `shctl teardown` first (and the data root must be empty)" },
-    );
-  }
-  const st = await lstat(stack.dataRoot).catch(() => undefined);
-  if (!st) return "missing";
-  if (st.isSymbolicLink() || !st.isDirectory()) {
-    throw new RefusedError(
-      `the data root ${stack.dataRoot} is ${st.isSymbolicLink() ? "a symbolic link" : "not a directory"}: nothing was restored`,
-      {
-        hint: "restore into a missing or empty directory",
-      },
-    );
-  }
-  const extra = await contentsOf(engine, stack);
-  if (extra.length > 0) {
-    throw new RefusedError(`the data root ${stack.dataRoot} is not empty: nothing was restored`, {
-      details: [`it holds ${extra.join(", ")}${extra.length >= 5 ? ", …" : ""}`],
-      hint: "restore only into a missing or empty data root: `shctl teardown --data` removes the stack's data (keep a backup of it first), or move it aside",
-    });
-  }
-  return "empty";
-}
-
-/**
- * Owners on the way in: files that belonged to the user who made the backup go to the user who
- * restores it, when that user is not root and not the same (a non-root user could not write its
- * own state files otherwise). Everything else (the services' users) keeps its numeric owner.
- */
-export function restoreOwners(
-  createdBy: BackupManifest["createdBy"],
-  me: { uid: number; gid: number } | undefined,
-): OwnerMap | undefined {
-  if (!createdBy || !me || me.uid === 0) return undefined;
-  if (createdBy.uid === me.uid && createdBy.gid === me.gid) return undefined;
-  return (uid, gid) => [uid === createdBy.uid ? me.uid : uid, gid === createdBy.gid ? me.gid : gid];
-}
-
-/**
- * Where a restore into a missing data root unpacks first: a hidden directory beside it, renamed
- * into place once complete, so that even a restore killed outright leaves no half-written data
- * root (the next restore removes what such a run left).
- */
-export function stagingDir(dataRoot: string, pid: number = process.pid): string {
-  return path.join(path.dirname(dataRoot), `.${path.basename(dataRoot)}.restoring-${pid}`);
-}
-
-/** Removes everything inside `dir` (and `dir` itself unless `keep`), through a helper where this user may not. */
-async function removeTree(engine: EngineClient, stack: string, dir: string, keep = false): Promise<void> {
-  let denied = false;
-  try {
-    for (const n of await readdir(dir)) await rm(path.join(dir, n), { recursive: true, force: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-    if (!isAccessError(err)) throw err;
-    denied = true;
-  }
-  if (denied) {
-    const r = await runHelperCommand(engine, {
-      stack,
-      name: "restore-undo",
-      args: ["rmtree", "/target"],
-      binds: [`${dir}:/target`],
-    });
-    if (r.exitCode !== 0) throw new Error(`the helper could not empty ${dir}: ${r.stderr.trim()}`);
-  }
-  if (!keep) await rmdir(dir);
-}
-
-/** Removes what restores killed outright (their process is gone) left beside the data root. */
-async function removeStaleStaging(
-  engine: EngineClient,
-  stack: ResolvedStack,
-  emit: EventSink,
-): Promise<void> {
-  const prefix = `.${path.basename(stack.dataRoot)}.restoring-`;
-  const names = await readdir(path.dirname(stack.dataRoot)).catch(() => [] as string[]);
-  for (const n of names) {
-    if (!n.startsWith(prefix)) continue;
-    const pid = Number(n.slice(prefix.length));
-    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
-    const dir = path.join(path.dirname(stack.dataRoot), n);
-    await removeTree(engine, stack.name, dir).then(
-      () =>
-        emit({
-          type: "warning",
-          message: `removed ${dir}, left by a restore that did not finish (pid ${pid})`,
-        }),
-      (err: unknown) =>
-        emit({
-          type: "warning",
-          message: `could not remove ${dir}, left by an earlier restore: ${(err as Error).message}`,
-        }),
-    );
-  }
-}
-
-/** Whether a directory is a mount point (on another device than its parent). */
-async function isMountPoint(dir: string): Promise<boolean> {
-  const [a, b] = await Promise.all([lstat(dir), lstat(path.dirname(dir))]);
-  return a.dev !== b.dev;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Restores a backup into the stack's data root, which must be missing or empty (else
  * RefusedError, exit 2, nothing touched); the archive is checked whole before anything is written
@@ -391,7 +201,7 @@ export async function restore(
     emit({ type: "phase", resource, phase: "extracting" });
     try {
       if (staging) await mkdir(staging, { mode: 0o700 });
-      await extract(stack, engine, staging ?? stack.dataRoot, file, v, emit, resource, opts.signal);
+      await extractBackup(stack, engine, staging ?? stack.dataRoot, file, v, emit, resource, opts.signal);
       if (staging) {
         // The lock goes with the empty directory the staging one replaces.
         released = true;
@@ -441,63 +251,4 @@ export async function restore(
     }
   }
   return { file, compressed: v.compressed, manifest: summary, restored: true, durationMs: Date.now() - t0 };
-}
-
-/** The second pass: the archive, checked again entry by entry, unpacked by the engine into the data root. */
-async function extract(
-  stack: ResolvedStack,
-  engine: EngineClient,
-  target: string,
-  file: string,
-  v: VerifiedArchive & { compressed: boolean },
-  emit: EventSink,
-  resource: string,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const me =
-    typeof process.getuid === "function"
-      ? { uid: process.getuid(), gid: process.getgid?.() ?? 0 }
-      : undefined;
-  const owner = restoreOwners(v.manifest.createdBy, me);
-  const progress = throttled(emit, resource, "restore", v.manifest.totals.bytes);
-  const input = createReadStream(file);
-  const { tar, done } = await extractionTar(input, {
-    file,
-    compressed: v.compressed,
-    manifest: v.manifest,
-    onProgress: progress.update,
-    ...(owner ? { owner } : {}),
-    ...(signal ? { signal } : {}),
-  });
-  const image = await ensureHelperImage(engine);
-  const id = await engine.createContainer({
-    Image: image,
-    Cmd: ["sleep"],
-    Labels: {
-      [LABEL.stack]: stack.name,
-      [LABEL.kind]: "helper",
-      [LABEL.name]: "restore",
-      [LABEL.helper]: "true",
-    },
-    HostConfig: { Binds: [`${target}:/${DATA_DIR}`], NetworkMode: "none" },
-  });
-  try {
-    const putting = engine.putArchive(id, "/", tar);
-    putting.catch(() => {
-      input.destroy();
-      tar.destroy();
-    });
-    await Promise.all([done, putting]);
-    progress.flush();
-  } catch (err) {
-    input.destroy();
-    tar.destroy();
-    // A difference from the manifest says more than the upload it broke; otherwise the engine's error.
-    throw await done.then(
-      () => err,
-      (e: unknown) => (e instanceof BackupArchiveError ? e : err),
-    );
-  } finally {
-    await engine.removeContainer(id).catch(() => undefined);
-  }
 }

@@ -171,6 +171,15 @@ const NetworkAttachment = z.union([
   z.record(ResourceName, z.strictObject({ aliases: z.array(z.string()).default([]) })),
 ]);
 
+/** Where a swarm runs a service or job (target: swarm only). */
+export const Placement = z
+  .strictObject({
+    node: ResourceName.describe(
+      "The node role: it runs on the node labelled shctl.ROLE=true (docker node update --label-add shctl.ROLE=true NODE)",
+    ),
+  })
+  .describe("target: swarm only. Pins it to one node; a service with data mounts must be pinned");
+
 const Ulimit = z.union([
   z.number().int(),
   z.strictObject({ soft: z.number().int(), hard: z.number().int() }),
@@ -208,6 +217,13 @@ export const Service = z.strictObject({
   stopSignal: z.string().optional(),
   stopGracePeriod: Duration.default("10s"),
   init: z.boolean().default(false).describe("Run an init process as PID 1 (reaps zombies, forwards signals)"),
+  placement: Placement.optional(),
+  replicas: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("target: swarm only. How many tasks run (default 1); a service with data mounts runs 1"),
   update: z
     .enum(["start-first", "stop-first"])
     .optional()
@@ -297,6 +313,7 @@ export const Job = z
         "Images a `run` job starts containers of (keys or references): pulled or built before it runs",
       ),
     timeout: Duration.default("10m"),
+    placement: Placement.optional(),
     always: z.boolean().default(false).describe("Run on every apply, not only when the job key changes"),
     outputs: z
       .array(HostPath)
@@ -469,9 +486,33 @@ export const Image = z
   })
   .describe("An image pulled by reference, or built from a local context");
 
+/** Settings of the swarm target (target: swarm). */
+export const SwarmSettings = z.strictObject({
+  registry: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "A registry every node can pull from (host[:port][/path]): shctl pushes the images it builds and its own helper image there, and services run them by digest",
+    ),
+  sharedDirs: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      "Data directories (relative to the data root) on storage every node mounts at the same path (NFS, a cluster file system): services that write them may run anywhere",
+    ),
+});
+
 export const Stack = z.strictObject({
   $schema: z.string().optional(),
   name: ResourceName,
+  target: z
+    .enum(["engine", "swarm"])
+    .default("engine")
+    .describe(
+      "engine: containers on one Docker Engine (default); swarm: services of the swarm this engine manages",
+    ),
+  swarm: SwarmSettings.optional(),
   version: z
     .string()
     .optional()
@@ -520,6 +561,7 @@ export type JobSpec = z.output<typeof Job>;
 export type MountSpec = z.output<typeof Mount>;
 export type ProbeSpec = z.output<typeof Probe>;
 export type DoctorCheckSpec = z.output<typeof DoctorCheck>;
+export type SwarmSettingsSpec = z.output<typeof SwarmSettings>;
 export type EnvValueSpec = z.output<typeof EnvValue>;
 export type CheckSpec = z.output<typeof Check>;
 

@@ -117,7 +117,8 @@ export interface Lock {
   release(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid runs on this machine (another user's too). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -29,6 +29,10 @@ export interface ServiceStatus {
   readyDetail: string | undefined;
   /** Figures the stack adds to this row (`statusExtras`), by column, e.g. `{ lag: { text: "0" } }`. */
   extras?: Record<string, StatusExtra>;
+  /** On a swarm: how many tasks run the service's current spec, of how many it wants. */
+  replicas?: { running: number; desired: number };
+  /** On a swarm: its tasks that are not running as they should, in words ("task 2 on node-b: …"). */
+  tasks?: string[];
 }
 
 export interface StatusOptions {
@@ -54,6 +58,7 @@ export async function status(
   engine: EngineClient,
   opts: StatusOptions = {},
 ): Promise<ServiceStatus[]> {
+  if (stack.target === "swarm") return (await import("./swarm/status.js")).swarmStatus(stack, engine, opts);
   const list = (await engine.listContainers([`${LABEL.stack}=${stack.name}`])).filter((c) =>
     ownedByProject(c.labels, stack),
   );
@@ -131,7 +136,7 @@ async function probeRows(
 }
 
 /** The stack's own figures per service (statusExtras), within their time; a failure is a warning. */
-async function addExtras(
+export async function addExtras(
   stack: ResolvedStack,
   reach: Reach,
   rows: ServiceStatus[],

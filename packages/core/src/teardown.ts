@@ -179,7 +179,8 @@ export async function checkDataRoot(stack: ResolvedStack): Promise<"missing" | "
   return "ok";
 }
 
-async function removeDataRoot(stack: ResolvedStack, engine: EngineClient): Promise<boolean> {
+/** Removes the data root after the safety checks (through a helper container where this user may not). */
+export async function removeDataRoot(stack: ResolvedStack, engine: EngineClient): Promise<boolean> {
   if ((await checkDataRoot(stack)) === "missing") return false;
   try {
     await rm(stack.dataRoot, { recursive: true, force: true });

@@ -17,7 +17,8 @@ import { createProgress, displayPath, resolveStack, type StackOptions } from "./
 
 /*
  * `shctl images save FILE` and `shctl images load FILE`: the stack's images in one file, for a
- * machine that cannot reach a registry (core/src/bundle.ts has the format and the checks).
+ * machine that cannot reach a registry (core/src/bundle.ts has the format, bundle-verify.ts the
+ * checks).
  */
 
 export interface SaveCommandOptions extends StackOptions, GlobalOptions {

@@ -29,8 +29,8 @@ export async function run(o: TeardownCommandOptions, ui: Ui): Promise<number> {
     // Nothing to ask about if it is gone.
     if (dataRoot === "ok") {
       ui.err(
-        `This removes the containers and networks of stack ${stack.name} and deletes ${stack.dataRoot} ` +
-          "with everything its services stored. It cannot be undone.",
+        `This removes the ${stack.target === "swarm" ? "services" : "containers"} and networks of stack ${stack.name} and deletes ${stack.dataRoot} ` +
+          `${stack.target === "swarm" ? "(here and on the nodes that hold its data) " : ""}with everything its services stored. It cannot be undone.`,
       );
       const answer = await ask(`Type the stack name (${stack.name}) or y to confirm: `);
       if (answer === undefined) {
@@ -77,12 +77,14 @@ export async function run(o: TeardownCommandOptions, ui: Ui): Promise<number> {
       return 0;
     }
     const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+    // On a swarm the stack is services (their tasks' containers go with them).
+    const unit = stack.target === "swarm" ? "service" : "container";
     if (r.containers + r.networks > 0 || r.dataRemoved) ui.out("");
     ui.out(
       r.containers + r.networks === 0
-        ? `Stack ${stack.name} had no containers or networks.`
+        ? `Stack ${stack.name} had no ${unit}s or networks.`
         : ui.c.green(
-            `Removed ${plural(r.containers, "container")} and ${plural(r.networks, "network")} of stack ${stack.name}.`,
+            `Removed ${plural(r.containers, unit)} and ${plural(r.networks, "network")} of stack ${stack.name}.`,
           ),
     );
     if (o.data)

@@ -40,6 +40,13 @@ const CATEGORY: Record<ActionKind, Category> = {
   "network.remove": "remove",
   "job.run": "job",
   "job.record": "job",
+  "image.push": "create",
+  "node-dir.create": "create",
+  "service.create": "create",
+  "service.update": "recreate",
+  "service.restart": "update",
+  "service.remove": "remove",
+  "config.remove": "remove",
 };
 
 const VERB: Record<ActionKind, string> = {
@@ -56,6 +63,13 @@ const VERB: Record<ActionKind, string> = {
   "container.start": "start",
   "container.restart": "restart",
   "container.remove": "remove",
+  "image.push": "push",
+  "node-dir.create": "create",
+  "service.create": "create",
+  "service.update": "update",
+  "service.restart": "restart",
+  "service.remove": "remove",
+  "config.remove": "remove",
 };
 
 const SYMBOL: Record<Category, string> = {
@@ -105,7 +119,10 @@ function entries(plan: Plan, profile?: string): Entry[] {
       resource: resourceKey(a.resource),
       verb: VERB[a.kind],
       detail: detailOf(a, profile ?? plan.profile),
-      changes: a.kind === "container.recreate" || a.kind === "container.update" ? a.changes : [],
+      changes:
+        a.kind === "container.recreate" || a.kind === "container.update" || a.kind === "service.update"
+          ? a.changes
+          : [],
     });
   }
   return out;
@@ -159,11 +176,56 @@ export function reasonOf(a: Action, profile?: string): string | undefined {
         "stale-helper": "a helper container left from an earlier run",
         "network-recreated": `network ${list(a.networks)} ${verbFor(a.networks, "is", "are")} recreated: the container is created again on it`,
       }[a.cause];
+    case "image.push":
+      return `to ${a.pushRef}${a.cause === "changed" ? ": the image changed" : ""}`;
+    case "node-dir.create":
+      return `on node ${a.nodeName} (role ${a.role})${a.cause === "gone" ? ": a task found it missing" : ""}`;
+    case "service.create":
+      return undefined;
+    case "service.update":
+      return serviceUpdateReason(a);
+    case "service.restart": {
+      const replaced = a.triggers.filter((t) => t.change === "replaced").map((t) => t.name);
+      const rerun = a.triggers.filter((t) => t.change === "rerun").map((t) => t.name);
+      const parts: string[] = [];
+      if (replaced.length > 0) parts.push(`${list(replaced)} ${verbFor(replaced, "is", "are")} replaced`);
+      if (rerun.length > 0) parts.push(`${list(rerun)} ${verbFor(rerun, "runs", "run")} again`);
+      return parts.join("; ");
+    }
+    case "service.remove":
+      return {
+        "not-in-stack": `"${a.resource.name}" is no longer in the stack${profile ? ` (profile ${profile})` : ""}`,
+        "stale-job": "a job service left from an earlier run",
+        "stale-helper": "a helper service left from an earlier run",
+        "network-recreated": `network ${list(a.networks)} ${verbFor(a.networks, "is", "are")} recreated: the service is created again on it`,
+      }[a.cause];
+    case "config.remove":
+      return "no service uses it any more";
     default: {
       const never: never = a;
       return String(never);
     }
   }
+}
+
+/** Why a swarm service is updated, and how the swarm rolls it (start-first, or stop-first and why). */
+function serviceUpdateReason(a: ActionOf<"service.update">): string {
+  const kept = a.onlyIfChanged ? "; kept if it comes out the same" : "";
+  const why = {
+    spec: `${a.changes.map((c) => c.field).join(", ") || "spec"} changed`,
+    drift: "changed outside shctl",
+    image: `its image is built or pushed in this apply${kept}`,
+    inputs: `job ${list(a.writers)} may rewrite its files${kept}`,
+    scale: "replicas changed",
+  }[a.cause];
+  if (a.cause === "scale") return `${why} (no task is restarted)`;
+  if (a.order !== "stop-first") return `${why}; rolling, each new task beside the old one`;
+  const first = {
+    spec: "as its spec says",
+    "host-port": "it publishes a host port the old one holds",
+    "own-data": "a data directory only it mounts",
+  }[a.orderCause ?? "spec"];
+  return `${why}; rolling, each old task stops first (${first})`;
 }
 
 function jobReason(a: ActionOf<"job.run">): string {
@@ -212,7 +274,7 @@ function detailOf(a: Action, profile?: string): string | undefined {
   const parts: string[] = [];
   const reason = reasonOf(a, profile);
   if (reason) parts.push(reason);
-  if (a.kind === "dir.create") {
+  if (a.kind === "dir.create" || a.kind === "node-dir.create") {
     if (a.owner) parts.push(`owner ${a.owner.uid}:${a.owner.gid}`);
     if (a.mode !== undefined) parts.push(`mode ${a.mode.toString(8).padStart(4, "0")}`);
   }

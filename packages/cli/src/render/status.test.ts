@@ -48,6 +48,30 @@ describe("renderStatus", () => {
     expect(text).toContain("snuba-consumer: lag: lag grew from 12 to 40 in 2.5s");
   });
 
+  it("on a swarm: a REPLICAS column (running of wanted) and the tasks that are not as they should be", () => {
+    const text = renderStatus(
+      "shop",
+      [
+        row({
+          name: "db",
+          replicas: { running: 0, desired: 1 },
+          state: "pending",
+          tasks: [
+            "task 1 on node-2: waiting for a node: no suitable node (1 node not available for new tasks)",
+          ],
+        }),
+        row({ name: "web", replicas: { running: 2, desired: 2 } }),
+      ],
+      now,
+      plain,
+    );
+    const lines = text.split("\n");
+    expect(lines[0]).toMatch(/^SERVICE +STATE +REPLICAS +HEALTH +RESTARTS +UPTIME$/);
+    expect(lines[1]).toMatch(/^db +pending +0\/1 +- +0 +-$/);
+    expect(lines[2]).toMatch(/^web +running +2\/2 +- +0 +-$/);
+    expect(text).toContain("db: task 1 on node-2: waiting for a node: no suitable node");
+  });
+
   it("has no extra column when no row has a figure", () => {
     expect(renderStatus("shop", [row({ name: "web" })], now, plain).split("\n")[0]).toMatch(/UPTIME$/);
   });

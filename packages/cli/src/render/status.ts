@@ -12,9 +12,12 @@ export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: nu
   if (rows.length === 0) return `Stack ${stackName} has no services.`;
   // The stack's own figures (e.g. the Sentry stack's consumer lag): a column per key any row has.
   const extraKeys = [...new Set(rows.flatMap((r) => Object.keys(r.extras ?? {})))].sort();
+  // On a swarm: how many tasks run the current spec, of how many the service wants.
+  const swarm = rows.some((r) => r.replicas !== undefined);
   const header = [
     "SERVICE",
     "STATE",
+    ...(swarm ? ["REPLICAS"] : []),
     "HEALTH",
     "RESTARTS",
     "UPTIME",
@@ -30,6 +33,7 @@ export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: nu
     return [
       { text: r.orphan ? `${name} *` : name, paint: r.orphan ? c.yellow : (s: string) => s },
       { text: r.state, paint: stateColor(r.state, c) },
+      ...(swarm ? [replicasCell(r, c)] : []),
       { text: healthText(r), paint: healthColor(healthText(r), c) },
       { text: String(r.restarts), paint: r.restarts > 0 ? c.yellow : (s: string) => s },
       { text: Number.isNaN(started) ? "-" : formatUptime(nowMs - started), paint: (s: string) => s },
@@ -49,6 +53,7 @@ export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: nu
   const notes: string[] = [];
   for (const r of rows) {
     if (r.ready === false) notes.push(c.red(`${r.name}: not ready: ${r.readyDetail ?? "a probe failed"}`));
+    for (const t of r.tasks ?? []) notes.push(c.yellow(`${r.name}: ${t}`));
     for (const [k, x] of Object.entries(r.extras ?? {})) {
       if (!x.detail || (x.state !== "warning" && x.state !== "failure")) continue;
       notes.push(extraColor(x, c)(`${r.name}: ${k}: ${x.detail}`));
@@ -63,10 +68,16 @@ export function renderStatus(stackName: string, rows: ServiceStatus[], nowMs: nu
     const missing = rows.filter((r) => r.state === "missing" && !r.orphan).map((r) => r.name);
     if (missing.length > 0)
       notes.push(
-        `${missing.join(", ")}: in the stack, but the engine has no container for ${missing.length === 1 ? "it" : "them"}; \`shctl apply\` creates ${missing.length === 1 ? "it" : "them"}`,
+        `${missing.join(", ")}: in the stack, but the ${swarm ? "swarm has no service" : "engine has no container"} for ${missing.length === 1 ? "it" : "them"}; \`shctl apply\` creates ${missing.length === 1 ? "it" : "them"}`,
       );
   }
   return [...out, ...(notes.length > 0 ? ["", ...notes] : [])].join("\n");
+}
+
+function replicasCell(r: ServiceStatus, c: Colors): { text: string; paint: (s: string) => string } {
+  if (!r.replicas) return { text: "-", paint: c.dim };
+  const { running, desired } = r.replicas;
+  return { text: `${running}/${desired}`, paint: running >= desired ? c.green : c.yellow };
 }
 
 function extraColor(x: StatusExtra, c: Colors): (s: string) => string {

@@ -13,10 +13,19 @@ import {
   followEvents,
   followLogs,
   followProgress,
+  followServiceLogs,
   layerMessage,
   normalizeRef,
 } from "./streams.js";
-import type { BuildOptions, CallCounts, EngineClient, EngineEvent, LayerMessage } from "./types.js";
+import { toNode, toService, toTask } from "./swarm-mapping.js";
+import type {
+  BuildOptions,
+  CallCounts,
+  EngineClient,
+  EngineEvent,
+  LayerMessage,
+  SwarmInfo,
+} from "./types.js";
 
 const TRANSIENT_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "EAI_AGAIN"]);
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "EHOSTUNREACH", "ENOTFOUND"]);
@@ -313,7 +322,7 @@ class DockerEngine implements EngineClient {
 
   listImages(refs: string[]) {
     return this.call("image.list", false, async () => {
-      const out: Record<string, { id: string; labels: Record<string, string> }> = {};
+      const out: Record<string, { id: string; labels: Record<string, string>; repoDigests: string[] }> = {};
       if (refs.length === 0) return out;
       // The filter matches the short form the engine shows (`postgres:14.5`), not `docker.io/library/…`.
       const patterns = [...new Set(refs.map((r) => familiarRef(r)))];
@@ -328,7 +337,7 @@ class DockerEngine implements EngineClient {
       for (const img of list) {
         for (const known of [...(img.RepoTags ?? []), ...(img.RepoDigests ?? [])]) {
           for (const r of wanted.get(normalizeRef(known)) ?? [])
-            out[r] = { id: img.Id, labels: img.Labels ?? {} };
+            out[r] = { id: img.Id, labels: img.Labels ?? {}, repoDigests: img.RepoDigests ?? [] };
         }
       }
       return out;
@@ -462,6 +471,161 @@ class DockerEngine implements EngineClient {
 
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void) {
     return this.call("events", false, () => followEvents(this.docker, labels, signal, onEvent));
+  }
+
+  swarmInfo() {
+    return this.call("info", false, async (): Promise<SwarmInfo> => {
+      const i = (await this.docker.info()) as {
+        Swarm?: { LocalNodeState?: string; NodeID?: string; ControlAvailable?: boolean };
+      };
+      return {
+        state: i.Swarm?.LocalNodeState ?? "inactive",
+        nodeId: i.Swarm?.NodeID ?? "",
+        manager: i.Swarm?.ControlAvailable === true,
+      };
+    });
+  }
+
+  listNodes() {
+    return this.call("node.list", false, async () => (await this.docker.listNodes()).map(toNode));
+  }
+
+  listServices(labels: string[]) {
+    return this.call("service.list", false, async () =>
+      (await this.docker.listServices({ filters: { label: labels } } as Docker.ServiceListOptions)).map(
+        toService,
+      ),
+    );
+  }
+
+  inspectService(id: string) {
+    return this.call("service.inspect", false, async () => {
+      try {
+        return toService(await this.docker.getService(id).inspect());
+      } catch (err) {
+        if (status(err) === 404) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  createService(spec: Record<string, unknown>) {
+    return this.call(
+      "service.create",
+      true,
+      async () => (await this.docker.createService(spec as never)).id as string,
+      String(spec.Name ?? ""),
+    );
+  }
+
+  updateService(
+    id: string,
+    version: number,
+    spec: Record<string, unknown>,
+    opts: { rollback?: boolean } = {},
+  ) {
+    return this.call(
+      "service.update",
+      true,
+      async () => {
+        await this.docker.getService(id).update({
+          _query: { version, ...(opts.rollback ? { rollback: "previous" } : {}) },
+          _body: spec,
+        } as never);
+      },
+      String(spec.Name ?? id),
+    );
+  }
+
+  removeService(id: string) {
+    return this.call("service.remove", true, async () => {
+      try {
+        await this.docker.getService(id).remove();
+      } catch (err) {
+        if (status(err) !== 404) throw err; // already gone
+      }
+    });
+  }
+
+  listTasks(services?: string[]) {
+    return this.call("task.list", false, async () => {
+      if (services?.length === 0) return [];
+      try {
+        const opts = services ? { filters: { service: services } } : {};
+        return (await this.docker.listTasks(opts as object)).map(toTask);
+      } catch (err) {
+        if (status(err) === 404) return []; // a service of the filter is gone
+        throw err;
+      }
+    });
+  }
+
+  listConfigs(labels: string[]) {
+    return this.call("config.list", false, async () => {
+      const list = (await this.docker.listConfigs({ filters: { label: labels } } as object)) as unknown as {
+        ID: string;
+        Spec?: { Name?: string; Labels?: Record<string, string> };
+      }[];
+      return list.map((c) => ({ id: c.ID, name: c.Spec?.Name ?? "", labels: c.Spec?.Labels ?? {} }));
+    });
+  }
+
+  createConfig(spec: Record<string, unknown>) {
+    return this.call(
+      "config.create",
+      true,
+      async () => {
+        const c = (await this.docker.createConfig(spec as never)) as unknown as { id: string };
+        return c.id;
+      },
+      String(spec.Name ?? ""),
+    );
+  }
+
+  removeConfig(id: string) {
+    return this.call("config.remove", true, async () => {
+      try {
+        await this.docker.getConfig(id).remove();
+      } catch (err) {
+        if (status(err) !== 404) throw err;
+      }
+    });
+  }
+
+  serviceLogs(id: string, tail: number) {
+    return this.call("service.logs", false, async () => {
+      const buf = (await this.docker.getService(id).logs({
+        stdout: true,
+        stderr: true,
+        follow: false,
+        ...(tail > 0 ? { tail } : {}),
+      } as never)) as unknown as Buffer;
+      return demuxLines(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf ?? "")));
+    });
+  }
+
+  followServiceLogs(id: string, tail: number, onLine: (line: string) => void, signal: AbortSignal) {
+    return this.call("service.logs", false, () => followServiceLogs(this.docker, id, tail, onLine, signal));
+  }
+
+  pushImage(ref: string, onProgress: (line: string) => void) {
+    return this.call(
+      "image.push",
+      true,
+      async () => {
+        // The engine wants X-Registry-Auth even for a registry without auth.
+        const stream = (await this.docker
+          .getImage(ref)
+          .push({ authconfig: {} } as object)) as unknown as Readable;
+        let digest = "";
+        await followProgress(this.docker, stream, onProgress, (ev) => {
+          const aux = ev.aux as { Digest?: string } | undefined;
+          if (aux?.Digest) digest = aux.Digest;
+        });
+        return digest;
+      },
+      ref,
+    );
   }
 }
 

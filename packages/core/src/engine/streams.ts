@@ -214,3 +214,37 @@ export function demuxLines(buf: Buffer): string[] {
   if (lines[lines.length - 1] === "") lines.pop();
   return lines;
 }
+
+/** Follows a swarm service's log (its tasks on every node, multiplexed) until it ends or `signal` aborts. */
+export async function followServiceLogs(
+  docker: Docker,
+  id: string,
+  tail: number,
+  onLine: (line: string) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const stream = (await docker.getService(id).logs({
+    stdout: true,
+    stderr: true,
+    tail,
+    follow: true,
+  } as never)) as unknown as Readable;
+  signal.addEventListener("abort", () => stream.destroy(), { once: true });
+  if (signal.aborted) stream.destroy();
+  const state = { pending: "" };
+  const sink = {
+    write: (chunk: Buffer) => {
+      state.pending += chunk.toString("utf8");
+      const lines = state.pending.split("\n");
+      state.pending = lines.pop() ?? "";
+      for (const l of lines) onLine(l);
+    },
+  };
+  docker.modem.demuxStream(stream, sink as never, sink as never);
+  await new Promise<void>((resolve) => {
+    stream.on("end", resolve);
+    stream.on("close", resolve);
+    stream.on("error", () => resolve());
+  });
+  if (state.pending) onLine(state.pending);
+}

@@ -71,6 +71,76 @@ export interface EngineInfo {
   systemTime?: string;
 }
 
+/** This engine's part in a swarm (the `Swarm` of the engine's info). */
+export interface SwarmInfo {
+  /** "inactive", "pending", "active", "error" or "locked". */
+  state: string;
+  /** This engine's node ID in the swarm ("" outside one). */
+  nodeId: string;
+  /** Whether this engine is a manager (may change services, networks and configs). */
+  manager: boolean;
+}
+
+/** A node of the swarm (managers only list them). */
+export interface NodeSummary {
+  id: string;
+  hostname: string;
+  role: string;
+  /** "active", "pause" or "drain" (the spec's). */
+  availability: string;
+  /** "ready", "down", "disconnected" or "unknown" (the status's). */
+  state: string;
+  /** The node's spec labels (`docker node update --label-add`). */
+  labels: Record<string, string>;
+  /** The address the node is reached at. */
+  addr: string;
+}
+
+/** A swarm service as the engine keeps it. */
+export interface ServiceSummary {
+  id: string;
+  name: string;
+  /** The version the next update must name (optimistic concurrency). */
+  version: number;
+  labels: Record<string, string>;
+  /** The spec as the engine stores it (the Engine API's ServiceSpec). */
+  spec: Record<string, unknown>;
+  /** The state of its latest update or rollback, if any ("updating", "completed", "rollback_completed", …). */
+  updateStatus: { state: string; message: string } | undefined;
+}
+
+/** A task of a swarm service: one slot's container on one node. */
+export interface TaskSummary {
+  id: string;
+  serviceId: string;
+  /** The replica's slot (replicated services); undefined for job tasks without one. */
+  slot: number | undefined;
+  /** The node it is assigned to ("" while not yet scheduled). */
+  nodeId: string;
+  desiredState: string;
+  /** new, pending, assigned, accepted, preparing, starting, running, complete, failed, rejected, shutdown, orphaned, … */
+  state: string;
+  message: string;
+  /** Why it failed or cannot be scheduled, as the swarm says it. */
+  err: string | undefined;
+  containerId: string | undefined;
+  exitCode: number | undefined;
+  /** When it entered its state (RFC 3339). */
+  timestamp: string;
+  createdAt: string;
+  /** The labels of its container spec (shctl keeps the applied hash there). */
+  labels: Record<string, string>;
+  /** Its addresses on the service's networks (prefix length removed). */
+  addresses: { network: string; networkId: string; ip: string }[];
+}
+
+/** A swarm config (a file delivered to tasks). */
+export interface ConfigSummary {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+}
+
 export interface CallCounts {
   read: number;
   mutating: number;
@@ -108,8 +178,13 @@ export interface EngineClient {
   createNetwork(body: Record<string, unknown>): Promise<string>;
   removeNetwork(id: string): Promise<void>;
   connectNetwork(network: string, container: string, aliases: string[]): Promise<void>;
-  /** Local images by reference; absent references are missing from the result. */
-  listImages(refs: string[]): Promise<Record<string, { id: string; labels: Record<string, string> }>>;
+  /**
+   * Local images by reference; absent references are missing from the result. `repoDigests`: the
+   * registries' digests it is known by (none for an image built or loaded here).
+   */
+  listImages(
+    refs: string[],
+  ): Promise<Record<string, { id: string; labels: Record<string, string>; repoDigests?: string[] }>>;
   inspectImage(ref: string): Promise<ImageDetails | undefined>;
   /**
    * Pulls `ref`. Each message of the engine's progress stream is given as a line; a layer's
@@ -137,6 +212,39 @@ export interface EngineClient {
   loadImages(tar: Readable, onProgress: (line: string) => void): Promise<void>;
   /** Container events with these labels, until the signal aborts. */
   events(labels: string[], signal: AbortSignal, onEvent: (e: EngineEvent) => void): Promise<void>;
+
+  // Swarm mode (the swarm target, swarm/): services, tasks, nodes and configs, through a manager.
+  /** This engine's part in a swarm. */
+  swarmInfo(): Promise<SwarmInfo>;
+  listNodes(): Promise<NodeSummary[]>;
+  listServices(labels: string[]): Promise<ServiceSummary[]>;
+  inspectService(id: string): Promise<ServiceSummary | undefined>;
+  /** Creates a service from a ServiceSpec; resolves to its ID. */
+  createService(spec: Record<string, unknown>): Promise<string>;
+  /** Replaces a service's spec (at `version`); with `rollback`, the swarm goes back to the previous spec. */
+  updateService(
+    id: string,
+    version: number,
+    spec: Record<string, unknown>,
+    opts?: { rollback?: boolean },
+  ): Promise<void>;
+  removeService(id: string): Promise<void>;
+  /** Tasks of these services (IDs or names; a service that is gone has none); without a list, every task. */
+  listTasks(services?: string[]): Promise<TaskSummary[]>;
+  listConfigs(labels: string[]): Promise<ConfigSummary[]>;
+  /** Creates a config from a ConfigSpec (Data base64); resolves to its ID. */
+  createConfig(spec: Record<string, unknown>): Promise<string>;
+  removeConfig(id: string): Promise<void>;
+  /** The last `tail` lines a service's tasks logged, from every node (0: all). */
+  serviceLogs(id: string, tail: number): Promise<string[]>;
+  followServiceLogs(
+    id: string,
+    tail: number,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /** Pushes a local image to the registry its reference names; resolves to the pushed digest. */
+  pushImage(ref: string, onProgress: (line: string) => void): Promise<string>;
 }
 
 /** One message of a pull's progress stream about a layer, as the engine sent it. */

@@ -47,6 +47,8 @@ export function createRunContext(
   emit: EventSink,
   signal: AbortSignal,
   interruptSignal: AbortSignal = new AbortController().signal,
+  /** How this run reaches container ports, when not the stack's own engine reach (the swarm's tasks). */
+  makeReach: () => Reach = () => createReach(engine, stack),
 ): RunContext {
   const imageIds = new Map<string, string>();
   const lookups = new Map<string, Promise<string>>();
@@ -96,7 +98,7 @@ export function createRunContext(
       imageIds.set(key, id);
     },
     reach() {
-      reach ??= createReach(engine, stack);
+      reach ??= makeReach();
       return reach;
     },
     async close() {

@@ -164,6 +164,14 @@ async function perform(ops: ContainerOps, a: Action, controls: StepControls): Pr
       return void (await restartService(ops, a));
     case "container.remove":
       return void (await removeContainer(ops, a));
+    case "image.push":
+    case "node-dir.create":
+    case "service.create":
+    case "service.update":
+    case "service.restart":
+    case "service.remove":
+    case "config.remove":
+      throw new Error(`${a.kind} is an action of the swarm target, not of one engine`);
     default: {
       const never: never = a;
       throw new Error(`unknown action ${JSON.stringify(never)}`);

@@ -49,7 +49,12 @@ export async function runJob(
   return true;
 }
 
-async function runFunctionJob(ctx: RunContext, a: ActionOf<"job.run">, job: ResolvedJob): Promise<void> {
+/** A function job, run by this process (exported for the swarm target, which runs them the same way). */
+export async function runFunctionJob(
+  ctx: RunContext,
+  a: ActionOf<"job.run">,
+  job: ResolvedJob,
+): Promise<void> {
   const t0 = Date.now();
   const resource = resourceKey(a.resource);
   const run = job.run;
@@ -210,7 +215,13 @@ async function logTail(ctx: RunContext, id: string): Promise<string[]> {
 }
 
 /** Saves a job run's log lines (already redacted); a failure to save is a warning, not an error. */
-async function keepLog(ctx: RunContext, resource: string, job: string, outcome: string, lines: string[]) {
+export async function keepLog(
+  ctx: RunContext,
+  resource: string,
+  job: string,
+  outcome: string,
+  lines: string[],
+) {
   try {
     await saveJobLog(ctx.stack.dataRoot, job, {
       outcome,

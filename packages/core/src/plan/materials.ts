@@ -3,7 +3,7 @@ import { LABEL } from "../labels.js";
 import type { ResolvedStack, StackNode } from "../model.js";
 import type { ObservedState } from "../observe.js";
 import { ids, type PlanBuilder } from "./builder.js";
-import { usedImages } from "./order.js";
+import { imagesInBuildOrder } from "./order.js";
 import type { ActionOf } from "./types.js";
 
 /*
@@ -22,14 +22,7 @@ export interface Materials {
 /** Images a used image is built from come first; then each image is kept, pulled or built. */
 export function planImages(stack: ResolvedStack, observed: ObservedState, b: PlanBuilder): Materials {
   const m: Materials = { identity: new Map(), imageAction: new Map(), dirAction: new Map() };
-  const order: string[] = [];
-  const visit = (key: string) => {
-    if (order.includes(key)) return;
-    for (const need of stack.images[key]?.needs ?? []) visit(need);
-    order.push(key);
-  };
-  for (const key of [...usedImages(stack)].sort()) visit(key);
-  for (const key of order) {
+  for (const key of imagesInBuildOrder(stack)) {
     const img = stack.images[key];
     if (!img) continue;
     const seen = observed.images[key];

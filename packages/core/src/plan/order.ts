@@ -45,3 +45,15 @@ export function usedImages(stack: ResolvedStack): Set<string> {
   }
   return used;
 }
+
+/** The used images (usedImages) in build order: each after the images it is built from. */
+export function imagesInBuildOrder(stack: ResolvedStack): string[] {
+  const order: string[] = [];
+  const visit = (key: string) => {
+    if (order.includes(key)) return;
+    for (const need of stack.images[key]?.needs ?? []) visit(need);
+    order.push(key);
+  };
+  for (const key of [...usedImages(stack)].sort()) visit(key);
+  return order;
+}

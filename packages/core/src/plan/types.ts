@@ -11,7 +11,7 @@ import { PLAN_VERSION } from "./util.js";
  */
 
 export const ResourceSchema = z.strictObject({
-  type: z.enum(["service", "job", "helper", "image", "network", "dir", "stack"]),
+  type: z.enum(["service", "job", "helper", "image", "network", "dir", "stack", "config"]),
   /** Service, job, image key or network name; a dir's path relative to its root ("project:" for the project dir). */
   name: z.string(),
 });
@@ -53,6 +53,84 @@ const startGate = {
 };
 
 const Owner = z.strictObject({ uid: z.number().int(), gid: z.number().int() });
+
+/*
+ * The swarm target's actions (swarm/plan.ts plans them, swarm/execute.ts carries them out; an engine
+ * plan never has them): images pushed to the stack's registry, data directories made on a node,
+ * services created, updated (a rolling update by the swarm), restarted and removed, and configs
+ * no longer used. Networks, image builds and jobs use the kinds above.
+ */
+const swarmActions = [
+  z.strictObject({
+    ...base,
+    kind: z.literal("image.push"),
+    ref: z.string(),
+    /** The reference in the registry (tagged from `ref`); services run it by the pushed digest. */
+    pushRef: z.string(),
+    cause: z.enum(["not-pushed", "changed"]),
+  }),
+  z.strictObject({
+    ...base,
+    kind: z.literal("node-dir.create"),
+    /** The node role (placement) whose one node gets the directory. */
+    role: z.string(),
+    nodeId: z.string(),
+    /** The node's hostname, for people. */
+    nodeName: z.string(),
+    owner: Owner.optional(),
+    mode: z.number().int().optional(),
+    /** missing: never made there; gone: a task of the service found no such directory. */
+    cause: z.enum(["missing", "gone"]),
+  }),
+  z.strictObject({
+    ...base,
+    ...startGate,
+    kind: z.literal("service.create"),
+    /** The swarm service's name. */
+    dockerName: z.string(),
+    cause: z.literal("missing"),
+  }),
+  z.strictObject({
+    ...base,
+    ...startGate,
+    kind: z.literal("service.update"),
+    serviceId: z.string(),
+    dockerName: z.string(),
+    cause: z.enum(["spec", "drift", "image", "inputs", "scale"]),
+    changes: z.array(FieldChangeSchema),
+    /** Jobs of this plan that may rewrite its inputs or the files it gets as configs. */
+    writers: z.array(z.string()),
+    /** Update only if its spec, as its images and files come out in this apply, differs. */
+    onlyIfChanged: z.boolean(),
+    /**
+     * The swarm's rolling update: start-first starts a new task beside each old one; stop-first
+     * stops the old one first. A task that does not get ready rolls the service back.
+     */
+    order: z.enum(["start-first", "stop-first"]),
+    orderCause: z.enum(["spec", "host-port", "own-data"]).optional(),
+  }),
+  z.strictObject({
+    ...base,
+    kind: z.literal("service.restart"),
+    serviceId: z.string(),
+    triggers: z.array(z.strictObject({ name: z.string(), change: z.enum(["replaced", "rerun"]) })),
+  }),
+  z.strictObject({
+    ...base,
+    kind: z.literal("service.remove"),
+    serviceId: z.string(),
+    dockerName: z.string(),
+    cause: z.enum(["not-in-stack", "stale-job", "stale-helper", "network-recreated"]),
+    networks: z.array(z.string()),
+  }),
+  z.strictObject({
+    ...base,
+    kind: z.literal("config.remove"),
+    configId: z.string(),
+    dockerName: z.string(),
+    cause: z.literal("unused"),
+  }),
+] as const;
 
 export const ActionSchema = z.discriminatedUnion("kind", [
   z.strictObject({
@@ -176,6 +254,7 @@ export const ActionSchema = z.discriminatedUnion("kind", [
     /** Networks recreated under it (cause "network-recreated"). */
     networks: z.array(z.string()),
   }),
+  ...swarmActions,
 ]);
 export type Action = z.output<typeof ActionSchema>;
 export type ActionKind = Action["kind"];
@@ -220,12 +299,54 @@ export const ConflictSchema = z.discriminatedUnion("kind", [
     path: z.string(),
     target: z.string(),
   }),
+  // The swarm target's conflicts.
+  z.strictObject({ kind: z.literal("service-name-taken"), resource: ResourceSchema, name: z.string() }),
+  z.strictObject({
+    kind: z.literal("node-role-missing"),
+    resource: ResourceSchema,
+    /** The placement role and the node label it needs (shctl.ROLE=true). */
+    role: z.string(),
+    label: z.string(),
+  }),
+  z.strictObject({
+    kind: z.literal("node-role-ambiguous"),
+    resource: ResourceSchema,
+    role: z.string(),
+    label: z.string(),
+    /** The nodes that carry the label (hostname or ID). */
+    nodes: z.array(z.string()),
+  }),
+  z.strictObject({
+    kind: z.literal("data-on-other-node"),
+    resource: ResourceSchema,
+    path: z.string(),
+    /** Where shctl made the directory, and the node the role names now. */
+    madeOn: z.string(),
+    roleNode: z.string(),
+    role: z.string(),
+  }),
+  z.strictObject({
+    kind: z.literal("config-too-large"),
+    resource: ResourceSchema,
+    path: z.string(),
+    size: z.number().int(),
+    limit: z.number().int(),
+  }),
+  z.strictObject({
+    kind: z.literal("stack-on-other-target"),
+    resource: ResourceSchema,
+    /** Where the stack's resources were found: containers on this engine (target engine). */
+    other: z.enum(["engine"]),
+    count: z.number().int(),
+  }),
 ]);
 export type Conflict = z.output<typeof ConflictSchema>;
 
 export const PlanSchema = z.strictObject({
   version: z.literal(PLAN_VERSION),
   stack: z.string(),
+  /** "swarm" for a plan of the swarm target (services); absent for one engine (containers). */
+  target: z.literal("swarm").optional(),
   profile: z.string().optional(),
   dataRoot: z.string(),
   actions: z.array(ActionSchema),
@@ -236,7 +357,7 @@ export const PlanSchema = z.strictObject({
   unready: z.array(z.string()),
   /** Services apply waits for at the end (healthy or ready): every one it starts, and the unready. */
   waitReady: z.array(z.string()),
-  /** The existing container of each service, by name. */
+  /** The existing container of each service, by name (on a swarm: the existing swarm service). */
   containers: z.record(z.string(), z.string()),
 });
 export type Plan = z.output<typeof PlanSchema>;

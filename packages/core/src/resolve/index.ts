@@ -5,6 +5,7 @@ import { checkGraph, checkPorts, checkSharedMounts } from "./checks.js";
 import { checkProfile, type ResolveContext, startResolving } from "./context.js";
 import { checkNeeds, resolveImages } from "./images.js";
 import { resolveChecks, resolveJobs, resolveServices } from "./nodes.js";
+import { checkTarget, resolveSwarm } from "./target.js";
 
 /*
  * From a validated stack spec (the schema's output) to the ResolvedStack that plan and execute
@@ -24,11 +25,13 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
   checkProfile(r);
   r.networks = resolveNetworks(spec);
   resolveImages(r);
+  const swarm = resolveSwarm(r);
   const services = resolveServices(r);
   const jobs = resolveJobs(r);
   checkNeeds(r);
   const stack: ResolvedStack = {
     name: spec.name,
+    ...(swarm ? { target: "swarm" as const, swarm } : {}),
     version: spec.version,
     source: ctx.label,
     projectDir: r.projectDir,
@@ -50,6 +53,7 @@ export function resolveSpec(spec: StackSpec, ctx: ResolveContext): ResolvedStack
   checkGraph(r, stack);
   checkPorts(r, stack);
   checkSharedMounts(r, stack);
+  checkTarget(r, stack);
   if (issues.length > 0) throw new SpecError(ctx.label, issues);
   return stack;
 }

@@ -45,6 +45,8 @@ export function resolveServices(r: Resolving): Record<string, ResolvedService> {
       init: s.init,
       update: s.update,
       deps: resolveDeps(r, [...where, "dependsOn"], s.dependsOn),
+      ...(s.placement ? { placement: s.placement.node } : {}),
+      ...(s.replicas !== undefined ? { replicas: s.replicas } : {}),
     };
   }
   return services;
@@ -68,6 +70,7 @@ export function resolveJobs(r: Resolving): Record<string, ResolvedJob> {
       inputs: resolvePaths(r, j.inputs),
       outputs: resolvePaths(r, j.outputs),
       uses: j.uses.map((u, i) => imageKey(r, u, [...where, "uses", i])),
+      ...(j.placement ? { placement: j.placement.node } : {}),
     };
   }
   return jobs;

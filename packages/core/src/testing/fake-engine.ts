@@ -478,6 +478,57 @@ export class FakeEngine implements EngineClient {
       this.eventSinks.delete(sink);
     });
   }
+  // Swarm mode: the fake engine is not in a swarm (reads answer empty, changes fail with 503).
+  swarmInfo() {
+    return this.call("info", false, [], () => ({ state: "inactive", nodeId: "", manager: false }));
+  }
+  listNodes() {
+    return this.call("node.list", false, [], () => notInSwarm());
+  }
+  listServices(labels: string[]) {
+    return this.call("service.list", false, [labels], () => notInSwarm());
+  }
+  inspectService(id: string) {
+    return this.call("service.inspect", false, [id], () => notInSwarm());
+  }
+  createService(spec: Record<string, unknown>) {
+    return this.call("service.create", true, [spec], () => notInSwarm());
+  }
+  updateService(id: string, version: number, spec: Record<string, unknown>, opts?: { rollback?: boolean }) {
+    return this.call("service.update", true, [id, version, spec, opts], () => notInSwarm());
+  }
+  removeService(id: string) {
+    return this.call("service.remove", true, [id], () => notInSwarm());
+  }
+  listTasks(services?: string[]) {
+    return this.call("task.list", false, [services], () => notInSwarm());
+  }
+  listConfigs(labels: string[]) {
+    return this.call("config.list", false, [labels], () => notInSwarm());
+  }
+  createConfig(spec: Record<string, unknown>) {
+    return this.call("config.create", true, [spec], () => notInSwarm());
+  }
+  removeConfig(id: string) {
+    return this.call("config.remove", true, [id], () => notInSwarm());
+  }
+  serviceLogs(id: string, tail: number) {
+    return this.call("service.logs", false, [id, tail], () => notInSwarm());
+  }
+  followServiceLogs(id: string, tail: number, _onLine: (line: string) => void, _signal: AbortSignal) {
+    return this.call("service.logs", false, [id, tail], () => notInSwarm());
+  }
+  pushImage(ref: string, _onProgress: (line: string) => void) {
+    return this.call("image.push", true, [ref], () => notInSwarm());
+  }
+}
+
+/** What an engine outside a swarm answers to a swarm request. */
+function notInSwarm(): never {
+  throw new EngineError(
+    "swarm",
+    Object.assign(new Error("This node is not a swarm manager."), { statusCode: 503 }),
+  );
 }
 
 function matchesLabel(labels: Record<string, string>, filter: string): boolean {

@@ -100,8 +100,9 @@ export function initJobs(opts: SentryOptions, projectDir: string, shared: Shared
       timeout: "30m",
     },
     "kafka-topics": {
-      version: digest(JSON.stringify(SENTRY_TOPICS)),
-      run: (ctx) => createTopics(ctx),
+      // The partition count is part of the key: raising it runs the job again (it adds partitions).
+      version: digest(JSON.stringify([SENTRY_TOPICS, opts.swarm?.topicPartitions ?? 1])),
+      run: (ctx) => createTopics(ctx, opts.swarm?.topicPartitions ?? 1),
       dependsOn: { kafka: { condition: "healthy" }, "snuba-bootstrap": { condition: "completed" } },
       timeout: "10m",
     },
@@ -346,8 +347,11 @@ export async function relayCredentials(ctx: JobContext): Promise<void> {
   }
 }
 
-/** Creates every topic 23.12.0 needs that the broker lacks (kafkajs), waiting for the broker first. */
-export async function createTopics(ctx: JobContext): Promise<void> {
+/**
+ * Creates every topic 23.12.0 needs that the broker lacks (kafkajs), waiting for the broker first,
+ * with `partitions` partitions; a topic with fewer gets more (Kafka never takes partitions away).
+ */
+export async function createTopics(ctx: JobContext, partitions = 1): Promise<void> {
   const admin = kafkaClient(ctx, "shctl-topics").admin();
   await pRetry(() => admin.connect(), {
     retries: 30,
@@ -364,7 +368,7 @@ export async function createTopics(ctx: JobContext): Promise<void> {
         waitForLeaders: true,
         topics: missing.map((t) => ({
           topic: t.name,
-          numPartitions: 1,
+          numPartitions: partitions,
           replicationFactor: 1,
           configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({
             name,
@@ -376,7 +380,20 @@ export async function createTopics(ctx: JobContext): Promise<void> {
     const now = new Set(await admin.listTopics());
     const still = SENTRY_TOPICS.filter((t) => !now.has(t.name)).map((t) => t.name);
     if (still.length > 0) throw new Error(`topics still missing after creation: ${still.join(", ")}`);
-    ctx.log(`${SENTRY_TOPICS.length} topics present (${missing.length} created)`);
+    let grown = 0;
+    if (partitions > 1) {
+      const meta = await admin.fetchTopicMetadata({ topics: SENTRY_TOPICS.map((t) => t.name) });
+      const few = meta.topics.filter((t) => t.partitions.length < partitions);
+      if (few.length > 0)
+        await admin.createPartitions({
+          validateOnly: false,
+          topicPartitions: few.map((t) => ({ topic: t.name, count: partitions })),
+        });
+      grown = few.length;
+    }
+    ctx.log(
+      `${SENTRY_TOPICS.length} topics present (${missing.length} created${grown > 0 ? `, ${grown} raised to ${partitions} partitions` : ""})`,
+    );
   } finally {
     await admin.disconnect();
   }

@@ -86,6 +86,64 @@ const HealthcheckOptions = z
   })
   .prefault({});
 
+const role = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, "lowercase letters, digits, - and _ only (the node label is shctl.ROLE)");
+const replicaCount = z.number().int().min(1);
+
+/**
+ * Run on a Docker Swarm instead of one engine (docs/scale.md). The stores are pinned to the nodes
+ * labelled for their role (`docker node update --label-add shctl.ROLE=true NODE`); web, relay,
+ * nginx and the consumers spread over the nodes with their replicas.
+ */
+const SwarmOptions = z
+  .strictObject({
+    /** Node roles of the stateful services (one node may take several). */
+    roles: z
+      .strictObject({
+        postgres: role.default("postgres"),
+        redis: role.default("redis"),
+        /** Kafka and ZooKeeper. */
+        kafka: role.default("kafka"),
+        clickhouse: role.default("clickhouse"),
+        /** smtp's spool, symbolicator's cache, vroom's profiles. */
+        files: role.default("files"),
+      })
+      .prefault({}),
+    replicas: z
+      .strictObject({
+        web: replicaCount.default(1),
+        relay: replicaCount.default(1),
+        nginx: replicaCount.default(1),
+        /**
+         * Each Kafka consumer's tasks. A consumer group shares a topic's partitions among its
+         * members: replicas beyond the topic's partitions (`topicPartitions`) idle.
+         */
+        consumers: replicaCount.default(1),
+      })
+      .prefault({}),
+    /**
+     * Partitions of each Sentry topic (Kafka can add partitions, never remove them). More
+     * partitions let more consumer replicas work; snuba and upstream make 1.
+     */
+    topicPartitions: z.number().int().min(1).max(64).default(1),
+    /** A registry every node pulls from: the images built here are pushed there (swarm.registry). */
+    registry: z.string().min(1).optional(),
+    /**
+     * Data directories on storage every node mounts at the same path (NFS or the like): Sentry's
+     * file store and its config directory, which every Sentry process writes or reads.
+     */
+    sharedDirs: z.array(z.string().min(1)).default(["sentry", "config/sentry"]),
+  })
+  .superRefine((o, ctx) => {
+    if (o.replicas.consumers > o.topicPartitions)
+      ctx.addIssue({
+        code: "custom",
+        path: ["replicas", "consumers"],
+        message: `${o.replicas.consumers} replicas of a consumer share a topic of ${o.topicPartitions} partition${o.topicPartitions === 1 ? "" : "s"}: ${o.replicas.consumers - o.topicPartitions} would idle; raise topicPartitions too`,
+      });
+  });
+
 export const SentryOptions = z
   .strictObject({
     /** Stack name (upstream's COMPOSE_PROJECT_NAME): prefixes container and network names. */
@@ -165,6 +223,8 @@ export const SentryOptions = z
     requirementsFile: z.string().min(1).default("sentry/requirements.txt"),
     /** Python appended to the generated sentry.conf.py. */
     extraSentryConf: z.string().default(""),
+    /** Run on a Docker Swarm (see SwarmOptions and docs/scale.md); absent: one engine. */
+    swarm: SwarmOptions.optional(),
     /** Keys merged into the generated config.yml (objects merge, other values replace). */
     configYmlOverrides: z
       .record(z.string(), z.unknown())

@@ -13,6 +13,7 @@ import { CONTEXTS } from "./layout.js";
 import { loadSentryOptions, type SentryOptions } from "./options.js";
 import { sentryServices } from "./sentry-services.js";
 import { snubaServices } from "./snuba-services.js";
+import { swarmServices, swarmTarget } from "./swarm.js";
 import { sentryChecks } from "./verify/checks.js";
 
 export { CONFIG_DIRS, CONTEXTS, DATA_DIRS, type DataDir, FULL_ONLY } from "./layout.js";
@@ -51,13 +52,15 @@ export function sentryStack(
   opts = { ...opts, profile: profile === "core" ? "core" : "full" };
   const f = family(opts, profile);
   const { img, full, sentryEnv, sentryMounts, snubaEnv } = f;
-  const services: Record<string, Svc> = {
+  const allServices: Record<string, Svc> = {
     ...infraServices(f),
     ...snubaServices(f),
     ...sentryServices(f),
     ...edgeServices(f),
     ...cleanupServices(f),
   };
+  // On a swarm: the stores pinned to their nodes, the rest spread (docs/scale.md).
+  const services = opts.swarm ? swarmServices(allServices, opts.swarm) : allServices;
 
   const enhance = readOptional(projectDir, opts.enhanceImageScript);
   const requirements = readOptional(projectDir, opts.requirementsFile);
@@ -65,6 +68,7 @@ export function sentryStack(
 
   return {
     name: opts.stackName,
+    ...(opts.swarm ? swarmTarget(opts.swarm) : {}),
     version: SENTRY_VERSION,
     dataRoot: opts.dataRoot,
     bindAddress: opts.bindAddress,
