@@ -68,14 +68,20 @@ export class CancelledError extends ShctlError {
   readonly exitCode = 1;
 }
 
-/** The Docker Engine could not be reached at all. */
+/**
+ * The Docker Engine could not be reached at all; with `lost`, it went away while a command ran:
+ * the message says during what, the details name the steps it cut short.
+ */
 export class EngineUnreachableError extends ShctlError {
   readonly exitCode = 1;
-  constructor(where: string, cause: unknown) {
-    super(`cannot reach the Docker Engine at ${where}`, {
+  constructor(where: string, cause: unknown, lost?: { during: string; steps: string[]; hint: string }) {
+    super(`cannot reach the Docker Engine at ${where}${lost ? `: it went away during ${lost.during}` : ""}`, {
       cause,
-      hint: "start the engine (e.g. `dockerd` or Docker Desktop), or point DOCKER_HOST at it",
-      details: [String((cause as Error)?.message ?? cause)],
+      hint: lost?.hint ?? "start the engine (e.g. `dockerd` or Docker Desktop), or point DOCKER_HOST at it",
+      details: [
+        ...(lost && lost.steps.length > 0 ? [`cut short: ${lost.steps.join(", ")}`] : []),
+        String((cause as Error)?.message ?? cause),
+      ],
     });
   }
 }

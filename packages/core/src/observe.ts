@@ -10,6 +10,7 @@ import { LABEL, ownedByProject } from "./labels.js";
 import type { ResolvedStack } from "./model.js";
 import { usedImages } from "./plan/order.js";
 import { sameAddress } from "./ports.js";
+import { resolveThroughLinks } from "./real-path.js";
 import { readJobLog, readState, type StackState } from "./state.js";
 
 // Where the executor finds it (execute/images.ts).
@@ -322,9 +323,9 @@ async function observeDisk(stack: ResolvedStack, read: FileReader) {
 }
 
 /**
- * Bind-mount sources that exist and really lie outside their root (the data root or the project
- * dir), through a symbolic link on their way: the engine would follow it, and a container would
- * write outside the data root.
+ * Bind-mount sources that really lie outside their root (the data root or the project dir), through
+ * a symbolic link on their way: the engine would follow it, and a container would write outside
+ * the data root. A source not made yet counts where it would be made (a link above it followed).
  */
 async function mountEscapes(stack: ResolvedStack): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -345,7 +346,7 @@ async function mountEscapes(stack: ResolvedStack): Promise<Record<string, string
     mounts.map(async (m) => {
       if (m.type !== "bind") return;
       const [real, root] = await Promise.all([
-        realpath(m.hostPath).catch(() => undefined),
+        resolveThroughLinks(m.hostPath),
         realRoot(m.root === "data" ? stack.dataRoot : stack.projectDir),
       ]);
       if (real === undefined || root === undefined) return;

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os, { hostname } from "node:os";
 import path from "node:path";
@@ -99,6 +99,35 @@ describe("acquireLock", () => {
     const err = await lockedError(acquireLock(dataRoot, "apply"));
     expect(err.message).toContain(`pid ${process.ppid}`);
     expect(err.message).toContain("since 2024-01-01T00:00:00Z");
+  });
+
+  it("takes over a lock without a recorded start whose pid runs a program that is not shctl (a reused pid)", async () => {
+    const sleeper = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      const stale: LockInfo = {
+        pid: sleeper.pid as number,
+        host: hostname(),
+        command: "apply",
+        startedAt: new Date(Date.now() - 3_600_000).toISOString(),
+      };
+      await writeLock(stale);
+      const onStale = vi.fn();
+      const lock = await acquireLock(dataRoot, "apply", { onStale });
+      expect(onStale).toHaveBeenCalledWith(stale);
+      await lock.release();
+    } finally {
+      sleeper.kill("SIGKILL");
+    }
+  });
+
+  it("keeps a lock without a recorded start whose pid runs node (it may be shctl)", async () => {
+    await writeLock({
+      pid: process.pid,
+      host: hostname(),
+      command: "apply",
+      startedAt: "2020-01-01T00:00:00Z",
+    });
+    await lockedError(acquireLock(dataRoot, "apply"));
   });
 
   it("waits up to waitMs for the holder to release", async () => {

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, readlinkSync, rmSync } from "node:fs";
 import { link, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
@@ -149,8 +149,26 @@ function procStart(pid: number): string | undefined {
 }
 
 /**
+ * Whether a live process provably runs no shctl: neither its executable nor its command line names
+ * a JavaScript runtime (node, nodejs, bun, deno) or shctl. Undefined when the system does not say.
+ */
+function runsNoShctl(pid: number): boolean | undefined {
+  let exe = "";
+  try {
+    exe = readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    // Not Linux, or not ours to read: the command line alone.
+  }
+  const cmdline = readText(`/proc/${pid}/cmdline`);
+  if (cmdline === undefined) return undefined;
+  const words = [exe, ...cmdline.split("\0").slice(0, 2)].map((w) => path.basename(w));
+  return !words.some((w) => /node|bun|deno|shctl/i.test(w));
+}
+
+/**
  * Whether a lock's holder is provably not a live shctl run on this host: its process is gone, or
- * the pid now belongs to another process (another boot, or another start time).
+ * the pid now belongs to another process (another boot, another start time, or a program that is
+ * no JavaScript runtime: a lock of an older shctl records no start time).
  */
 function holderGone(holder: LockInfo, me: LockInfo): boolean {
   if (holder.host !== me.host) return false;
@@ -160,7 +178,7 @@ function holderGone(holder: LockInfo, me: LockInfo): boolean {
     const now = procStart(holder.pid);
     if (now !== undefined && now !== holder.procStart) return true;
   }
-  return false;
+  return runsNoShctl(holder.pid) === true;
 }
 
 /**

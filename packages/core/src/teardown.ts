@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import path from "node:path";
 import pLimit from "p-limit";
 import type { EngineClient } from "./engine/index.js";
+import { engineLost } from "./engine-lost.js";
 import { EngineError, StepFailedError, UnsafeDataRootError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import { runHelperCommand } from "./helper-container.js";
@@ -74,6 +75,8 @@ export async function teardownStack(
     waves.set(d, [...(waves.get(d) ?? []), c]);
   }
   const errors: Error[] = [];
+  /** What failed, for a lost engine's message: "service web (remove)". */
+  const failed: string[] = [];
   for (const d of [...waves.keys()].sort((a, b) => b - a)) {
     await Promise.all(
       (waves.get(d) ?? []).map((c) =>
@@ -91,6 +94,7 @@ export async function teardownStack(
           } catch (err) {
             emit({ type: "phase", resource, phase: "failed", message: (err as Error).message });
             errors.push(err as Error);
+            failed.push(`${resource} (remove)`);
           }
         }),
       ),
@@ -106,6 +110,7 @@ export async function teardownStack(
     } catch (err) {
       const active = err instanceof EngineError && err.statusCode === 403;
       emit({ type: "phase", resource, phase: "failed", message: (err as Error).message });
+      failed.push(`${resource} (remove)`);
       errors.push(
         active
           ? new StepFailedError(resource, "remove", (err as Error).message, {
@@ -120,6 +125,8 @@ export async function teardownStack(
     }
   }
   if (errors.length > 0) {
+    const lost = await engineLost(engine, errors, failed, "teardown");
+    if (lost) throw lost;
     const first = errors[0] as Error;
     if (errors.length === 1 && first instanceof StepFailedError) throw first;
     throw new StepFailedError(

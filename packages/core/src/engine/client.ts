@@ -1,4 +1,5 @@
 import type { Duplex, Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import type Docker from "dockerode";
 import pRetry, { AbortError } from "p-retry";
 import { EngineError, EngineUnreachableError, UsageError } from "../errors.js";
@@ -28,6 +29,8 @@ import type {
 
 const TRANSIENT_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "EAI_AGAIN"]);
 const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "EHOSTUNREACH", "ENOTFOUND"]);
+/** How often a container wait checks the container itself (see watchExit). */
+const WAIT_CHECK_MS = 2_000;
 
 function status(err: unknown): number | undefined {
   return (err as { statusCode?: number })?.statusCode;
@@ -177,14 +180,44 @@ class DockerEngine implements EngineClient {
 
   waitContainer(id: string, signal?: AbortSignal) {
     return this.call("container.wait", false, async () => {
-      // "next-exit": a wait issued before start would otherwise return at once with code 0.
-      const res = (await this.docker
-        .getContainer(id)
-        .wait({ condition: "next-exit", ...(signal ? { abortSignal: signal } : {}) })) as {
-        StatusCode: number;
-      };
-      return res.StatusCode;
+      const done = new AbortController();
+      const stop = signal ? AbortSignal.any([signal, done.signal]) : done.signal;
+      try {
+        // "next-exit": a wait issued before start would otherwise return at once with code 0.
+        const waited = this.docker
+          .getContainer(id)
+          .wait({ condition: "next-exit", abortSignal: stop })
+          .then((res: { StatusCode: number }) => res.StatusCode);
+        return await Promise.race([waited, this.watchExit(id, stop)]);
+      } finally {
+        done.abort();
+      }
     });
+  }
+
+  /**
+   * The wait's connection can end without an answer (an engine killed outright) or its answer can
+   * be lost with a retried wait (a container that exited in between is never "next" to exit):
+   * every WAIT_CHECK_MS the container is inspected, and one that has started and no longer runs
+   * gives its exit code. An engine that no longer answers fails the wait (unreachable).
+   */
+  private async watchExit(id: string, signal: AbortSignal): Promise<number> {
+    for (;;) {
+      await sleep(WAIT_CHECK_MS, undefined, { signal });
+      let state: { Running?: boolean; StartedAt?: string; ExitCode?: number } | undefined;
+      try {
+        state = (
+          (await this.docker.getContainer(id).inspect({ abortSignal: signal })) as { State?: typeof state }
+        ).State;
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const code = (err as NodeJS.ErrnoException)?.code;
+        if (status(err) === undefined && code && UNREACHABLE_CODES.has(code)) throw err;
+        continue; // a passing hiccup: the wait or the next check answers
+      }
+      const started = state?.StartedAt !== undefined && !state.StartedAt.startsWith("0001-");
+      if (started && state?.Running === false) return state.ExitCode ?? -1;
+    }
   }
 
   killContainer(id: string) {

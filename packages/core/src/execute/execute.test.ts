@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { InterruptedError, JobFailedError, StepFailedError } from "../errors.js";
+import { EngineUnreachableError, InterruptedError, JobFailedError, StepFailedError } from "../errors.js";
 import type { ProgressEvent } from "../events.js";
 import type { ResolvedStack } from "../model.js";
 import { observe } from "../observe.js";
@@ -245,6 +245,86 @@ describe("execute: failures", () => {
     const err = await run(shop()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StepFailedError);
     expect((err as Error).message).toMatch(/^network default: network\.create failed: socket hang up/);
+  });
+
+  it("says the engine went away, the steps it cut short and what to run, when it no longer answers after a failure", async () => {
+    engine.inject("network.create", { kind: "drop" });
+    engine.inject("version", { kind: "fail", code: "ECONNREFUSED" }, { times: 10 });
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineUnreachableError);
+    const e = err as EngineUnreachableError;
+    expect(e.message).toBe(
+      `cannot reach the Docker Engine at ${engine.where}: it went away during shctl apply`,
+    );
+    expect(e.details[0]).toBe("cut short: network default (create)");
+    expect(e.hint).toMatch(/start the Docker Engine again, then run `shctl apply`/);
+  });
+
+  it("watches a moment for an engine shutting down when a job's container died of a signal", async () => {
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 143 : undefined);
+    engine.onExec = () => ({ exitCode: 0, output: "" });
+    // The engine answers once more (it stops its containers first), then is gone.
+    engine.inject(
+      "version",
+      { kind: "fail", code: "ECONNREFUSED" },
+      { times: 10, match: () => engine.ops("version").length > 1 },
+    );
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineUnreachableError);
+    expect((err as Error).message).toMatch(/went away during shctl apply/);
+  });
+
+  it("watches a moment for an engine shutting down when it failed a step inside (5xx)", async () => {
+    engine.inject("container.start", {
+      kind: "fail",
+      status: 500,
+      message: "transport is closing: unavailable",
+    });
+    engine.inject(
+      "version",
+      { kind: "fail", code: "ECONNREFUSED" },
+      {
+        times: 10,
+        match: () => engine.ops("version").length > 2,
+      },
+    );
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineUnreachableError);
+  });
+
+  it("watches a moment for an engine shutting down when a step's stream says its connections close", async () => {
+    engine.inject("network.create", { kind: "fail", message: "transport is closing: unavailable" });
+    engine.inject(
+      "version",
+      { kind: "fail", code: "ECONNREFUSED" },
+      {
+        times: 10,
+        match: () => engine.ops("version").length > 2,
+      },
+    );
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineUnreachableError);
+  });
+
+  it("watches a moment for an engine shutting down when it reset a step's connection", async () => {
+    engine.inject("network.create", { kind: "drop" });
+    engine.inject(
+      "version",
+      { kind: "fail", code: "ECONNREFUSED" },
+      {
+        times: 10,
+        match: () => engine.ops("version").length > 2,
+      },
+    );
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineUnreachableError);
+  });
+
+  it("keeps a job's own failure when the engine still answers", async () => {
+    engine.onStart = (c) => (c.name === "s-job-migrate" ? 143 : undefined);
+    engine.onExec = () => ({ exitCode: 0, output: "" });
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JobFailedError);
   });
 
   it("reports a network the engine will not remove with what to do", async () => {

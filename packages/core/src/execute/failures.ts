@@ -1,4 +1,7 @@
+import type { EngineClient } from "../engine/index.js";
+import { engineLost } from "../engine-lost.js";
 import {
+  type EngineUnreachableError,
   engineWords,
   type FailureGroup,
   isShctlError,
@@ -318,4 +321,33 @@ function groupedError(plan: Plan, failures: readonly Failure[]): StepsFailedErro
     details,
     ...(hints.length > 0 ? { hint: hints.join("; ") } : {}),
   });
+}
+
+/**
+ * When the engine no longer answers after steps failed, its loss is the cause, whatever each step
+ * saw of it (engine-lost.ts): the run ends with EngineUnreachableError naming the steps it cut short.
+ * Undefined when the engine answers.
+ */
+export async function engineGone(
+  engine: EngineClient,
+  plan: Plan,
+  failures: readonly Failure[],
+  command: "apply" | "teardown",
+): Promise<EngineUnreachableError | undefined> {
+  const steps: string[] = [];
+  for (const f of failures) {
+    const a = plan.actions.find((x) => x.id === f.step);
+    const step = a
+      ? `${resourceKey(a.resource)} (${a.kind.split(".").pop()})`
+      : f.error instanceof StepFailedError
+        ? `${f.error.resource} (${f.error.step})`
+        : undefined;
+    if (step && !steps.includes(step)) steps.push(step);
+  }
+  return engineLost(
+    engine,
+    failures.map((f) => f.error),
+    steps,
+    command,
+  );
 }

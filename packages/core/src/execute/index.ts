@@ -16,7 +16,7 @@ import {
 } from "./containers.js";
 import { createRunContext, type RunContext } from "./context.js";
 import { createDir } from "./dirs.js";
-import { Failures } from "./failures.js";
+import { engineGone, Failures } from "./failures.js";
 import { buildImage, pullImage } from "./images.js";
 import { recordFinishedJob, runJob } from "./jobs.js";
 import { createNetwork, removeNetwork } from "./networks.js";
@@ -126,7 +126,10 @@ export async function execute(
   const notReady = opts.wait === false ? [] : plan.waitReady.filter((n) => !ops.ready.ready.has(n));
   ctx.emit({ type: "outcome", done, notDone: skipped, notReady });
   const failure = scheduler.failure;
-  if (failure) throw withWaitsCut(failures.error(plan, failure), ops.ready.pending);
+  if (failure) {
+    const lost = await engineGone(engine, plan, [failure, ...failures.all], "apply");
+    throw withWaitsCut(lost ?? failures.error(plan, failure), ops.ready.pending);
+  }
   if (interrupted()) throw interruptedError(plan, skipped, done.length, notReady);
   return { done, skipped, durationMs: Date.now() - started };
 }

@@ -167,8 +167,7 @@ export class Readiness {
     for (;;) {
       if (this.ctx.signal.aborted) return false;
       const info = await this.ctx.engine.inspectContainer(id);
-      if (!info)
-        throw new StepFailedError(`service ${s.name}`, "wait for health", "its container disappeared");
+      if (!info) throw disappeared(s.name);
       if (info.health === "healthy") return true;
       // The healthcheck's last answer, once it has one and the wait has lasted: "healthcheck [exit 1] …".
       const lines = (info.healthLog.at(-1) ?? "").split("\n").filter((l) => l.trim());
@@ -197,7 +196,7 @@ export class Readiness {
   /** A container that exited (and will not be restarted by its policy) ends the wait with why. */
   private async failIfStopped(s: ResolvedService, id: string, lastProbe: string): Promise<void> {
     const info = await this.ctx.engine.inspectContainer(id);
-    if (!info) throw new StepFailedError(`service ${s.name}`, "wait for health", "its container disappeared");
+    if (!info) throw disappeared(s.name);
     if (info.state !== "exited" && info.state !== "dead") return;
     const tail = (await this.ctx.engine.containerLogs(id, LOG_TAIL).catch(() => [])).map((l) =>
       this.ctx.redact(l),
@@ -272,4 +271,11 @@ interface Watch {
   /** Sleeps `ms`, or until an event about the container, or until the signal aborts. */
   sleep(ms: number, signal: AbortSignal): Promise<void>;
   close(): void;
+}
+
+/** A container removed while its health was waited for (`docker rm -f`, another tool): said, with the fix. */
+function disappeared(service: string): StepFailedError {
+  return new StepFailedError(`service ${service}`, "wait for health", "its container disappeared", {
+    hint: "something removed it while apply waited for it (`docker rm`, another tool); run apply again to create it anew",
+  });
 }
