@@ -5,7 +5,7 @@ import type { ResolvedProbe, ResolvedService } from "../model.js";
 import { TASK_LABEL } from "./names.js";
 import { type ProbeEnv, probeTask } from "./probes.js";
 import type { SwarmRun } from "./run.js";
-import { taskEnded, taskLine } from "./words.js";
+import { taskEnded, taskLine, waitingLine } from "./words.js";
 
 /*
  * Readiness on a swarm: as many tasks as the service wants run its current spec (the swarm counts
@@ -132,7 +132,9 @@ export class SwarmReadiness {
           hint: `\`shctl logs ${s.name}\` shows what they said`,
         });
       const now = Date.now();
-      const line = `${running.length}/${want} running${update === "updating" ? ", updating" : ""}${lines[0] ? `; ${lines[0]}` : ""}`;
+      const line = waitingLine(running.length, want, update === "updating", current, (n) =>
+        this.run.nodeName(n),
+      );
       if (now - t0 >= EXPLAIN_AFTER_MS && line !== said) {
         said = line;
         this.run.phase(resource, "waiting", line);

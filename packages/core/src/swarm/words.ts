@@ -43,3 +43,28 @@ export function taskEnded(t: TaskSummary): boolean {
 export function taskStopped(t: TaskSummary): boolean {
   return ["complete", "shutdown", "failed", "rejected", "orphaned"].includes(t.state);
 }
+
+/**
+ * A service's waiting line on a swarm: `0/1 running; 3 tasks failed, the last: task 1 on node-2:
+ * failed: task: non-zero exit (1)`. A crash-looping service's newest task is usually starting
+ * again, so the failures are counted and the latest is said rather than the newest task's state.
+ */
+export function waitingLine(
+  running: number,
+  want: number,
+  updating: boolean,
+  tasks: readonly TaskSummary[],
+  nodeName: (id: string) => string,
+): string {
+  const head = `${running}/${want} running${updating ? ", updating" : ""}`;
+  const latest = (a: TaskSummary, b: TaskSummary) =>
+    a.timestamp < b.timestamp ? 1 : a.timestamp > b.timestamp ? -1 : 0;
+  const failed = tasks.filter((t) => t.state === "failed" || t.state === "rejected").sort(latest);
+  const last = failed[0];
+  if (last) {
+    const count = failed.length === 1 ? "1 task failed" : `${failed.length} tasks failed, the last`;
+    return `${head}; ${count}: ${taskLine(last, nodeName)}`;
+  }
+  const other = tasks.filter((t) => t.state !== "running").sort(latest)[0];
+  return other ? `${head}; ${taskLine(other, nodeName)}` : head;
+}
