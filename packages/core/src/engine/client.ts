@@ -1,11 +1,11 @@
 import type Docker from "dockerode";
 import { UsageError } from "../errors.js";
 import { countedCall, status, whereOf } from "./call.js";
-import { containerCalls } from "./containers.js";
-import { imageCalls } from "./images.js";
+import { containerCalls, containerIoCalls } from "./containers.js";
+import { imageArchiveCalls, imageCalls } from "./images.js";
 import { DockerClient } from "./load.js";
 import { followEvents } from "./streams.js";
-import { swarmCalls } from "./swarm.js";
+import { swarmCalls, swarmServiceCalls } from "./swarm.js";
 import type { CallCounts, EngineClient, EngineEvent } from "./types.js";
 
 /**
@@ -98,8 +98,11 @@ export function connectEngine(opts?: Docker.DockerOptions): EngineClient {
     },
 
     ...containerCalls(docker, call),
+    ...containerIoCalls(docker, call),
     ...imageCalls(docker, call),
+    ...imageArchiveCalls(docker, call),
     ...swarmCalls(docker, call),
+    ...swarmServiceCalls(docker, call),
   };
 }
 

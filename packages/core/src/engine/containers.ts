@@ -5,7 +5,7 @@ import { status } from "./call.js";
 import { toDetails, toSummary } from "./mapping.js";
 import { demuxLines, execCollect, followLogs } from "./streams.js";
 
-/** The engine client's container calls: lifecycle, logs, exec and archives. */
+/** The engine client's container lifecycle calls: list, inspect, create, start, stop, restart, remove, … */
 export function containerCalls(docker: Docker, call: Call) {
   return {
     listContainers(labels: string[]) {
@@ -104,7 +104,12 @@ export function containerCalls(docker: Docker, call: Call) {
         }
       });
     },
+  };
+}
 
+/** The engine client's calls into containers: logs, exec and archives. */
+export function containerIoCalls(docker: Docker, call: Call) {
+  return {
     containerLogs(id: string, tail: number, streams = { stdout: true, stderr: true }) {
       return call("container.logs", false, async () => {
         const buf = (await docker.getContainer(id).logs({

@@ -6,7 +6,7 @@ import { status } from "./call.js";
 import { familiarRef, followProgress, layerMessage, normalizeRef } from "./streams.js";
 import type { BuildOptions, LayerMessage } from "./types.js";
 
-/** The engine client's image calls: list, inspect, pull, tag, import, build, export, load and push. */
+/** The engine client's image calls by reference: list, inspect, pull, tag and push. */
 export function imageCalls(docker: Docker, call: Call) {
   return {
     listImages(refs: string[]) {
@@ -67,6 +67,31 @@ export function imageCalls(docker: Docker, call: Call) {
       });
     },
 
+    pushImage(ref: string, onProgress: (line: string) => void) {
+      return call(
+        "image.push",
+        true,
+        async () => {
+          // The engine wants X-Registry-Auth even for a registry without auth.
+          const stream = (await docker
+            .getImage(ref)
+            .push({ authconfig: {} } as object)) as unknown as Readable;
+          let digest = "";
+          await followProgress(docker, stream, onProgress, (ev) => {
+            const aux = ev.aux as { Digest?: string } | undefined;
+            if (aux?.Digest) digest = aux.Digest;
+          });
+          return digest;
+        },
+        ref,
+      );
+    },
+  };
+}
+
+/** The engine client's image calls that move image contents: import, build, export and load. */
+export function imageArchiveCalls(docker: Docker, call: Call) {
+  return {
     importImage(tar: Buffer, opts: { ref: string; changes: string[] }) {
       return call(
         "image.import",
@@ -139,26 +164,6 @@ export function imageCalls(docker: Docker, call: Call) {
         })) as unknown as NodeJS.ReadableStream;
         await followProgress(docker, stream, (line) => onProgress(line));
       });
-    },
-
-    pushImage(ref: string, onProgress: (line: string) => void) {
-      return call(
-        "image.push",
-        true,
-        async () => {
-          // The engine wants X-Registry-Auth even for a registry without auth.
-          const stream = (await docker
-            .getImage(ref)
-            .push({ authconfig: {} } as object)) as unknown as Readable;
-          let digest = "";
-          await followProgress(docker, stream, onProgress, (ev) => {
-            const aux = ev.aux as { Digest?: string } | undefined;
-            if (aux?.Digest) digest = aux.Digest;
-          });
-          return digest;
-        },
-        ref,
-      );
     },
   };
 }

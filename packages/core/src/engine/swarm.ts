@@ -5,7 +5,7 @@ import { demuxLines, followServiceLogs } from "./streams.js";
 import { toNode, toService, toTask } from "./swarm-mapping.js";
 import type { SwarmInfo } from "./types.js";
 
-/** The engine client's swarm calls: the swarm and its nodes, services, tasks, configs and service logs. */
+/** The engine client's swarm calls: the swarm, its nodes and its configs. */
 export function swarmCalls(docker: Docker, call: Call) {
   return {
     swarmInfo() {
@@ -25,6 +25,43 @@ export function swarmCalls(docker: Docker, call: Call) {
       return call("node.list", false, async () => (await docker.listNodes()).map(toNode));
     },
 
+    listConfigs(labels: string[]) {
+      return call("config.list", false, async () => {
+        const list = (await docker.listConfigs({ filters: { label: labels } } as object)) as unknown as {
+          ID: string;
+          Spec?: { Name?: string; Labels?: Record<string, string> };
+        }[];
+        return list.map((c) => ({ id: c.ID, name: c.Spec?.Name ?? "", labels: c.Spec?.Labels ?? {} }));
+      });
+    },
+
+    createConfig(spec: Record<string, unknown>) {
+      return call(
+        "config.create",
+        true,
+        async () => {
+          const c = (await docker.createConfig(spec as never)) as unknown as { id: string };
+          return c.id;
+        },
+        String(spec.Name ?? ""),
+      );
+    },
+
+    removeConfig(id: string) {
+      return call("config.remove", true, async () => {
+        try {
+          await docker.getConfig(id).remove();
+        } catch (err) {
+          if (status(err) !== 404) throw err;
+        }
+      });
+    },
+  };
+}
+
+/** The engine client's swarm service calls: services, their tasks and their logs. */
+export function swarmServiceCalls(docker: Docker, call: Call) {
+  return {
     listServices(labels: string[]) {
       return call("service.list", false, async () =>
         (await docker.listServices({ filters: { label: labels } } as Docker.ServiceListOptions)).map(
@@ -91,38 +128,6 @@ export function swarmCalls(docker: Docker, call: Call) {
         } catch (err) {
           if (status(err) === 404) return []; // a service of the filter is gone
           throw err;
-        }
-      });
-    },
-
-    listConfigs(labels: string[]) {
-      return call("config.list", false, async () => {
-        const list = (await docker.listConfigs({ filters: { label: labels } } as object)) as unknown as {
-          ID: string;
-          Spec?: { Name?: string; Labels?: Record<string, string> };
-        }[];
-        return list.map((c) => ({ id: c.ID, name: c.Spec?.Name ?? "", labels: c.Spec?.Labels ?? {} }));
-      });
-    },
-
-    createConfig(spec: Record<string, unknown>) {
-      return call(
-        "config.create",
-        true,
-        async () => {
-          const c = (await docker.createConfig(spec as never)) as unknown as { id: string };
-          return c.id;
-        },
-        String(spec.Name ?? ""),
-      );
-    },
-
-    removeConfig(id: string) {
-      return call("config.remove", true, async () => {
-        try {
-          await docker.getConfig(id).remove();
-        } catch (err) {
-          if (status(err) !== 404) throw err;
         }
       });
     },
