@@ -2,7 +2,7 @@ import { lstat, readdir, realpath, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import pLimit from "p-limit";
-import type { EngineClient } from "./engine/index.js";
+import type { ContainerSummary, EngineClient } from "./engine/index.js";
 import { engineLost } from "./engine-lost.js";
 import { EngineError, StepFailedError, UnsafeDataRootError } from "./errors.js";
 import type { EventSink } from "./events.js";
@@ -51,35 +51,12 @@ export async function teardownStack(
     });
   const limit = pLimit(opts.concurrency ?? 16);
 
-  // Dependents stop before what they depend on: group by depth in the dependency graph, deepest first.
-  const depsOf = new Map<string, string[]>();
-  for (const c of containers) {
-    const node = c.labels[LABEL.name] ?? "";
-    const fromSpec =
-      stack.services[node]?.deps.map((d) => d.name) ?? stack.jobs[node]?.deps.map((d) => d.name);
-    depsOf.set(node, fromSpec ?? (c.labels[LABEL.dependsOn] ?? "").split(",").filter(Boolean));
-  }
-  const depth = new Map<string, number>();
-  const depthOf = (node: string, trail: Set<string> = new Set()): number => {
-    const known = depth.get(node);
-    if (known !== undefined) return known;
-    if (trail.has(node)) return 0;
-    trail.add(node);
-    const d = Math.max(-1, ...(depsOf.get(node) ?? []).map((x) => depthOf(x, trail))) + 1;
-    depth.set(node, d);
-    return d;
-  };
-  const waves = new Map<number, typeof containers>();
-  for (const c of containers) {
-    const d = depthOf(c.labels[LABEL.name] ?? "");
-    waves.set(d, [...(waves.get(d) ?? []), c]);
-  }
   const errors: Error[] = [];
   /** What failed, for a lost engine's message: "service web (remove)". */
   const failed: string[] = [];
-  for (const d of [...waves.keys()].sort((a, b) => b - a)) {
+  for (const wave of removalWaves(stack, containers)) {
     await Promise.all(
-      (waves.get(d) ?? []).map((c) =>
+      wave.map((c) =>
         limit(async () => {
           const resource = `${c.labels[LABEL.kind] ?? "service"} ${c.labels[LABEL.name] ?? c.name}`;
           const t0 = Date.now();
@@ -152,6 +129,37 @@ export async function teardownStack(
       });
   }
   return { containers: containers.length, networks: networks.length, dataRemoved };
+}
+
+/**
+ * The containers in the order they are removed: dependents before what they depend on, grouped by
+ * depth in the dependency graph (the spec's, or the labels' for a container the spec no longer has),
+ * deepest first.
+ */
+function removalWaves(stack: ResolvedStack, containers: ContainerSummary[]): ContainerSummary[][] {
+  const depsOf = new Map<string, string[]>();
+  for (const c of containers) {
+    const node = c.labels[LABEL.name] ?? "";
+    const fromSpec =
+      stack.services[node]?.deps.map((d) => d.name) ?? stack.jobs[node]?.deps.map((d) => d.name);
+    depsOf.set(node, fromSpec ?? (c.labels[LABEL.dependsOn] ?? "").split(",").filter(Boolean));
+  }
+  const depth = new Map<string, number>();
+  const depthOf = (node: string, trail: Set<string> = new Set()): number => {
+    const known = depth.get(node);
+    if (known !== undefined) return known;
+    if (trail.has(node)) return 0;
+    trail.add(node);
+    const d = Math.max(-1, ...(depsOf.get(node) ?? []).map((x) => depthOf(x, trail))) + 1;
+    depth.set(node, d);
+    return d;
+  };
+  const waves = new Map<number, ContainerSummary[]>();
+  for (const c of containers) {
+    const d = depthOf(c.labels[LABEL.name] ?? "");
+    waves.set(d, [...(waves.get(d) ?? []), c]);
+  }
+  return [...waves.keys()].sort((a, b) => b - a).map((d) => waves.get(d) ?? []);
 }
 
 /**

@@ -8,7 +8,7 @@ import { LABEL } from "../labels.js";
 import type { ResolvedService } from "../model.js";
 import type { ActionOf, Wait } from "../plan/types.js";
 import { resourceKey } from "../plan/util.js";
-import { updateOrder } from "./plan.js";
+import { updateOrder } from "./plan-nodes.js";
 import { currentFiles, ensureConfigs, swarmImage } from "./prepare.js";
 import { type SwarmReadiness, SwarmRollbackError } from "./readiness.js";
 import type { SwarmRun } from "./run.js";
