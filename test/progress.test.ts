@@ -233,9 +233,13 @@ describe.skipIf(!registryUp)(`a pull's progress (registry ${REG})`, () => {
       new RegExp(`✔ image ${esc(repo)}:tty +done +[\\d.]+m?s +pulled 3 layers, 26\\.\\d MB`),
     );
     // While it ran, its line had the figures (layers, then bytes once the engine reported sizes).
-    expect(output).toMatch(new RegExp(`image ${esc(repo)}:tty +pulling +[\\d.]+m?s +\\d/3 layers`));
     expect(output).toMatch(
-      new RegExp(`image ${esc(repo)}:tty +pulling +[\\d.]+m?s +\\d/3 layers +[\\d.]+(/[\\d.]+)? [kM]?B`),
+      new RegExp(`image ${esc(repo)}:tty +pulling +[\\d.]+m?s +(\\[#*-*\\] +\\d+% +)?\\d/3 layers`),
+    );
+    expect(output).toMatch(
+      new RegExp(
+        `image ${esc(repo)}:tty +pulling +[\\d.]+m?s +(\\[#*-*\\] +\\d+% +)?\\d/3 layers +[\\d.]+(/[\\d.]+)? [kM]?B`,
+      ),
     );
     expect(output).toContain("\u001b[?25h");
   });
