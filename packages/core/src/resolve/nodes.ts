@@ -36,7 +36,8 @@ export function resolveServices(r: Resolving): Record<string, ResolvedService> {
       healthcheck: s.healthcheck ? healthcheck(s.healthcheck) : undefined,
       readiness: s.readiness.map((p, i) => probe(p, i, [...where, "readiness", i], r.issues)),
       readyTimeoutMs: ms(s.readyTimeout),
-      restart: s.restart,
+      // A swarm replaces the tasks of a lost or drained node only when they restart.
+      restart: s.restart ?? (spec.target === "swarm" ? "always" : "no"),
       ulimits: Object.entries(s.ulimits)
         .map(([n, u]) => (typeof u === "number" ? { name: n, soft: u, hard: u } : { name: n, ...u }))
         .sort((a, b) => byCodeUnit(a.name, b.name)),

@@ -110,3 +110,14 @@ describe("target", () => {
     ]);
   });
 });
+
+describe("restart policy by target", () => {
+  it("defaults to no on one engine and to always on a swarm; a policy given is kept on both", () => {
+    const services = { web: { image: "app" }, once: { image: "app", restart: "no" } };
+    const engine = validate({ name: "shop", services });
+    expect([engine.services.web?.restart, engine.services.once?.restart]).toEqual(["no", "no"]);
+    const swarm = validate({ name: "shop", target: "swarm", services });
+    // As docker stack deploy does: a task lost with a drained or dead node is replaced.
+    expect([swarm.services.web?.restart, swarm.services.once?.restart]).toEqual(["always", "no"]);
+  });
+});

@@ -92,7 +92,12 @@ export const Service = z.strictObject({
   healthcheck: Healthcheck.optional(),
   readiness: z.array(Probe).default([]),
   readyTimeout: Duration.default("5m"),
-  restart: z.enum(["no", "always", "unless-stopped", "on-failure"]).default("no"),
+  restart: z
+    .enum(["no", "always", "unless-stopped", "on-failure"])
+    .optional()
+    .describe(
+      "Restart policy; default: no on one engine, always on a swarm (a task lost with its node is replaced, as docker stack deploy does)",
+    ),
   ulimits: z.record(z.string(), Ulimit).default({}),
   stopSignal: z.string().optional(),
   stopGracePeriod: Duration.default("10s"),
