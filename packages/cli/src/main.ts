@@ -86,8 +86,8 @@ SHCTL_* variables. "-f FILE" is the stack file in every command (as in kubectl a
 come before the command too (as in docker compose -f FILE up).
 
 Exit codes: 0 done or nothing to do, 1 the operation failed, 2 invalid usage or invalid stack (or
-refused: a damaged backup, a restore target that is not empty), 3 diff --exit-code found changes or
-conflicts, 130 interrupted.
+refused: a damaged backup or image bundle, a restore target that is not empty), 3 diff --exit-code
+found changes or conflicts, 130 interrupted.
 
 Environment: DOCKER_HOST (where the engine is), NO_COLOR (no colours), CI (plain progress lines),
 SHCTL_NO_CACHE=1 (parse and validate a stack file even when it is unchanged).
