@@ -24,7 +24,7 @@ import { validateStack } from "./validate.js";
  * backup() and restore() against the in-memory engine: the order services stop and start in, what
  * a failure or an interrupt while packing leaves (no archive, the services running again), and
  * what a restore refuses before it writes anything. The real engine's archives, owners and the
- * Sentry infrastructure are the integration tier's (test/backup.test.ts).
+ * a product stack's infrastructure are the integration tier's (test/backup.test.ts).
  */
 
 let dir: string;

@@ -6,7 +6,7 @@ import { ensureHelperImage } from "./helper-image.js";
 import { LABEL } from "./labels.js";
 
 /*
- * Files this user may not read (a container's user owns them, mode 0600: Sentry's config.yml once
+ * Files this user may not read (a container's user owns them, mode 0600: a product's config file once
  * its entrypoint ran), read anyway: the engine copies them out of a helper container that has
  * their directory mounted and is never started. A docker-group member can do this, as it can
  * everything the engine does; root on the host is not needed.

@@ -4,7 +4,7 @@ import { Duplex } from "node:stream";
  * A Duplex that stands in for a net.Socket whose connection is opened asynchronously by someone
  * else (directly, or through the engine): returned at once, it buffers writes until connected,
  * then emits 'connect' and relays both ways. Enough of net.Socket's surface for http.Agent,
- * kafkajs' socketFactory and @clickhouse/client: setKeepAlive, setNoDelay, setTimeout ('timeout'
+ * client libraries that take a socket factory or an http.Agent: setKeepAlive, setNoDelay, setTimeout ('timeout'
  * after that long idle), ref/unref, end (half-close), destroy, remoteAddress/remotePort.
  */
 

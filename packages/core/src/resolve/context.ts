@@ -12,7 +12,7 @@ export interface ResolveContext {
   env: Record<string, string | undefined>;
   /**
    * The data root when the stack names none, relative to the project dir. The product decides it
-   * (shctl's CLI: ./sentrydata); a tool using core alone gets ./data.
+   * (the product's own, set by the CLI); a tool using core alone gets ./data.
    */
   defaultDataRoot?: string;
 }

@@ -15,9 +15,9 @@ import type { Diagnosis } from "../events.js";
 export interface StackConnections {
   /** A connected socket to a port of a container on the stack network. */
   connect(host: string, port: number): Promise<import("node:net").Socket>;
-  /** A socket returned at once that connects in the background (e.g. kafkajs' `socketFactory`). */
+  /** A socket returned at once that connects in the background (for a client library's socket factory). */
   socket(host: string, port: number, onConnect?: () => void): import("node:net").Socket;
-  /** An http.Agent for http.request or @clickhouse/client's `http_agent`. */
+  /** An http.Agent for http.request or an HTTP client library's agent option. */
   httpAgent(): import("node:http").Agent;
 }
 
