@@ -34,8 +34,12 @@ function engineInternal(err: unknown): boolean {
   });
 }
 
-/** What the engine says of its own connections while it stops (containerd's gRPC, its shutdown). */
-const STOPPING_TEXT = /transport is closing|client connection is closing|daemon is shutting down/i;
+/**
+ * What the engine says of its own connections while it stops (containerd's gRPC, its shutdown),
+ * and what a build's step saw of its layer store being unmounted under it.
+ */
+const STOPPING_TEXT =
+  /transport is closing|client connection is closing|daemon is shutting down|error creating overlay mount/i;
 
 /** A failure whose container ended by a signal (exit code 129–159: 143 SIGTERM, 137 SIGKILL). */
 function killedBySignal(err: unknown): boolean {

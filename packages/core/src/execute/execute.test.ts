@@ -306,6 +306,24 @@ describe("execute: failures", () => {
     expect(err).toBeInstanceOf(EngineUnreachableError);
   });
 
+  it("watches a moment for an engine shutting down when its storage failed a step (a build's overlay mount)", async () => {
+    // What a build saw of dockerd stopping (SIGTERM) under it: its layer store unmounting.
+    engine.inject("network.create", {
+      kind: "fail",
+      message: "error creating overlay mount to /var/lib/docker/overlay2/0c6c/merged: invalid argument",
+    });
+    engine.inject(
+      "version",
+      { kind: "fail", code: "ECONNREFUSED" },
+      {
+        times: 10,
+        match: () => engine.ops("version").length > 2,
+      },
+    );
+    const err = await run(shop()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineUnreachableError);
+  });
+
   it("watches a moment for an engine shutting down when it reset a step's connection", async () => {
     engine.inject("network.create", { kind: "drop" });
     engine.inject(
