@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from "vitest/config";
+import { SkipReporter } from "./scripts/skip-reporter.mjs";
 
 // `vitest run` runs both projects; `vitest run --project unit` runs only the fast ones.
 // Integration tests talk to a real Docker Engine (prepared by scripts/test-env.sh) and share it,
@@ -7,6 +8,8 @@ const exclude = [...configDefaults.exclude, "**/dist/**"];
 
 export default defineConfig({
   test: {
+    // The default reporter, then every skipped test by file (a skip in CI is never quiet).
+    reporters: ["default", new SkipReporter()],
     projects: [
       {
         test: {
