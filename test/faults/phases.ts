@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ExpectStatic } from "vitest";
 import { type RunningCli, toolsImage } from "../helpers.js";
@@ -11,6 +11,7 @@ import {
   type Project,
   runBounded,
   show,
+  until,
   writeSpec,
 } from "./support.js";
 
@@ -150,6 +151,13 @@ export async function prepare(expect: ExpectStatic, p: Project, phase: PhaseName
   await writeSpec(p, phase === "teardown" ? phaseSpec(p.name, phase) : baseSpec(p.name));
   const first = await runBounded(p, ["apply", "--yes"], 150_000);
   expect(first.code, `the stack before the fault did not apply:\n${show(first)}`).toBe(0);
+  // `keeper` counts as started once its process runs: the digest waits for its file's last byte
+  // (on a loaded machine a digest taken at once saw the file half-written, and later "changed").
+  const kept = path.join(p.dir, "data/work/keep/first");
+  await until(
+    "keeper wrote work/keep/first",
+    async () => (await stat(kept).catch(() => undefined))?.size === 4096,
+  );
   const base = await baseline(p);
   expect([...base.digest.keys()]).toEqual(
     expect.arrayContaining(["work/seed/blob", "work/seed/stamp", "work/keep/first"]),
