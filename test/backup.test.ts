@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import {
@@ -22,7 +21,6 @@ import { apply, loadStack, type ManifestEntry, type ResolvedStack, verifyBackup 
 import { readJobLog, readState } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CLI,
   type CliResult,
   cleanup,
   containersOf,
@@ -33,6 +31,7 @@ import {
   tempProject,
   toolsImage,
 } from "./helpers.js";
+import { onTty } from "./tty.js";
 
 /*
  * `shctl backup` and `shctl restore` on the real engine.
@@ -368,7 +367,7 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
 
   it("on a terminal: asks first (no: nothing changed); a bar with bytes and rate; Ctrl-C starts the services again, no archive", async () => {
     const file = path.join(dir, "tty.tar.gz");
-    const no = onTty(dir, ["backup", "-f", "stack.json", file]);
+    const no = backupOnTty(dir, ["backup", "-f", "stack.json", file]);
     await no.waitFor(/Stop them and back up now\? \[y\/N\]/);
     no.type("n\r");
     const cancelled = await no.done;
@@ -379,7 +378,7 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
     expect([c.db?.state, c.app?.state]).toEqual(["running", "running"]);
     expect(existsSync(`${file}.partial`)).toBe(false);
 
-    const yes = onTty(dir, ["backup", "-f", "stack.json", file]);
+    const yes = backupOnTty(dir, ["backup", "-f", "stack.json", file]);
     await yes.waitFor(/\[y\/N\]/);
     yes.type("y\r");
     // The live view: the archive's line with a bar, percent, bytes of the total and a rate.
@@ -406,47 +405,9 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
   }, 180_000);
 });
 
-/** The CLI on a pseudo-terminal (script(1)): what is typed goes to it, its screen comes back. */
-function onTty(dir: string, args: string[]) {
-  // A terminal wide enough for the live view's bar (script's own is 80 columns).
-  const command = `stty cols 120 rows 30; ${[process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")}`;
-  const child = spawn("script", ["-qfec", command, "/dev/null"], {
-    cwd: dir,
-    env: { ...process.env, CI: "", TERM: "xterm", NO_COLOR: "1" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let output = "";
-  const watchers = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    output += d.toString();
-    for (const w of [...watchers]) w();
-  };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
-  const done = new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      child.stdin.destroy();
-      resolve({ code, output });
-    });
-  });
-  return {
-    waitFor: (pattern: RegExp) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${pattern} within 90 s:\n${output}`)), 90_000);
-        const check = () => {
-          if (!pattern.test(output)) return;
-          clearTimeout(timer);
-          watchers.delete(check);
-          resolve();
-        };
-        watchers.add(check);
-        check();
-      }),
-    type: (text: string) => child.stdin.write(text),
-    done,
-  };
-}
+/** The CLI on a pseudo-terminal, wide enough for the live view's bar (script's own is 80 columns). */
+const backupOnTty = (dir: string, args: string[]) =>
+  onTty(args, { cwd: dir, size: { cols: 120, rows: 30 }, waitMs: 90_000 });
 
 const UID = 1000;
 const dockerGid = (() => {
