@@ -1,5 +1,5 @@
 import { createHash, randomFillSync } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import {
   chmod,
   chown,
@@ -31,6 +31,7 @@ import {
   tempProject,
   toolsImage,
 } from "./helpers.js";
+import { asUser, dockerGid, nonRootSkip, UID, userProject } from "./non-root-user.js";
 import { onTty } from "./tty.js";
 
 /*
@@ -409,40 +410,16 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
 const backupOnTty = (dir: string, args: string[]) =>
   onTty(args, { cwd: dir, size: { cols: 120, rows: 30 }, waitMs: 90_000 });
 
-const UID = 1000;
-const dockerGid = (() => {
-  try {
-    const line = readFileSync("/etc/group", "utf8")
-      .split("\n")
-      .find((l) => l.startsWith("docker:"));
-    return line ? Number(line.split(":")[2]) : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-const skipWhy =
-  process.getuid?.() !== 0
-    ? "it must run as root to set up a project owned by uid 1000"
-    : dockerGid === undefined
-      ? "there is no docker group"
-      : "";
-if (skipWhy) console.warn(`non-root backup test skipped: ${skipWhy}`);
+if (nonRootSkip) console.warn(`non-root backup test skipped: ${nonRootSkip}`);
 
-describe.skipIf(Boolean(skipWhy))("backup and restore as a non-root member of the docker group", () => {
+describe.skipIf(Boolean(nonRootSkip))("backup and restore as a non-root member of the docker group", () => {
   const name = stackName("bknonroot");
   let dir: string;
   let stack: ResolvedStack | undefined;
-  const asUser = (...args: string[]) =>
-    runCli([...args, "-f", "stack.json"], {
-      cwd: dir,
-      uid: UID,
-      gid: dockerGid as number,
-      env: { HOME: dir, XDG_CACHE_HOME: path.join(dir, ".cache") },
-    });
+  const cli = (...args: string[]) => asUser(dir, [...args, "-f", "stack.json"]);
 
   beforeAll(async () => {
-    dir = await tempProject("shctl-bknonroot-");
-    await chown(dir, UID, dockerGid as number);
+    dir = await userProject("shctl-bknonroot-");
     await writeFile(
       path.join(dir, "stack.json"),
       JSON.stringify({
@@ -474,7 +451,7 @@ describe.skipIf(Boolean(skipWhy))("backup and restore as a non-root member of th
     );
     await chown(path.join(dir, "stack.json"), UID, dockerGid as number);
     stack = await loadStack(path.join(dir, "stack.json"));
-    ok(await asUser("apply"));
+    ok(await cli("apply"));
   }, 180_000);
   afterAll(async () => {
     await cleanup(stack, dir);
@@ -482,12 +459,12 @@ describe.skipIf(Boolean(skipWhy))("backup and restore as a non-root member of th
 
   it("backs up what it cannot read, restores it with its owners, and apply runs no job again", async () => {
     await expect(readdir(path.join(dir, "data/db"))).resolves.toBeDefined(); // root can; uid 1000 cannot
-    ok(await asUser("backup", "b.tar.gz"));
+    ok(await cli("backup", "b.tar.gz"));
     const st = await stat(path.join(dir, "b.tar.gz"));
     expect([st.uid, st.mode & 0o777]).toEqual([UID, 0o600]);
-    ok(await asUser("teardown", "--data", "--yes"));
+    ok(await cli("teardown", "--data", "--yes"));
     expect(existsSync(path.join(dir, "data"))).toBe(false);
-    ok(await asUser("restore", "b.tar.gz"));
+    ok(await cli("restore", "b.tar.gz"));
     const db = await stat(path.join(dir, "data/db"));
     const table = await stat(path.join(dir, "data/db/table"));
     expect([db.uid, db.gid, db.mode & 0o7777]).toEqual([999, 999, 0o700]);
@@ -496,7 +473,7 @@ describe.skipIf(Boolean(skipWhy))("backup and restore as a non-root member of th
     // The user's own files (state, the job's output) are the user's again.
     const state = await stat(path.join(dir, "data/.shctl/state.json"));
     expect(state.uid).toBe(UID);
-    ok(await asUser("apply"));
+    ok(await cli("apply"));
     expect(await readFile(path.join(dir, "data/out/runs"), "utf8")).toBe("ran\n");
     expect((await containersOf(name)).db?.state).toBe("running");
   }, 180_000);
