@@ -12,8 +12,10 @@ import {
   openGate,
   type Project,
   runBounded,
+  runCounts,
   seedJob,
   show,
+  until,
   WORK,
   writeSpec,
 } from "./support.js";
@@ -167,4 +169,13 @@ export async function startPhase(p: Project, phase: PhaseName): Promise<RunningC
 export async function openGates(p: Project): Promise<void> {
   await openGate(p, "job-go");
   await openGate(p, "health-go");
+}
+
+/**
+ * After a kill in the job phase the job's container lives on (it outlived what was killed): opens
+ * its gate and waits for its run to complete.
+ */
+export async function slowJobCompletes(p: Project): Promise<void> {
+  await openGates(p);
+  await until("the job's run completes", async () => (await runCounts(p)).slow === 1, 30_000);
 }
