@@ -1,6 +1,5 @@
-import { spawn } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import {
   chmod,
   chown,
@@ -22,7 +21,6 @@ import { apply, loadStack, type ManifestEntry, type ResolvedStack, verifyBackup 
 import { readJobLog, readState } from "@sh/core/internals";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CLI,
   type CliResult,
   cleanup,
   containersOf,
@@ -33,6 +31,8 @@ import {
   tempProject,
   toolsImage,
 } from "./helpers.js";
+import { asUser, dockerGid, nonRootSkip, UID, userProject } from "./non-root-user.js";
+import { onTty } from "./tty.js";
 
 /*
  * `shctl backup` and `shctl restore` on the real engine.
@@ -368,7 +368,7 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
 
   it("on a terminal: asks first (no: nothing changed); a bar with bytes and rate; Ctrl-C starts the services again, no archive", async () => {
     const file = path.join(dir, "tty.tar.gz");
-    const no = onTty(dir, ["backup", "-f", "stack.json", file]);
+    const no = backupOnTty(dir, ["backup", "-f", "stack.json", file]);
     await no.waitFor(/Stop them and back up now\? \[y\/N\]/);
     no.type("n\r");
     const cancelled = await no.done;
@@ -379,7 +379,7 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
     expect([c.db?.state, c.app?.state]).toEqual(["running", "running"]);
     expect(existsSync(`${file}.partial`)).toBe(false);
 
-    const yes = onTty(dir, ["backup", "-f", "stack.json", file]);
+    const yes = backupOnTty(dir, ["backup", "-f", "stack.json", file]);
     await yes.waitFor(/\[y\/N\]/);
     yes.type("y\r");
     // The live view: the archive's line with a bar, percent, bytes of the total and a rate.
@@ -406,82 +406,20 @@ describe("a backup on a terminal, and Ctrl-C during it", () => {
   }, 180_000);
 });
 
-/** The CLI on a pseudo-terminal (script(1)): what is typed goes to it, its screen comes back. */
-function onTty(dir: string, args: string[]) {
-  // A terminal wide enough for the live view's bar (script's own is 80 columns).
-  const command = `stty cols 120 rows 30; ${[process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")}`;
-  const child = spawn("script", ["-qfec", command, "/dev/null"], {
-    cwd: dir,
-    env: { ...process.env, CI: "", TERM: "xterm", NO_COLOR: "1" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let output = "";
-  const watchers = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    output += d.toString();
-    for (const w of [...watchers]) w();
-  };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
-  const done = new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      child.stdin.destroy();
-      resolve({ code, output });
-    });
-  });
-  return {
-    waitFor: (pattern: RegExp) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${pattern} within 90 s:\n${output}`)), 90_000);
-        const check = () => {
-          if (!pattern.test(output)) return;
-          clearTimeout(timer);
-          watchers.delete(check);
-          resolve();
-        };
-        watchers.add(check);
-        check();
-      }),
-    type: (text: string) => child.stdin.write(text),
-    done,
-  };
-}
+/** The CLI on a pseudo-terminal, wide enough for the live view's bar (script's own is 80 columns). */
+const backupOnTty = (dir: string, args: string[]) =>
+  onTty(args, { cwd: dir, size: { cols: 120, rows: 30 }, waitMs: 90_000 });
 
-const UID = 1000;
-const dockerGid = (() => {
-  try {
-    const line = readFileSync("/etc/group", "utf8")
-      .split("\n")
-      .find((l) => l.startsWith("docker:"));
-    return line ? Number(line.split(":")[2]) : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-const skipWhy =
-  process.getuid?.() !== 0
-    ? "it must run as root to set up a project owned by uid 1000"
-    : dockerGid === undefined
-      ? "there is no docker group"
-      : "";
-if (skipWhy) console.warn(`non-root backup test skipped: ${skipWhy}`);
+if (nonRootSkip) console.warn(`non-root backup test skipped: ${nonRootSkip}`);
 
-describe.skipIf(Boolean(skipWhy))("backup and restore as a non-root member of the docker group", () => {
+describe.skipIf(Boolean(nonRootSkip))("backup and restore as a non-root member of the docker group", () => {
   const name = stackName("bknonroot");
   let dir: string;
   let stack: ResolvedStack | undefined;
-  const asUser = (...args: string[]) =>
-    runCli([...args, "-f", "stack.json"], {
-      cwd: dir,
-      uid: UID,
-      gid: dockerGid as number,
-      env: { HOME: dir, XDG_CACHE_HOME: path.join(dir, ".cache") },
-    });
+  const cli = (...args: string[]) => asUser(dir, [...args, "-f", "stack.json"]);
 
   beforeAll(async () => {
-    dir = await tempProject("shctl-bknonroot-");
-    await chown(dir, UID, dockerGid as number);
+    dir = await userProject("shctl-bknonroot-");
     await writeFile(
       path.join(dir, "stack.json"),
       JSON.stringify({
@@ -513,7 +451,7 @@ describe.skipIf(Boolean(skipWhy))("backup and restore as a non-root member of th
     );
     await chown(path.join(dir, "stack.json"), UID, dockerGid as number);
     stack = await loadStack(path.join(dir, "stack.json"));
-    ok(await asUser("apply"));
+    ok(await cli("apply"));
   }, 180_000);
   afterAll(async () => {
     await cleanup(stack, dir);
@@ -521,12 +459,12 @@ describe.skipIf(Boolean(skipWhy))("backup and restore as a non-root member of th
 
   it("backs up what it cannot read, restores it with its owners, and apply runs no job again", async () => {
     await expect(readdir(path.join(dir, "data/db"))).resolves.toBeDefined(); // root can; uid 1000 cannot
-    ok(await asUser("backup", "b.tar.gz"));
+    ok(await cli("backup", "b.tar.gz"));
     const st = await stat(path.join(dir, "b.tar.gz"));
     expect([st.uid, st.mode & 0o777]).toEqual([UID, 0o600]);
-    ok(await asUser("teardown", "--data", "--yes"));
+    ok(await cli("teardown", "--data", "--yes"));
     expect(existsSync(path.join(dir, "data"))).toBe(false);
-    ok(await asUser("restore", "b.tar.gz"));
+    ok(await cli("restore", "b.tar.gz"));
     const db = await stat(path.join(dir, "data/db"));
     const table = await stat(path.join(dir, "data/db/table"));
     expect([db.uid, db.gid, db.mode & 0o7777]).toEqual([999, 999, 0o700]);
@@ -535,7 +473,7 @@ describe.skipIf(Boolean(skipWhy))("backup and restore as a non-root member of th
     // The user's own files (state, the job's output) are the user's again.
     const state = await stat(path.join(dir, "data/.shctl/state.json"));
     expect(state.uid).toBe(UID);
-    ok(await asUser("apply"));
+    ok(await cli("apply"));
     expect(await readFile(path.join(dir, "data/out/runs"), "utf8")).toBe("ran\n");
     expect((await containersOf(name)).db?.state).toBe("running");
   }, 180_000);

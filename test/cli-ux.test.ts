@@ -1,10 +1,8 @@
-import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ResolvedStack } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CLI,
   cleanup,
   containersOf,
   engine,
@@ -14,6 +12,7 @@ import {
   tempProject,
   toolsImage,
 } from "./helpers.js";
+import { onTty, type TtyRun } from "./tty.js";
 
 /*
  * The CLI as people (and scripts) use it: every line of --json output is JSON, even for a usage
@@ -47,58 +46,9 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
   });
 }
 
-interface TtyRun {
-  output(): string;
-  waitFor(pattern: RegExp): Promise<void>;
-  /** Writes to the terminal as if typed ("\u0003" is Ctrl-C). */
-  type(text: string): void;
-  done: Promise<{ code: number | null; output: string }>;
-}
-
-/**
- * Starts the CLI on a real pseudo-terminal (under `script`), as a person at a terminal would:
- * stdin, stdout and stderr are the terminal, so the live view runs and questions are asked.
- * Colours off to keep the text simple.
- */
+/** Starts the CLI on a real pseudo-terminal in the project (see tty.ts). */
 function startOnTty(args: string[]): TtyRun {
-  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
-  const child = spawn("script", ["-qfec", command, "/dev/null"], {
-    cwd: dir,
-    env: { ...process.env, CI: "", TERM: "xterm", NO_COLOR: "1" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let output = "";
-  const watchers = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    output += d.toString();
-    for (const w of [...watchers]) w();
-  };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
-  const done = new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      child.stdin.destroy();
-      resolve({ code, output });
-    });
-  });
-  return {
-    output: () => output,
-    waitFor: (pattern) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${pattern} within 60 s:\n${output}`)), 60_000);
-        const check = () => {
-          if (!pattern.test(output)) return;
-          clearTimeout(timer);
-          watchers.delete(check);
-          resolve();
-        };
-        watchers.add(check);
-        check();
-      }),
-    type: (text) => child.stdin.write(text),
-    done,
-  };
+  return onTty(args, { cwd: dir });
 }
 
 function runOnTty(args: string[]): Promise<{ code: number | null; output: string }> {

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { chmod, chown, mkdir, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -15,6 +14,7 @@ import {
   tempProject,
   toolsImage,
 } from "./helpers.js";
+import { asUser, dockerGid, nonRootSkip, UID, userProject } from "./non-root-user.js";
 
 /*
  * `shctl doctor` against the real engine and real directories: a data directory given to the
@@ -224,33 +224,14 @@ describe("shctl doctor", () => {
   });
 });
 
-const dockerGid = (() => {
-  try {
-    const line = readFileSync("/etc/group", "utf8")
-      .split("\n")
-      .find((l) => l.startsWith("docker:"));
-    return line ? Number(line.split(":")[2]) : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-const skipUser =
-  process.getuid?.() !== 0
-    ? "it must run as root to set up a project owned by uid 1000"
-    : dockerGid === undefined
-      ? "there is no docker group"
-      : "";
-
-describe.skipIf(Boolean(skipUser))(
-  skipUser
-    ? `shctl doctor as a non-root member of the docker group: skipped because ${skipUser}`
+describe.skipIf(Boolean(nonRootSkip))(
+  nonRootSkip
+    ? `shctl doctor as a non-root member of the docker group: skipped because ${nonRootSkip}`
     : "shctl doctor as a non-root member of the docker group",
   () => {
-    const UID = 1000;
     let dir: string;
     beforeAll(async () => {
-      dir = await tempProject("shctl-doctor-user-");
-      await chown(dir, UID, dockerGid as number);
+      dir = await userProject("shctl-doctor-user-");
       await writeFile(
         path.join(dir, "stack.yaml"),
         stringify({
@@ -280,12 +261,7 @@ describe.skipIf(Boolean(skipUser))(
     });
 
     it("says sudo in each command, and what it could not look at", async () => {
-      const r = await runCli(["doctor", "-f", "stack.yaml", "--json"], {
-        cwd: dir,
-        uid: UID,
-        gid: dockerGid as number,
-        env: { HOME: dir, XDG_CACHE_HOME: path.join(dir, ".cache") },
-      });
+      const r = await asUser(dir, ["doctor", "-f", "stack.yaml", "--json"]);
       expect(r.code, r.stderr).toBe(1);
       const checks = byId(
         r.stdout

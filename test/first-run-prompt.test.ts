@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { LABEL } from "@sh/core/internals";
 import { afterEach, describe, expect, it } from "vitest";
-import { CLI, engine, stackName, tempProject } from "./helpers.js";
+import { engine, stackName, tempProject } from "./helpers.js";
+import { onTty } from "./tty.js";
 
 /*
  * `shctl apply` on a terminal asks for Sentry's first admin user before the first install. The CLI
@@ -15,52 +15,17 @@ import { CLI, engine, stackName, tempProject } from "./helpers.js";
 const PASSWORD = "pw-9f3c1e7a";
 const MIRROR = "127.0.0.1:9/shctl-test";
 
-interface TtyRun {
-  output(): string;
-  waitFor(pattern: RegExp): Promise<void>;
-  type(line: string): void;
-  done: Promise<number | null>;
-}
-
-function applyOnTty(cwd: string, stack: string, args: string[] = []): TtyRun {
-  const command = [process.execPath, CLI, "apply", ...args].join(" ");
-  const child = spawn("script", ["-qfec", command, "/dev/null"], {
+/** `shctl apply` on a real pseudo-terminal (see tty.ts); `type` ends each line with Enter. */
+function applyOnTty(cwd: string, stack: string, args: string[] = []) {
+  const run = onTty(["apply", ...args], {
     cwd,
-    env: {
-      ...process.env,
-      CI: "",
-      TERM: "dumb",
-      NO_COLOR: "1",
-      SHCTL_STACK_NAME: stack,
-      SHCTL_REGISTRY_MIRROR: MIRROR,
-    },
-    stdio: ["pipe", "pipe", "pipe"],
+    env: { TERM: "dumb", SHCTL_STACK_NAME: stack, SHCTL_REGISTRY_MIRROR: MIRROR },
   });
-  let all = "";
-  const watchers = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    all += d.toString();
-    for (const w of [...watchers]) w();
-  };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
-  const done = new Promise<number | null>((resolve) => child.on("close", resolve));
   return {
-    output: () => all,
-    waitFor: (pattern) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${pattern} within 60 s:\n${all}`)), 60_000);
-        const check = () => {
-          if (!pattern.test(all)) return;
-          clearTimeout(timer);
-          watchers.delete(check);
-          resolve();
-        };
-        watchers.add(check);
-        check();
-      }),
-    type: (line) => child.stdin.write(`${line}\r`),
-    done: done.finally(() => child.stdin.destroy()),
+    output: run.output,
+    waitFor: run.waitFor,
+    type: (line: string) => run.type(`${line}\r`),
+    done: run.done.then((r) => r.code),
   };
 }
 

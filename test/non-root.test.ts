@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { loadStack, type ResolvedStack } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CliResult, cleanup, containersOf, REPO, runCli, stackName, tempProject } from "./helpers.js";
+import { type CliResult, cleanup, containersOf, REPO, stackName } from "./helpers.js";
+import { asUser, dockerGid, nonRootSkip, UID, userProject } from "./non-root-user.js";
 
 /*
  * The whole life as a non-root member of the docker group (uid 1000, the group that owns the
@@ -15,50 +15,16 @@ import { type CliResult, cleanup, containersOf, REPO, runCli, stackName, tempPro
  * skips otherwise.
  */
 
-const UID = 1000;
-const dockerGid = (() => {
-  try {
-    const line = readFileSync("/etc/group", "utf8")
-      .split("\n")
-      .find((l) => l.startsWith("docker:"));
-    return line ? Number(line.split(":")[2]) : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-const skipWhy =
-  process.getuid?.() !== 0
-    ? "it must run as root to set up a project owned by uid 1000"
-    : dockerGid === undefined
-      ? "there is no docker group"
-      : "";
-if (skipWhy) console.warn(`non-root tests skipped: ${skipWhy}`);
+if (nonRootSkip) console.warn(`non-root tests skipped: ${nonRootSkip}`);
 
 const FIXTURE_MODULE = path.join(REPO, "test/fixtures/infra/stack.mjs");
 const INFRA_KEYS = ["postgres", "redis", "memcached", "zookeeper", "clickhouse", "nginx", "smtp"];
-
-/** A project dir owned by uid 1000 (and its cache), for the CLI run as that user. */
-async function userProject(prefix: string): Promise<string> {
-  const dir = await tempProject(prefix);
-  await chown(dir, UID, dockerGid as number);
-  return dir;
-}
-
-/** The CLI as uid 1000 with the docker group as its group. */
-function asUser(dir: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(args, {
-    cwd: dir,
-    uid: UID,
-    gid: dockerGid as number,
-    env: { HOME: dir, XDG_CACHE_HOME: path.join(dir, ".cache"), ...env },
-  });
-}
 
 function ok(r: CliResult): void {
   expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
 }
 
-describe.skipIf(Boolean(skipWhy))("as a non-root member of the docker group: own stack", () => {
+describe.skipIf(Boolean(nonRootSkip))("as a non-root member of the docker group: own stack", () => {
   const name = stackName("nonroot");
   let dir: string;
   let stack: ResolvedStack | undefined;
@@ -158,7 +124,7 @@ describe.skipIf(Boolean(skipWhy))("as a non-root member of the docker group: own
   });
 });
 
-describe.skipIf(Boolean(skipWhy))(
+describe.skipIf(Boolean(nonRootSkip))(
   "as a non-root member of the docker group: the Sentry stack's parts",
   () => {
     const name = stackName("nrsentry");

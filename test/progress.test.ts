@@ -1,11 +1,9 @@
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { apply, type ResolvedStack, type TransferProgress } from "@sh/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  CLI,
   cleanup,
   engine,
   ensureToolsImage,
@@ -26,6 +24,7 @@ import {
   removeLocal,
   TEST_REGISTRY,
 } from "./registry.js";
+import { onTty, type TtyRun } from "./tty.js";
 
 /*
  * Progress as a self-hoster reads it, on the real engine and the real registry: a pull's layers
@@ -82,53 +81,9 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
     });
 }
 
-interface TtyRun {
-  done: Promise<{ code: number | null; output: string }>;
-  /** Resolves once `pattern` is in the output. */
-  waitFor(pattern: RegExp): Promise<void>;
-  /** Types on the terminal ("\u0003" is Ctrl-C). */
-  type(text: string): void;
-}
-
-/** Runs the CLI on a real pseudo-terminal (under `script`): the live view runs. No colours. */
-function onTty(args: string[], cwd: string): TtyRun {
-  // A terminal wide enough for the long image names of these tests.
-  const command = `stty cols 200 rows 40; ${[process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ")}`;
-  const child = spawn("script", ["-qfec", command, "/dev/null"], {
-    cwd,
-    env: { ...process.env, CI: "", TERM: "xterm", NO_COLOR: "1" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let output = "";
-  const watchers = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    output += d.toString();
-    for (const w of [...watchers]) w();
-  };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
-  return {
-    done: new Promise((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code) => {
-        child.stdin.destroy();
-        resolve({ code, output });
-      });
-    }),
-    waitFor: (pattern) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${pattern} within 90 s:\n${output}`)), 90_000);
-        const check = () => {
-          if (!pattern.test(output)) return;
-          clearTimeout(timer);
-          watchers.delete(check);
-          resolve();
-        };
-        watchers.add(check);
-        check();
-      }),
-    type: (text) => child.stdin.write(text),
-  };
+/** Runs the CLI on a real pseudo-terminal (the live view runs), wide enough for the long image names of these tests. */
+function applyOnTty(args: string[], cwd: string): TtyRun {
+  return onTty(args, { cwd, size: { cols: 200, rows: 40 }, waitMs: 90_000 });
 }
 
 const MB = 1_000_000;
@@ -227,7 +182,7 @@ describe.skipIf(!registryUp)(`a pull's progress (registry ${REG})`, () => {
 
   it("on a terminal: the live view ends the image's line with what was pulled", async () => {
     const { file, cwd } = await pullStack("tty");
-    const { code, output } = await onTty(["apply", "-f", file], cwd).done;
+    const { code, output } = await applyOnTty(["apply", "-f", file], cwd).done;
     expect(code, output).toBe(0);
     expect(output).toMatch(
       new RegExp(`✔ image ${esc(repo)}:tty +done +[\\d.]+m?s +pulled 3 layers, 26\\.\\d MB`),
@@ -345,7 +300,7 @@ describe("a wait says why", () => {
 
   it("the same on the live line, and as the phase's message in JSON", async () => {
     const { file, cwd } = await waitStack("prog-waitt");
-    const tty = await onTty(["apply", "-f", file], cwd).done;
+    const tty = await applyOnTty(["apply", "-f", file], cwd).done;
     expect(tty.code).toBe(1);
     expect(tty.output).toMatch(/service web +waiting +[\d.]+m?s +http :8080\/ → 404/);
     expect(tty.output).toMatch(/service broker +waiting +[\d.]+m?s +tcp :9092 refused/);
@@ -385,7 +340,7 @@ describe("the end of an apply that did not finish", () => {
       /Apply failed after [\d.]+m?s; not done: 9 services and 2 jobs \(`shctl diff` lists them\)\./,
     );
     // The same on a terminal; with --json, the outcome event has the plan's actions not done.
-    const tty = await onTty(["apply", "-f", file], cwd).done;
+    const tty = await applyOnTty(["apply", "-f", file], cwd).done;
     expect(tty.code).toBe(1);
     expect(tty.output).toMatch(/✖ job gate +failed/);
     expect(tty.output).toMatch(
@@ -435,7 +390,7 @@ describe("the end of an apply that did not finish", () => {
 
   it("the same on a terminal, Ctrl-C typed", async () => {
     const { file, cwd } = await slowStack("prog-cutt");
-    const tty = onTty(["apply", "-f", file], cwd);
+    const tty = applyOnTty(["apply", "-f", file], cwd);
     await tty.waitFor(/service slow +waiting/);
     tty.type("\u0003");
     const out = await tty.done;

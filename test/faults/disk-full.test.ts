@@ -13,12 +13,16 @@ import {
   expectNothingLost,
   expectServicesRunning,
   guardHostDocker0,
+  idle,
+  keeper,
   newProject,
   type Project,
   readStateFile,
   runBounded,
+  seedJob,
   show,
   TAG,
+  WORK,
   workDir,
   writeSpec,
 } from "./support.js";
@@ -43,24 +47,13 @@ const unavailable =
       : undefined;
 if (unavailable) console.warn(`disk-full case skipped: ${unavailable}`);
 
-const work = { source: "work", target: "/work" };
-
 function spec(name: string, withFill: boolean) {
   return {
     name,
     dataRoot: "./data",
     images: { tools: toolsImage() },
     jobs: {
-      seed: {
-        image: "tools",
-        // 1.5 MB of data the stack keeps.
-        command: [
-          "sh",
-          "-c",
-          "mkdir -p /work/seed && head -c 1572864 /dev/urandom > /work/seed/blob && echo seed >> /work/runs.log",
-        ],
-        mounts: [work],
-      },
+      seed: seedJob(1572864), // 1.5 MB of data the stack keeps.
       ...(withFill
         ? {
             fill: {
@@ -70,26 +63,15 @@ function spec(name: string, withFill: boolean) {
                 "-c",
                 "mkdir -p /work/fill && head -c 3145728 /dev/zero > /work/fill/blob && echo fill >> /work/runs.log",
               ],
-              mounts: [work],
+              mounts: [WORK],
             },
           }
         : {}),
     },
     services: {
-      keeper: {
-        image: "tools",
-        command: [
-          "sh",
-          "-c",
-          "mkdir -p /work/keep && { [ -e /work/keep/first ] || head -c 4096 /dev/urandom > /work/keep/first; } && exec sleep infinity",
-        ],
-        mounts: [work],
-        stopGracePeriod: "1s",
-      },
+      keeper: keeper(),
       // New in the faulted apply: its container is recorded in state.json while the disk fills.
-      ...(withFill
-        ? { late: { image: "tools", command: ["sleep", "infinity"], stopGracePeriod: "1s" } }
-        : {}),
+      ...(withFill ? { late: idle() } : {}),
     },
   };
 }

@@ -9,6 +9,7 @@ import {
   phaseRuns,
   phaseServices,
   prepare,
+  slowJobCompletes,
   startPhase,
 } from "./phases.js";
 import {
@@ -21,12 +22,10 @@ import {
   newProject,
   type Project,
   runBounded,
-  runCounts,
   settle,
   show,
   TAG,
   timer,
-  until,
 } from "./support.js";
 
 guardHostDocker0();
@@ -105,8 +104,7 @@ describe.skipIf(unavailable !== undefined)(
               t.lap("engine stopped");
               if (phase === "job" && signal === "SIGKILL") {
                 // Its container outlives the killed engine: its run completes while the engine is down.
-                await openGates(p);
-                await until("the job's run completes", async () => (await runCounts(p)).slow === 1, 30_000);
+                await slowJobCompletes(p);
               }
               const r = await settle(run, 60_000);
               t.lap("shctl ended");

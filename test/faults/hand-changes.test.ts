@@ -13,14 +13,17 @@ import {
   expectNothingLost,
   expectServicesRunning,
   guardHostDocker0,
+  idle,
   newProject,
   openGate,
   type Project,
   runBounded,
+  seedJob,
   settle,
   show,
   TAG,
   timer,
+  WORK,
   writeSpec,
 } from "./support.js";
 
@@ -37,13 +40,6 @@ guardHostDocker0();
  */
 
 const docker = new Docker();
-const work = { source: "work", target: "/work" };
-const idle = (extra: Record<string, unknown> = {}) => ({
-  image: "tools",
-  command: ["sleep", "infinity"],
-  stopGracePeriod: "1s",
-  ...extra,
-});
 
 /** A job that writes data, `db` (healthy once work/gate/health-go exists) and `app`, which waits for it. */
 function spec(name: string) {
@@ -51,20 +47,10 @@ function spec(name: string) {
     name,
     dataRoot: "./data",
     images: { tools: toolsImage() },
-    jobs: {
-      seed: {
-        image: "tools",
-        command: [
-          "sh",
-          "-c",
-          "mkdir -p /work/seed && head -c 32768 /dev/urandom > /work/seed/blob && echo seed >> /work/runs.log",
-        ],
-        mounts: [work],
-      },
-    },
+    jobs: { seed: seedJob(32768) },
     services: {
       db: idle({
-        mounts: [work],
+        mounts: [WORK],
         healthcheck: { test: ["CMD", "test", "-e", "/work/gate/health-go"], interval: "1s" },
       }),
       app: idle({ dependsOn: { db: { condition: "healthy" } }, readyTimeout: "5m" }),

@@ -12,6 +12,7 @@ import {
   dispose,
   expectServicesRunning,
   guardHostDocker0,
+  idle,
   newProject,
   type Project,
   readStateFile,
@@ -20,6 +21,7 @@ import {
   settle,
   show,
   TAG,
+  WORK,
   writeSpec,
 } from "./support.js";
 
@@ -37,9 +39,6 @@ guardHostDocker0();
  *    cannot prove stale and applies.
  */
 
-const work = { source: "work", target: "/work" };
-const idle = { image: "tools", command: ["sleep", "infinity"], stopGracePeriod: "1s" };
-
 function spec(name: string) {
   return {
     name,
@@ -49,12 +48,12 @@ function spec(name: string) {
       seed: {
         image: "tools",
         command: ["sh", "-c", "mkdir -p /work/seed && sleep 1 && echo seed >> /work/runs.log"],
-        mounts: [work],
+        mounts: [WORK],
       },
     },
     services: {
-      api: { ...idle, dependsOn: { seed: { condition: "completed" as const } } },
-      web: { ...idle, dependsOn: ["api"] },
+      api: idle({ dependsOn: { seed: { condition: "completed" as const } } }),
+      web: idle({ dependsOn: ["api"] }),
     },
   };
 }

@@ -7,11 +7,16 @@ import {
   baseline,
   cli,
   containerRunning,
+  idle,
+  keeper,
   openGate,
   type Project,
   runBounded,
+  runCounts,
+  seedJob,
   show,
   until,
+  WORK,
   writeSpec,
 } from "./support.js";
 
@@ -44,14 +49,6 @@ export const ENGINE_PHASES: PhaseName[] = ["pull", ...PHASES];
 export const PULL_REF = "127.0.0.1:5000/shctl-fault/pull:1";
 
 const WAVE = Array.from({ length: 6 }, (_, i) => `w${String(i + 1).padStart(2, "0")}`);
-const work = { source: "work", target: "/work" };
-
-const idle = (extra: Record<string, unknown> = {}) => ({
-  image: "tools",
-  command: ["sleep", "infinity"],
-  stopGracePeriod: "1s",
-  ...extra,
-});
 
 /** The image `slow` of the build phase: unique per stack, removed by the test that made it. */
 export const slowImageRef = (stack: string) => `shctl-fault/slow-${stack}:latest`;
@@ -65,28 +62,8 @@ export function baseSpec(name: string): Record<string, unknown> & {
     name,
     dataRoot: "./data",
     images: { tools: toolsImage() },
-    jobs: {
-      seed: {
-        image: "tools",
-        command: [
-          "sh",
-          "-c",
-          "mkdir -p /work/seed && head -c 65536 /dev/urandom > /work/seed/blob && " +
-            "date +%s%N > /work/seed/stamp && echo seed >> /work/runs.log",
-        ],
-        mounts: [work],
-      },
-    },
-    services: {
-      keeper: idle({
-        command: [
-          "sh",
-          "-c",
-          "mkdir -p /work/keep && { [ -e /work/keep/first ] || head -c 4096 /dev/urandom > /work/keep/first; } && exec sleep infinity",
-        ],
-        mounts: [work],
-      }),
-    },
+    jobs: { seed: seedJob(65536, "date +%s%N > /work/seed/stamp") },
+    services: { keeper: keeper() },
   };
 }
 
@@ -110,12 +87,12 @@ export function phaseSpec(name: string, phase: PhaseName) {
         "-c",
         "while [ ! -e /work/gate/job-go ]; do sleep 0.2; done; echo slow >> /work/runs.log",
       ],
-      mounts: [work],
+      mounts: [WORK],
     };
   }
   if (phase === "health") {
     s.services.gated = idle({
-      mounts: [{ ...work, readOnly: true }],
+      mounts: [{ ...WORK, readOnly: true }],
       healthcheck: { test: ["CMD", "test", "-e", "/work/gate/health-go"], interval: "1s" },
     });
     s.services.after = idle({ dependsOn: { gated: { condition: "healthy" } } });
@@ -199,4 +176,13 @@ export async function startPhase(p: Project, phase: PhaseName): Promise<RunningC
 export async function openGates(p: Project): Promise<void> {
   await openGate(p, "job-go");
   await openGate(p, "health-go");
+}
+
+/**
+ * After a kill in the job phase the job's container lives on (it outlived what was killed): opens
+ * its gate and waits for its run to complete.
+ */
+export async function slowJobCompletes(p: Project): Promise<void> {
+  await openGates(p);
+  await until("the job's run completes", async () => (await runCounts(p)).slow === 1, 30_000);
 }

@@ -13,6 +13,7 @@ import {
   runBounded,
   show,
   TAG,
+  WORK,
   workDir,
   writeSpec,
 } from "./support.js";
@@ -27,8 +28,6 @@ guardHostDocker0();
  * shows the change as pending. Today the old container is stopped first and the service is gone.
  */
 
-const work = { source: "work", target: "/work" };
-
 function spec(name: string, port: number) {
   return {
     name,
@@ -42,14 +41,14 @@ function spec(name: string, port: number) {
           "-c",
           "mkdir -p /work/www && echo hello > /work/www/index.html && echo seed >> /work/runs.log",
         ],
-        mounts: [work],
+        mounts: [WORK],
       },
     },
     services: {
       web: {
         image: "tools",
         command: ["httpd", "-f", "-p", String(port), "-h", "/work/www"],
-        mounts: [{ ...work, readOnly: true }],
+        mounts: [{ ...WORK, readOnly: true }],
         dependsOn: { seed: { condition: "completed" } },
         readiness: [{ http: { port: 8080, path: "/index.html" } }],
         readyTimeout: "5s",

@@ -3,7 +3,16 @@ import path from "node:path";
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { engine, ensureToolsImage } from "../helpers.js";
-import { openGates, PHASES, phaseRuns, phaseServices, prepare, slowImageRef, startPhase } from "./phases.js";
+import {
+  openGates,
+  PHASES,
+  phaseRuns,
+  phaseServices,
+  prepare,
+  slowImageRef,
+  slowJobCompletes,
+  startPhase,
+} from "./phases.js";
 import {
   dataDir,
   dispose,
@@ -14,12 +23,10 @@ import {
   guardHostDocker0,
   newProject,
   type Project,
-  runCounts,
   settle,
   show,
   TAG,
   timer,
-  until,
 } from "./support.js";
 
 guardHostDocker0();
@@ -77,8 +84,7 @@ describe("shctl stopped half-way (shared engine)", () => {
               expect.soft(r.hung, `${TAG.clear} SIGKILL ended it`).toBe(false);
               if (phase === "job") {
                 // Its container outlives shctl: its run completes before the next apply.
-                await openGates(p);
-                await until("the job's run completes", async () => (await runCounts(p)).slow === 1, 30_000);
+                await slowJobCompletes(p);
               }
             } else {
               if (phase === "job") {

@@ -45,6 +45,44 @@ export async function writeSpec(p: Project, spec: unknown): Promise<void> {
   await writeFile(path.join(p.dir, "stack.yaml"), `${JSON.stringify(spec, null, 2)}\n`);
 }
 
+/** The data root's work/ at /work: where the stacks' jobs and services keep what must survive. */
+export const WORK = { source: "work", target: "/work" };
+
+/** A service of the fixture image that sleeps; `extra` adds fields or replaces them. */
+export const idle = (extra: Record<string, unknown> = {}) => ({
+  image: "tools",
+  command: ["sleep", "infinity"],
+  stopGracePeriod: "1s",
+  ...extra,
+});
+
+/**
+ * The job `seed`: writes `bytes` random bytes to work/seed/blob (then runs `more`, a shell
+ * command, if given) and appends its name to work/runs.log.
+ */
+export function seedJob(bytes: number, more?: string) {
+  return {
+    image: "tools",
+    command: [
+      "sh",
+      "-c",
+      `mkdir -p /work/seed && head -c ${bytes} /dev/urandom > /work/seed/blob && ${more ? `${more} && ` : ""}echo seed >> /work/runs.log`,
+    ],
+    mounts: [WORK],
+  };
+}
+
+/** The service `keeper`: writes 4 KB of random bytes to work/keep/first once, then sleeps. */
+export const keeper = () =>
+  idle({
+    command: [
+      "sh",
+      "-c",
+      "mkdir -p /work/keep && { [ -e /work/keep/first ] || head -c 4096 /dev/urandom > /work/keep/first; } && exec sleep infinity",
+    ],
+    mounts: [WORK],
+  });
+
 /** Opens a gate file the stack's jobs and healthchecks wait for (work/gate/NAME). */
 export async function openGate(p: Project, gate: string): Promise<void> {
   await mkdir(path.join(workDir(p), "gate"), { recursive: true });

@@ -8,10 +8,13 @@ import {
   dispose,
   expectNothingLost,
   guardHostDocker0,
+  idle,
   type Project,
   runBounded,
+  seedJob,
   show,
   TAG,
+  WORK,
   writeSpec,
 } from "./support.js";
 
@@ -25,32 +28,19 @@ guardHostDocker0();
  * containers or networks.
  */
 
-const work = { source: "work", target: "/work" };
-const idle = { image: "tools", command: ["sleep", "infinity"], stopGracePeriod: "1s" };
-
 function specA(name: string) {
   return {
     name,
     dataRoot: "./data",
     images: { tools: toolsImage() },
-    jobs: {
-      seed: {
-        image: "tools",
-        command: [
-          "sh",
-          "-c",
-          "mkdir -p /work/seed && head -c 8192 /dev/urandom > /work/seed/blob && echo seed >> /work/runs.log",
-        ],
-        mounts: [work],
-      },
-    },
-    services: { api: { ...idle, mounts: [work] }, worker: idle },
+    jobs: { seed: seedJob(8192) },
+    services: { api: idle({ mounts: [WORK] }), worker: idle() },
   };
 }
 
 /** The other project's stack: same name, other services. */
 function specB(name: string) {
-  return { name, dataRoot: "./data", images: { tools: toolsImage() }, services: { web: idle } };
+  return { name, dataRoot: "./data", images: { tools: toolsImage() }, services: { web: idle() } };
 }
 
 async function snapshot(name: string) {

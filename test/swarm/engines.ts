@@ -61,6 +61,20 @@ export interface TestSwarm {
   close(): Promise<void>;
 }
 
+/** The tasks Swarm wants running for a service, one line each in `format` (docker service ps on the manager). */
+export async function desiredTasks(swarm: TestSwarm, service: string, format: string): Promise<string[]> {
+  const out = await swarm.docker(swarm.manager, [
+    "service",
+    "ps",
+    service,
+    "--filter",
+    "desired-state=running",
+    "--format",
+    format,
+  ]);
+  return out.trim().split("\n");
+}
+
 // A node's namespaces outlive its engine (an engine killed and started again finds its containerd
 // and its mounts where it left them): a holder process made by `ip netns exec` (a mount namespace
 // with the namespace's sysfs on /sys), in a UTS namespace of its own (the node's hostname), with

@@ -3,7 +3,7 @@ import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO, runCli, startCli, tempProject } from "../helpers.js";
-import { startSwarm, swarmSkipReason, type TestSwarm } from "./engines.js";
+import { desiredTasks, startSwarm, swarmSkipReason, type TestSwarm } from "./engines.js";
 
 /*
  * The Sentry stack's infrastructure tier (test/fixtures/infra: Debian stand-ins for upstream's
@@ -43,20 +43,7 @@ describe.skipIf(skip !== undefined)(
     let dir: string;
     const cli = (args: string[]) =>
       runCli([...args, "-f", "stack.mjs"], { cwd: dir, env: { DOCKER_HOST: swarm.manager.host } });
-    const nodeOf = async (service: string) =>
-      (
-        await swarm.docker(swarm.manager, [
-          "service",
-          "ps",
-          `${name}_${service}`,
-          "--filter",
-          "desired-state=running",
-          "--format",
-          "{{.Node}}",
-        ])
-      )
-        .trim()
-        .split("\n");
+    const nodeOf = (service: string) => desiredTasks(swarm, `${name}_${service}`, "{{.Node}}");
 
     beforeAll(async () => {
       swarm = await startSwarm(`si${process.pid.toString(36)}`, 2, SPREAD, [

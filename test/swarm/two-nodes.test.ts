@@ -4,7 +4,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, tempProject } from "../helpers.js";
-import { startSwarm, swarmSkipReason, type TestNode, type TestSwarm } from "./engines.js";
+import { desiredTasks, startSwarm, swarmSkipReason, type TestNode, type TestSwarm } from "./engines.js";
 
 /*
  * A two-node swarm on this machine: two engines the test starts itself, each in its own network
@@ -83,19 +83,7 @@ describe.skipIf(skip !== undefined)(`target swarm on two nodes${skip ? ` (skippe
     runCli([...args, "--file", "stack.yaml"], { cwd: dir, env: { DOCKER_HOST: swarm.manager.host } });
   /** Running tasks of a service: the node of each. */
   const runningOn = async (service: string) =>
-    (
-      await swarm.docker(swarm.manager, [
-        "service",
-        "ps",
-        `${name}_${service}`,
-        "--filter",
-        "desired-state=running",
-        "--format",
-        "{{.Node}} {{.CurrentState}}",
-      ])
-    )
-      .trim()
-      .split("\n")
+    (await desiredTasks(swarm, `${name}_${service}`, "{{.Node}} {{.CurrentState}}"))
       .filter((l) => / Running /.test(l))
       .map((l) => l.split(" ")[0] as string);
 

@@ -146,6 +146,11 @@ function appliedEngine(stack: ResolvedStack, overrides: Partial<ObservedState> =
   });
 }
 
+/** The observed container of `node` is in `state` (stopped by hand, restarting, …). */
+function setState(observed: ObservedState, node: string, state: ObservedContainer["state"]): void {
+  observed.containers = observed.containers.map((c) => (c.node === node ? { ...c, state } : c));
+}
+
 const ids = (p: Plan) => p.actions.map((a) => a.id);
 /** An action by id, its kind's fields readable without narrowing (the test checks them). */
 type AnyAction = Action & Partial<Record<"changes" | "jobKey" | "recordedKey" | "containerId", unknown>>;
@@ -404,7 +409,7 @@ describe("plan against an applied stack", () => {
   it("starts a stopped container", () => {
     const stack = resolve(spec());
     const observed = appliedEngine(stack);
-    observed.containers = observed.containers.map((c) => (c.node === "web" ? { ...c, state: "exited" } : c));
+    setState(observed, "web", "exited");
     const p = plan(stack, observed);
     expect(p.actions).toEqual([
       {
@@ -490,9 +495,7 @@ describe("plan against an applied stack", () => {
   it("leaves a restarting container alone", () => {
     const stack = resolve(spec());
     const observed = appliedEngine(stack);
-    observed.containers = observed.containers.map((c) =>
-      c.node === "db" ? { ...c, state: "restarting" } : c,
-    );
+    setState(observed, "db", "restarting");
     expect(plan(stack, observed).actions).toEqual([]);
   });
 
@@ -846,9 +849,7 @@ describe("conflicts and restarts", () => {
     const s = spec();
     const applied = resolve(s);
     const observed = appliedEngine(applied);
-    observed.containers = observed.containers.map((c) =>
-      c.node === "worker" ? { ...c, state: "exited" } : c,
-    );
+    setState(observed, "worker", "exited");
     const changed = resolve({
       ...s,
       services: {
@@ -877,7 +878,7 @@ describe("ordering", () => {
   it("runs a job and starts a stopped service only after left-over containers are removed", () => {
     const stack = resolve(spec());
     const observed = appliedEngine(stack);
-    observed.containers = observed.containers.map((c) => (c.node === "web" ? { ...c, state: "exited" } : c));
+    setState(observed, "web", "exited");
     observed.containers.push({
       ...appliedContainer(stack, "web"),
       id: "id-old",
@@ -976,7 +977,7 @@ describe("ordering", () => {
     const base = { ...s, services: { ...s.services, proxy: { image: "nginx:1", dependsOn: ["web"] } } };
     const applied = resolve(s);
     const observed = appliedEngine(applied);
-    observed.containers = observed.containers.map((c) => (c.node === "web" ? { ...c, state: "exited" } : c));
+    setState(observed, "web", "exited");
     observed.images["nginx:1"] = { id: "sha256:nginx", labels: {}, env: [] };
     const p = plan(
       resolve({ ...base, services: { ...base.services, web: { ...s.services.web, restart: "always" } } }),
@@ -1036,7 +1037,7 @@ describe("plan as data", () => {
   const stack = resolve(spec());
   function busyEngine(): ObservedState {
     const observed = appliedEngine(stack, { contextHashes: { app: "ctx-app-2" } });
-    observed.containers = observed.containers.map((c) => (c.node === "db" ? { ...c, state: "exited" } : c));
+    setState(observed, "db", "exited");
     observed.containers.push(
       { ...appliedContainer(stack, "web"), id: "id-a", name: "shop-aaa", node: "aaa" },
       { ...appliedContainer(stack, "web"), id: "id-b", name: "shop-bbb", node: "bbb" },

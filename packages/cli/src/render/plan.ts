@@ -160,14 +160,8 @@ export function reasonOf(a: Action, profile?: string): string | undefined {
       return "restart policy changed";
     case "container.start":
       return `it is ${a.state}`;
-    case "container.restart": {
-      const replaced = a.triggers.filter((t) => t.change === "replaced").map((t) => t.name);
-      const rerun = a.triggers.filter((t) => t.change === "rerun").map((t) => t.name);
-      const parts: string[] = [];
-      if (replaced.length > 0) parts.push(`${list(replaced)} ${verbFor(replaced, "is", "are")} replaced`);
-      if (rerun.length > 0) parts.push(`${list(rerun)} ${verbFor(rerun, "runs", "run")} again`);
-      return parts.join("; ");
-    }
+    case "container.restart":
+      return restartReason(a.triggers);
     case "container.remove":
       return {
         "not-in-stack": `"${a.resource.name}" is no longer in the stack${profile ? ` (profile ${profile})` : ""}`,
@@ -184,14 +178,8 @@ export function reasonOf(a: Action, profile?: string): string | undefined {
       return undefined;
     case "service.update":
       return serviceUpdateReason(a);
-    case "service.restart": {
-      const replaced = a.triggers.filter((t) => t.change === "replaced").map((t) => t.name);
-      const rerun = a.triggers.filter((t) => t.change === "rerun").map((t) => t.name);
-      const parts: string[] = [];
-      if (replaced.length > 0) parts.push(`${list(replaced)} ${verbFor(replaced, "is", "are")} replaced`);
-      if (rerun.length > 0) parts.push(`${list(rerun)} ${verbFor(rerun, "runs", "run")} again`);
-      return parts.join("; ");
-    }
+    case "service.restart":
+      return restartReason(a.triggers);
     case "service.remove":
       return {
         "not-in-stack": `"${a.resource.name}" is no longer in the stack${profile ? ` (profile ${profile})` : ""}`,
@@ -206,6 +194,16 @@ export function reasonOf(a: Action, profile?: string): string | undefined {
       return String(never);
     }
   }
+}
+
+/** Why a container or service restarts: what it depends on is replaced, or runs again. */
+function restartReason(triggers: ActionOf<"container.restart" | "service.restart">["triggers"]): string {
+  const replaced = triggers.filter((t) => t.change === "replaced").map((t) => t.name);
+  const rerun = triggers.filter((t) => t.change === "rerun").map((t) => t.name);
+  const parts: string[] = [];
+  if (replaced.length > 0) parts.push(`${list(replaced)} ${verbFor(replaced, "is", "are")} replaced`);
+  if (rerun.length > 0) parts.push(`${list(rerun)} ${verbFor(rerun, "runs", "run")} again`);
+  return parts.join("; ");
 }
 
 /** Why a swarm service is updated, and how the swarm rolls it (start-first, or stop-first and why). */

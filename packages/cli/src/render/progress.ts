@@ -2,6 +2,7 @@ import type { Phase, ProgressEvent, TransferProgress } from "@sh/core";
 import { formatDuration } from "@sh/core";
 import { type Colors, fit, padEnd, padStart, stripAnsi } from "./colors.js";
 import { columnWidth, timestamp } from "./format.js";
+import { LiveArea, type LiveStream, type Writer } from "./live.js";
 import { RateMeter, transferBar, transferSummary, transferText } from "./transfer.js";
 
 /*
@@ -25,10 +26,6 @@ export interface Progress {
   note(text: string): void;
   /** Stops redrawing and leaves the final state on screen. Safe to call twice. */
   stop(): void;
-}
-
-export interface Writer {
-  write(text: string): unknown;
 }
 
 export function paintPhase(phase: Phase | string, c: Colors): (s: string) => string {
@@ -192,13 +189,6 @@ export function isMilestone(resource: string, phase: Phase): boolean {
 /** Names longer than this do not widen the live view's name column. */
 const NAME_CAP = 40;
 
-const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
-
-export interface LiveStream extends Writer {
-  columns?: number;
-  rows?: number;
-}
-
 interface Row {
   resource: string;
   phase: Phase;
@@ -237,42 +227,26 @@ function iconOf(phase: Phase, c: Colors): string {
  * place about ten times a second (cursor up, erase down), each with its phase and a timer, and a
  * footer with the totals. The area never grows past the terminal's height.
  */
-export class LiveProgress implements Progress {
+export class LiveProgress extends LiveArea implements Progress {
   private readonly active = new Map<string, Row>();
-  private pending: string[] = [];
-  private drawn = 0;
-  private frame = 0;
   private readonly names = new Set<string>();
   private width = 0;
   /** Resources done with for now (one may come back: a service waits for health after "running"). */
   private readonly finished = new Set<string>();
-  private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly t0: number;
-  private readonly restoreCursor = () => this.out.write("\u001b[?25h");
 
   constructor(
-    private readonly out: LiveStream,
-    private readonly c: Colors,
+    out: LiveStream,
+    c: Colors,
     private readonly label: string,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
-    this.t0 = now();
+    super(out, c, now);
   }
 
   /** Sizes the name column for these resources up front, so lines line up from the first one. */
   expect(resources: string[]): this {
     for (const r of resources) this.names.add(r);
     this.width = columnWidth(this.names, NAME_CAP);
-    return this;
-  }
-
-  start(): this {
-    if (this.timer || this.stopped) return this;
-    this.out.write("\u001b[?25l");
-    process.once("exit", this.restoreCursor);
-    this.timer = setInterval(() => this.render(), 100);
-    this.render();
     return this;
   }
 
@@ -342,16 +316,7 @@ export class LiveProgress implements Progress {
     }
   }
 
-  note(text: string): void {
-    // Indented like the resource lines around it.
-    if (this.stopped) this.out.write(`  ${text}\n`);
-    else {
-      this.pending.push(`  ${text}`);
-      this.render();
-    }
-  }
-
-  stop(): void {
+  override stop(): void {
     if (this.stopped) return;
     const now = this.now();
     for (const r of this.active.values()) {
@@ -360,44 +325,15 @@ export class LiveProgress implements Progress {
       );
     }
     this.active.clear();
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.render();
-    if (this.timer) {
-      this.restoreCursor();
-      process.removeListener("exit", this.restoreCursor);
-    }
-    this.timer = undefined;
+    super.stop();
   }
 
-  /** The text of one redraw (exposed for tests); `render` writes it. */
-  frameText(): string {
-    const cols = this.cols();
-    let s = this.drawn > 0 ? `\u001b[${this.drawn}A\r\u001b[J` : "";
-    for (const l of this.pending) s += `${l}\n`;
-    this.pending = [];
-    const lines = this.stopped ? [] : this.area(cols);
-    for (const l of lines) s += `${l}\n`;
-    this.drawn = lines.length;
-    this.frame++;
-    return s;
-  }
-
-  private cols(): number {
-    return Math.max(20, (this.out.columns || 80) - 1);
-  }
-
-  private render(): void {
-    const s = this.frameText();
-    if (s) this.out.write(s);
-  }
-
-  private area(cols: number): string[] {
+  protected area(cols: number): string[] {
     const now = this.now();
     const max = Math.max(3, (this.out.rows || 24) - 2);
     const rows = [...this.active.values()];
     const shown = rows.length > max - 1 ? rows.slice(0, max - 2) : rows;
-    const spin = this.c.cyan(SPINNER[this.frame % SPINNER.length] as string);
+    const spin = this.spinner();
     const lines = shown.map((r) => {
       const line = (text: string | undefined) =>
         stateLine(spin, r.resource, r.phase, now - r.since, text, this.width, this.c);

@@ -2,7 +2,7 @@ import type { CheckResult, Diagnosis, HopRecord, VerifyEvent } from "@sh/core";
 import { formatDuration } from "@sh/core";
 import { type Colors, fit, padEnd, padStart, stripAnsi } from "./colors.js";
 import { columnWidth, formatUptime, timestamp } from "./format.js";
-import type { LiveStream, Writer } from "./progress.js";
+import { LiveArea, type LiveStream, type Writer } from "./live.js";
 
 /*
  * `shctl verify`'s output: while the checks run, a live view on a terminal (each hop ticks off
@@ -62,8 +62,6 @@ export class PlainVerify implements VerifyView {
   stop(): void {}
 }
 
-const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
-
 interface Running {
   check: string;
   hops: number;
@@ -76,33 +74,13 @@ interface Running {
  * The live view: every hop that ends is printed once above ("✔ errors › relay accepted  120ms
  * HTTP 200"); below, one line per running check with the hop it is in, redrawn ten times a second.
  */
-export class LiveVerify implements VerifyView {
+export class LiveVerify extends LiveArea implements VerifyView {
   private readonly running = new Map<string, Running>();
-  private pending: string[] = [];
-  private drawn = 0;
-  private frame = 0;
-  private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
   private width = 0;
   private readonly names = new Set<string>();
-  private readonly t0: number;
-  private readonly restoreCursor = () => this.out.write("\u001b[?25h");
 
-  constructor(
-    private readonly out: LiveStream,
-    private readonly c: Colors,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.t0 = now();
-  }
-
-  start(): this {
-    if (this.timer || this.stopped) return this;
-    this.out.write("\u001b[?25l");
-    process.once("exit", this.restoreCursor);
-    this.timer = setInterval(() => this.render(), 100);
-    this.render();
-    return this;
+  constructor(out: LiveStream, c: Colors, now: () => number = Date.now) {
+    super(out, c, now);
   }
 
   event(e: VerifyEvent): void {
@@ -153,52 +131,15 @@ export class LiveVerify implements VerifyView {
     );
   }
 
-  note(text: string): void {
-    if (this.stopped) this.out.write(`  ${text}\n`);
-    else {
-      this.pending.push(`  ${text}`);
-      this.render();
-    }
-  }
-
-  stop(): void {
+  override stop(): void {
     if (this.stopped) return;
-    this.stopped = true;
     this.running.clear();
-    if (this.timer) clearInterval(this.timer);
-    this.render();
-    if (this.timer) {
-      this.restoreCursor();
-      process.removeListener("exit", this.restoreCursor);
-    }
-    this.timer = undefined;
+    super.stop();
   }
 
-  /** The text of one redraw (exposed for tests). */
-  frameText(): string {
-    const cols = this.cols();
-    let s = this.drawn > 0 ? `\u001b[${this.drawn}A\r\u001b[J` : "";
-    for (const l of this.pending) s += `${l}\n`;
-    this.pending = [];
-    const lines = this.stopped ? [] : this.area(cols);
-    for (const l of lines) s += `${l}\n`;
-    this.drawn = lines.length;
-    this.frame++;
-    return s;
-  }
-
-  private cols(): number {
-    return Math.max(20, (this.out.columns || 80) - 1);
-  }
-
-  private render(): void {
-    const s = this.frameText();
-    if (s) this.out.write(s);
-  }
-
-  private area(cols: number): string[] {
+  protected area(cols: number): string[] {
     const now = this.now();
-    const spin = this.c.cyan(SPINNER[this.frame % SPINNER.length] as string);
+    const spin = this.spinner();
     const lines = [...this.running.values()].map((r) =>
       fit(
         `  ${spin} ${this.c.bold(r.check)} ${this.c.dim(`${r.done}/${r.hops}`)}  ${r.hop ?? "starting"}  ${this.c.dim(formatDuration(now - r.since))}`,

@@ -78,6 +78,25 @@ function at(op: string, match: (args: unknown[]) => boolean): number {
 const created = (name: string) =>
   at("container.create", (a) => (a[0] as { name?: string }).name === `s-${name}`);
 const idOf = (name: string) => [...engine.containers.values()].find((c) => c.name === `s-${name}`)?.id;
+
+/** The engine refuses connections once it has answered `version` `answered` times: it is shutting down. */
+function goneAfter(answered: number): void {
+  engine.inject(
+    "version",
+    { kind: "fail", code: "ECONNREFUSED" },
+    { times: 10, match: () => engine.ops("version").length > answered },
+  );
+}
+
+/** A stack whose image ghost:1 is missing, and its plan, which pulls it from a mirror's two paths. */
+async function pullFromTwoSources() {
+  const stack = load({ services: { x: { image: "ghost:1" } } });
+  const p = plan(stack, await observe(engine, stack));
+  const pull = p.actions.find((a) => a.kind === "image.pull");
+  if (pull?.kind !== "image.pull") throw new Error("no pull");
+  pull.sources = ["mirror/library/ghost:1", "mirror/ghost:1"];
+  return { stack, p };
+}
 const started = (name: string) => at("container.start", (a) => a[0] === idOf(name));
 
 describe("execute: order", () => {
@@ -264,11 +283,7 @@ describe("execute: failures", () => {
     engine.onStart = (c) => (c.name === "s-job-migrate" ? 143 : undefined);
     engine.onExec = () => ({ exitCode: 0, output: "" });
     // The engine answers once more (it stops its containers first), then is gone.
-    engine.inject(
-      "version",
-      { kind: "fail", code: "ECONNREFUSED" },
-      { times: 10, match: () => engine.ops("version").length > 1 },
-    );
+    goneAfter(1);
     const err = await run(shop()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineUnreachableError);
     expect((err as Error).message).toMatch(/went away during shctl apply/);
@@ -280,28 +295,14 @@ describe("execute: failures", () => {
       status: 500,
       message: "transport is closing: unavailable",
     });
-    engine.inject(
-      "version",
-      { kind: "fail", code: "ECONNREFUSED" },
-      {
-        times: 10,
-        match: () => engine.ops("version").length > 2,
-      },
-    );
+    goneAfter(2);
     const err = await run(shop()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineUnreachableError);
   });
 
   it("watches a moment for an engine shutting down when a step's stream says its connections close", async () => {
     engine.inject("network.create", { kind: "fail", message: "transport is closing: unavailable" });
-    engine.inject(
-      "version",
-      { kind: "fail", code: "ECONNREFUSED" },
-      {
-        times: 10,
-        match: () => engine.ops("version").length > 2,
-      },
-    );
+    goneAfter(2);
     const err = await run(shop()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineUnreachableError);
   });
@@ -312,28 +313,14 @@ describe("execute: failures", () => {
       kind: "fail",
       message: "error creating overlay mount to /var/lib/docker/overlay2/0c6c/merged: invalid argument",
     });
-    engine.inject(
-      "version",
-      { kind: "fail", code: "ECONNREFUSED" },
-      {
-        times: 10,
-        match: () => engine.ops("version").length > 2,
-      },
-    );
+    goneAfter(2);
     const err = await run(shop()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineUnreachableError);
   });
 
   it("watches a moment for an engine shutting down when it reset a step's connection", async () => {
     engine.inject("network.create", { kind: "drop" });
-    engine.inject(
-      "version",
-      { kind: "fail", code: "ECONNREFUSED" },
-      {
-        times: 10,
-        match: () => engine.ops("version").length > 2,
-      },
-    );
+    goneAfter(2);
     const err = await run(shop()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineUnreachableError);
   });
@@ -376,11 +363,7 @@ describe("execute: interrupt", () => {
 
 describe("execute: each operation's calls", () => {
   it("pulls from the next source only when one has no such image, then tags the reference", async () => {
-    const stack = load({ services: { x: { image: "ghost:1" } } });
-    const p = plan(stack, await observe(engine, stack));
-    const pull = p.actions.find((a) => a.kind === "image.pull");
-    if (pull?.kind !== "image.pull") throw new Error("no pull");
-    pull.sources = ["mirror/library/ghost:1", "mirror/ghost:1"];
+    const { stack, p } = await pullFromTwoSources();
     engine.inject("image.pull", { kind: "fail", status: 404, message: "manifest unknown" }, { times: 1 });
     engine.log.length = 0;
     await execute(p, stack, engine);
@@ -390,11 +373,7 @@ describe("execute: each operation's calls", () => {
   });
 
   it("does not try another source when the registry fails otherwise", async () => {
-    const stack = load({ services: { x: { image: "ghost:1" } } });
-    const p = plan(stack, await observe(engine, stack));
-    const pull = p.actions.find((a) => a.kind === "image.pull");
-    if (pull?.kind !== "image.pull") throw new Error("no pull");
-    pull.sources = ["mirror/library/ghost:1", "mirror/ghost:1"];
+    const { stack, p } = await pullFromTwoSources();
     engine.inject("image.pull", { kind: "fail", message: "connection refused" });
     await expect(execute(p, stack, engine)).rejects.toThrow(/image ghost:1: pull failed/);
     expect(engine.ops("image.pull")).toHaveLength(1);

@@ -1,7 +1,7 @@
 import type { CheckContext, StackInput } from "@sh/core";
 import type { SentryOptions } from "../options.js";
-import { type Clients, stackClients } from "./clients.js";
-import { errorEnvelope, newEventId, replayEnvelope, transactionEnvelope } from "./envelope.js";
+import { type Clients, type Offsets, stackClients } from "./clients.js";
+import { type Envelope, errorEnvelope, newEventId, replayEnvelope, transactionEnvelope } from "./envelope.js";
 import {
   apiReturns,
   consumersAssigned,
@@ -15,8 +15,8 @@ import {
 } from "./hops.js";
 import { publicTarget } from "./http.js";
 import { QUERIES } from "./queries.js";
-import { dsnOf } from "./setup.js";
-import { ERRORS, REPLAYS, STORES, type Topology, TRANSACTIONS } from "./topology.js";
+import { dsnOf, type VerifySetup } from "./setup.js";
+import { ERRORS, REPLAYS, STORES, type TopicLeg, type Topology, TRANSACTIONS } from "./topology.js";
 
 /*
  * The Sentry stack's checks, one per pipeline the deployment plan asks for: errors, transactions
@@ -83,19 +83,50 @@ const needed = (t: Topology) => [...new Set([...t.services, ...STORES])];
 
 const savedFix = `the ingest consumer handed it to Celery, but the worker did not save it: ${logs("worker")} (and redis, Celery's broker)`;
 
-export async function runErrors(p: Pipeline): Promise<void> {
-  const ingest = ERRORS.legs.ingest;
-  const processed = ERRORS.legs.processed;
-  await servicesRunning(p, needed(ERRORS));
+/** What the hops after relay follow: the set-up, the item's id, the topics' end offsets before sending. */
+interface Sent {
+  setup: VerifySetup;
+  id: string;
+  before: Record<string, Offsets>;
+}
+
+/**
+ * The hops every pipeline starts with: its services run, the set-up, the consumers of `legs` hold
+ * their partitions, and relay accepts the envelope made for a new id.
+ */
+async function sendItem(
+  p: Pipeline,
+  t: Topology,
+  legs: TopicLeg[],
+  envelopeFor: (id: string, setup: VerifySetup) => Envelope,
+): Promise<Sent> {
+  await servicesRunning(p, needed(t));
   const setup = await setUp(p);
-  await consumersAssigned(p, [ingest, processed]);
+  await consumersAssigned(p, legs);
   const id = newEventId();
-  const envelope = errorEnvelope({
-    eventId: id,
-    dsn: dsnOf(p.origin, setup),
-    sdkVersion: VERIFY_CLIENT_VERSION,
-  });
-  const before = await relayAccepted(p, setup, envelope, id, [ingest.topic, processed.topic]);
+  const envelope = envelopeFor(id, setup);
+  const before = await relayAccepted(
+    p,
+    setup,
+    envelope,
+    id,
+    legs.map((l) => l.topic),
+  );
+  return { setup, id, before };
+}
+
+/**
+ * Errors' and transactions' way from relay to snuba: the ingest topic moves and its consumer
+ * catches up, the worker saves the item in nodestore (hop `saved`), the processed topic moves and
+ * snuba's consumer catches up.
+ */
+async function ingestedAndProcessed(
+  p: Pipeline,
+  t: Topology<"ingest" | "processed">,
+  saved: string,
+  { setup, id, before }: Sent,
+): Promise<void> {
+  const { ingest, processed } = t.legs;
   const ingestEnd = await offsetMoved(p, ingest, before[ingest.topic] ?? {}, {
     projectId: setup.projectId,
     id,
@@ -103,7 +134,7 @@ export async function runErrors(p: Pipeline): Promise<void> {
   await groupCaughtUp(p, ingest, ingestEnd);
   await rowThere(
     p,
-    "worker saved the event",
+    saved,
     "postgres",
     QUERIES.nodestore(setup.projectId, id),
     "worker",
@@ -112,6 +143,36 @@ export async function runErrors(p: Pipeline): Promise<void> {
   );
   const processedEnd = await offsetMoved(p, processed, before[processed.topic] ?? {});
   await groupCaughtUp(p, processed, processedEnd);
+}
+
+const noRowFix = (consumer: string) =>
+  `${consumer} read it but wrote no row: ${logs(consumer)}, ${logs("clickhouse")}`;
+
+/** Sentry's web API returns the event `id` (errors and transactions alike). */
+function eventReturned(
+  p: Pipeline,
+  hop: string,
+  { setup, id }: Sent,
+  describe: (body: unknown) => string,
+): Promise<unknown> {
+  // sentry 23.12.0 src/sentry/api/urls.py: projects/{org}/{project}/events/{event_id}/ (32 hex).
+  return apiReturns(
+    p,
+    hop,
+    setup,
+    `/api/0/projects/${setup.org}/${setup.project}/events/${id}/`,
+    (b) => ((b as { eventID?: unknown }).eventID === id ? undefined : "another event"),
+    describe,
+  );
+}
+
+export async function runErrors(p: Pipeline): Promise<void> {
+  const { ingest, processed } = ERRORS.legs;
+  const sent = await sendItem(p, ERRORS, [ingest, processed], (id, setup) =>
+    errorEnvelope({ eventId: id, dsn: dsnOf(p.origin, setup), sdkVersion: VERIFY_CLIENT_VERSION }),
+  );
+  const { setup, id } = sent;
+  await ingestedAndProcessed(p, ERRORS, "worker saved the event", sent);
   // errors_local's columns: snuba 23.12.0 snuba/datasets/configuration/events/storages/errors.yaml.
   const row = await rowThere(
     p,
@@ -119,7 +180,7 @@ export async function runErrors(p: Pipeline): Promise<void> {
     "clickhouse",
     QUERIES.errorRow(setup.projectId, id),
     processed.consumer,
-    `${processed.consumer} read it but wrote no row: ${logs(processed.consumer)}, ${logs("clickhouse")}`,
+    noRowFix(processed.consumer),
     (r) => `event ${String(r.id)}, group ${String(r.group_id)}`,
   );
   // The issue: model Group, table sentry_groupedmessage (sentry 23.12.0 src/sentry/models/group.py).
@@ -133,48 +194,27 @@ export async function runErrors(p: Pipeline): Promise<void> {
     `the event names group ${String(row.group_id)}, which postgres does not have: ${logs("worker")}`,
     (r) => `sentry_groupedmessage ${String(r.id)} (seen ${String(r.times_seen)} times)`,
   );
-  // sentry 23.12.0 src/sentry/api/urls.py: projects/{org}/{project}/events/{event_id}/ (32 hex).
-  await apiReturns(
+  await eventReturned(
     p,
     "web API: event",
-    setup,
-    `/api/0/projects/${setup.org}/${setup.project}/events/${id}/`,
-    (b) => ((b as { eventID?: unknown }).eventID === id ? undefined : "another event"),
+    sent,
     (b) => `event ${id}, issue ${String((b as { groupID?: unknown }).groupID)}`,
   );
 }
 
 export async function runTransactions(p: Pipeline): Promise<void> {
-  const ingest = TRANSACTIONS.legs.ingest;
-  const processed = TRANSACTIONS.legs.processed;
-  await servicesRunning(p, needed(TRANSACTIONS));
-  const setup = await setUp(p);
-  await consumersAssigned(p, [ingest, processed]);
-  const id = newEventId();
-  const envelope = transactionEnvelope({
-    eventId: id,
-    traceId: newEventId(),
-    publicKey: setup.publicKey,
-    dsn: dsnOf(p.origin, setup),
-    sdkVersion: VERIFY_CLIENT_VERSION,
-  });
-  const before = await relayAccepted(p, setup, envelope, id, [ingest.topic, processed.topic]);
-  const ingestEnd = await offsetMoved(p, ingest, before[ingest.topic] ?? {}, {
-    projectId: setup.projectId,
-    id,
-  });
-  await groupCaughtUp(p, ingest, ingestEnd);
-  await rowThere(
-    p,
-    "worker saved the transaction",
-    "postgres",
-    QUERIES.nodestore(setup.projectId, id),
-    "worker",
-    savedFix,
-    () => "nodestore_node has its body",
+  const { ingest, processed } = TRANSACTIONS.legs;
+  const sent = await sendItem(p, TRANSACTIONS, [ingest, processed], (id, setup) =>
+    transactionEnvelope({
+      eventId: id,
+      traceId: newEventId(),
+      publicKey: setup.publicKey,
+      dsn: dsnOf(p.origin, setup),
+      sdkVersion: VERIFY_CLIENT_VERSION,
+    }),
   );
-  const processedEnd = await offsetMoved(p, processed, before[processed.topic] ?? {});
-  await groupCaughtUp(p, processed, processedEnd);
+  const { setup, id } = sent;
+  await ingestedAndProcessed(p, TRANSACTIONS, "worker saved the transaction", sent);
   // transactions_local's columns: snuba 23.12.0 snuba/datasets/configuration/transactions/storages/transactions.yaml.
   // The child span shows in `spans.op` only once Sentry has hashed it (snuba's
   // transactions_processor.py keeps spans with op, hash and exclusive_time): reported, not required.
@@ -184,35 +224,25 @@ export async function runTransactions(p: Pipeline): Promise<void> {
     "clickhouse",
     QUERIES.transactionRow(setup.projectId, id),
     processed.consumer,
-    `${processed.consumer} read it but wrote no row: ${logs(processed.consumer)}, ${logs("clickhouse")}`,
+    noRowFix(processed.consumer),
     (r) =>
       `event ${String(r.id)} "${String(r.transaction_name)}", child span ${Number(r.child) === 1 ? "in spans.op" : "not in spans.op"}`,
   );
   // Answered from nodestore for transactions (sentry 23.12.0 src/sentry/eventstore/snuba/backend.py):
   // it proves web reads what the worker saved; the ClickHouse row is the hop above.
-  await apiReturns(
+  await eventReturned(
     p,
     "web API: transaction",
-    setup,
-    `/api/0/projects/${setup.org}/${setup.project}/events/${id}/`,
-    (b) => ((b as { eventID?: unknown }).eventID === id ? undefined : "another event"),
+    sent,
     (b) => `transaction "${String((b as { title?: unknown }).title ?? "")}"`,
   );
 }
 
 export async function runReplays(p: Pipeline): Promise<void> {
-  const events = REPLAYS.legs.events;
-  const recordings = REPLAYS.legs.recordings;
-  await servicesRunning(p, needed(REPLAYS));
-  const setup = await setUp(p);
-  await consumersAssigned(p, [events, recordings]);
-  const id = newEventId();
-  const envelope = replayEnvelope({
-    replayId: id,
-    dsn: dsnOf(p.origin, setup),
-    sdkVersion: VERIFY_CLIENT_VERSION,
-  });
-  const before = await relayAccepted(p, setup, envelope, id, [events.topic, recordings.topic]);
+  const { events, recordings } = REPLAYS.legs;
+  const { setup, id, before } = await sendItem(p, REPLAYS, [events, recordings], (id, setup) =>
+    replayEnvelope({ replayId: id, dsn: dsnOf(p.origin, setup), sdkVersion: VERIFY_CLIENT_VERSION }),
+  );
   const eventsEnd = await offsetMoved(p, events, before[events.topic] ?? {}, {
     projectId: setup.projectId,
     id,
