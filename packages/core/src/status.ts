@@ -82,36 +82,58 @@ export async function status(
       readyDetail: undefined,
     });
   }
-  for (const s of Object.keys(stack.services)) {
-    if (!seen.has(s)) {
-      out.push({
-        name: s,
-        kind: "service",
-        state: "missing",
-        health: undefined,
-        restarts: 0,
-        startedAt: undefined,
-        containerId: undefined,
-        orphan: false,
-        ready: undefined,
-        readyDetail: undefined,
-      });
-    }
-  }
+  out.push(...missingRows(stack, seen));
+  await probeAndAddExtras(
+    stack,
+    out,
+    opts,
+    () => createReach(engine, stack),
+    (reach, timeoutMs) => probeRows(stack, engine, reach, out, timeoutMs),
+  );
+  return out.sort((a, b) => byCodeUnit(a.name, b.name));
+}
+
+/** A row for each service of the stack that has nothing on the target yet (`seen`: those that have). */
+export function missingRows(stack: ResolvedStack, seen: ReadonlySet<string>): ServiceStatus[] {
+  return Object.keys(stack.services)
+    .filter((name) => !seen.has(name))
+    .map((name) => ({
+      name,
+      kind: "service",
+      state: "missing",
+      health: undefined,
+      restarts: 0,
+      startedAt: undefined,
+      containerId: undefined,
+      orphan: false,
+      ready: undefined,
+      readyDetail: undefined,
+    }));
+}
+
+/**
+ * The readiness probes (`probe`: each target runs them its way, within `timeoutMs`) and the stack's
+ * own figures, as the options ask for them, both over one reach, opened for them and closed after.
+ */
+export async function probeAndAddExtras(
+  stack: ResolvedStack,
+  rows: ServiceStatus[],
+  opts: StatusOptions,
+  openReach: () => Reach,
+  probe: (reach: Reach, timeoutMs: number) => Promise<unknown>,
+): Promise<void> {
   const probes = opts.probes ?? true;
   const extras = (opts.extras ?? probes) && stack.statusExtras !== undefined;
-  if (probes || extras) {
-    const reach = createReach(engine, stack);
-    try {
-      await Promise.all([
-        probes ? probeRows(stack, engine, reach, out, opts.probeTimeoutMs ?? 5000) : undefined,
-        extras ? addExtras(stack, reach, out, opts) : undefined,
-      ]);
-    } finally {
-      await reach.close();
-    }
+  if (!probes && !extras) return;
+  const reach = openReach();
+  try {
+    await Promise.all([
+      probes ? probe(reach, opts.probeTimeoutMs ?? 5000) : undefined,
+      extras ? addExtras(stack, reach, rows, opts) : undefined,
+    ]);
+  } finally {
+    await reach.close();
   }
-  return out.sort((a, b) => byCodeUnit(a.name, b.name));
 }
 
 /** Runs each running service's readiness probes once, all in parallel, and notes the answers. */
@@ -136,7 +158,7 @@ async function probeRows(
 }
 
 /** The stack's own figures per service (statusExtras), within their time; a failure is a warning. */
-export async function addExtras(
+async function addExtras(
   stack: ResolvedStack,
   reach: Reach,
   rows: ServiceStatus[],

@@ -10,6 +10,7 @@ import { resourceKey } from "../plan/util.js";
 import type { RunContext } from "./context.js";
 import type { Readiness } from "./readiness.js";
 import type { StepControls } from "./scheduler.js";
+import { passStartGate, serviceOf } from "./start-gate.js";
 
 /*
  * A service's container: created as soon as its image and directories exist, started once its
@@ -23,39 +24,17 @@ export interface ContainerOps {
   record(service: string, id: string, restart: string): void;
 }
 
-function serviceOf(ops: ContainerOps, name: string): ResolvedService {
-  const s = ops.ctx.stack.services[name];
-  if (!s) throw new StepFailedError(`service ${name}`, "create", "it is not in the stack");
-  return s;
-}
-
 /**
  * Waits for what the plan says must come before a start: its dependencies' actions, then their
  * health (or that they run), without holding a slot. False when the run stopped meanwhile.
  */
-export async function startGate(
+export function startGate(
   ops: ContainerOps,
   resource: string,
   gate: { startAfter: string[]; waitFor: Wait[] },
   controls: StepControls,
 ): Promise<boolean> {
-  if (gate.startAfter.length === 0 && gate.waitFor.length === 0) return !controls.stopped();
-  let ready = true;
-  await controls.gate(async () => {
-    await Promise.all(gate.startAfter.map((id) => controls.done(id)));
-    if (controls.stopped()) return;
-    await Promise.all(
-      gate.waitFor.map(async (w) => {
-        const svc = ops.ctx.stack.services[w.service];
-        if (!svc) return;
-        if (w.condition === "running") return ops.ready.ensureRunning(w.service);
-        ops.ctx.phase(resource, "waiting", `for ${w.service} to be healthy`);
-        // A dependency that never gets ready failed on its own: this one just does not start.
-        if (!(await ops.ready.wait(svc))) ready = false;
-      }),
-    );
-  });
-  return ready && !controls.stopped();
+  return passStartGate(ops.ctx, ops.ready, resource, gate, controls, "healthy");
 }
 
 export async function createService(
@@ -64,7 +43,7 @@ export async function createService(
   controls: StepControls,
 ): Promise<boolean> {
   const t0 = Date.now();
-  const s = serviceOf(ops, a.target);
+  const s = serviceOf(ops.ctx, a.target);
   const id = await makeContainer(ops, a, s);
   if (!(await startGate(ops, resourceKey(a.resource), a, controls))) return false;
   await startService(ops, a, s, id, t0);
@@ -149,7 +128,7 @@ export async function startExisting(
   controls: StepControls,
 ): Promise<boolean> {
   const t0 = Date.now();
-  const s = serviceOf(ops, a.target);
+  const s = serviceOf(ops.ctx, a.target);
   if (!(await startGate(ops, resourceKey(a.resource), a, controls))) return false;
   await startService(ops, a, s, a.containerId, t0);
   return true;
@@ -158,7 +137,7 @@ export async function startExisting(
 export async function restartService(ops: ContainerOps, a: ActionOf<"container.restart">): Promise<void> {
   const t0 = Date.now();
   const resource = resourceKey(a.resource);
-  const s = serviceOf(ops, a.target);
+  const s = serviceOf(ops.ctx, a.target);
   ops.ctx.phase(resource, "restarting");
   await ops.ctx.engine.restartContainer(a.containerId, Math.ceil(s.stopGraceMs / 1000));
   ops.ctx.phase(resource, "running", undefined, t0);

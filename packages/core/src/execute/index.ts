@@ -1,6 +1,5 @@
-import { setMaxListeners } from "node:events";
 import type { EngineClient } from "../engine/index.js";
-import { InterruptedError, isShctlError, StepFailedError } from "../errors.js";
+import { InterruptedError, isShctlError } from "../errors.js";
 import type { EventSink } from "../events.js";
 import type { ResolvedStack } from "../model.js";
 import type { Action, Plan } from "../plan/types.js";
@@ -22,7 +21,8 @@ import { recordFinishedJob, runJob } from "./jobs.js";
 import { createNetwork, removeNetwork } from "./networks.js";
 import { Readiness } from "./readiness.js";
 import { recreateService } from "./recreate.js";
-import { Scheduler, type StepControls } from "./scheduler.js";
+import { runPlan } from "./run-plan.js";
+import type { StepControls } from "./scheduler.js";
 
 export interface ExecuteOptions {
   /**
@@ -59,78 +59,41 @@ export async function execute(
   opts: ExecuteOptions = {},
 ): Promise<ExecuteResult> {
   const started = Date.now();
-  const internal = new AbortController();
-  // Every service waiting for health listens for the abort: as many listeners as services.
-  setMaxListeners(0, internal.signal);
-  const interrupted = () => opts.signal?.aborted === true;
-  opts.signal?.addEventListener("abort", () => internal.abort(), { once: true });
-  const ctx = createRunContext(plan, stack, engine, opts.onEvent ?? (() => {}), internal.signal, opts.signal);
   const records: Promise<void>[] = [];
-  let onWaitFailed: (service: string, err: unknown) => void = () => {};
-  const ops: ContainerOps = {
-    ctx,
-    ready: new Readiness(ctx, (service, err) => onWaitFailed(service, err)),
-    record: (service, id, restart) => {
-      records.push(
-        recordContainer(stack.dataRoot, service, id, restart).catch((err: unknown) =>
-          ctx.emit({
-            type: "warning",
-            message: `could not record service ${service}'s container: ${(err as Error).message}`,
-          }),
-        ),
-      );
-    },
-  };
-  const scheduler = new Scheduler<Action>(
-    { steps: plan.actions, idOf: (a) => a.id, afterOf: (a) => a.after },
-    opts.concurrency ?? 32,
-    interrupted,
-    () => internal.abort(),
-  );
-  const failed = (a: Action | undefined, err: unknown) => {
-    const resource = a ? resourceKey(a.resource) : err instanceof StepFailedError ? err.resource : undefined;
-    if (resource)
-      ctx.phase(resource, "failed", isShctlError(err) ? err.message : String((err as Error)?.message ?? err));
-  };
   const failures = new Failures();
-  onWaitFailed = (_service, err) => {
-    failed(undefined, err);
-    if (interrupted()) return;
-    failures.add(undefined, err);
-    scheduler.fail(undefined, err);
-  };
-  const outcome = await scheduler.run(async (a, controls) => {
-    try {
-      return await perform(ops, a, controls);
-    } catch (err) {
-      failed(a, err);
-      // Interrupted: a step that failed on the way is shown failed; the run ends as interrupted.
-      if (interrupted()) return false;
-      failures.add(a.id, err);
-      throw err;
-    }
+  const run = await runPlan(plan, stack, opts, 32, (signal, onWaitFailed) => {
+    const ctx = createRunContext(plan, stack, engine, opts.onEvent ?? (() => {}), signal, opts.signal);
+    const ops: ContainerOps = {
+      ctx,
+      ready: new Readiness(ctx, onWaitFailed),
+      record: (service, id, restart) => {
+        records.push(
+          recordContainer(stack.dataRoot, service, id, restart).catch((err: unknown) =>
+            ctx.emit({
+              type: "warning",
+              message: `could not record service ${service}'s container: ${(err as Error).message}`,
+            }),
+          ),
+        );
+      },
+    };
+    return {
+      ctx,
+      ready: ops.ready,
+      perform: (a, controls) => perform(ops, a, controls),
+      noteFailure: (step, err) => failures.add(step, err),
+      close: async () => {
+        await Promise.all(records);
+        await ctx.close();
+      },
+    };
   });
-  if (!scheduler.stopped() && opts.wait !== false) {
-    await Promise.all(
-      plan.waitReady.map(async (name) => {
-        const svc = stack.services[name];
-        if (svc) await ops.ready.wait(svc);
-      }),
-    );
-  }
-  internal.abort();
-  await Promise.all(records);
-  await ctx.close();
-  const done = plan.actions.filter((a) => outcome.done.has(a.id)).map((a) => a.id);
-  const skipped = plan.actions.filter((a) => !outcome.done.has(a.id)).map((a) => a.id);
-  const notReady = opts.wait === false ? [] : plan.waitReady.filter((n) => !ops.ready.ready.has(n));
-  ctx.emit({ type: "outcome", done, notDone: skipped, notReady });
-  const failure = scheduler.failure;
+  const { done, skipped, notReady, failure, target } = run;
   if (failure) {
     const lost = await engineGone(engine, plan, [failure, ...failures.all], "apply");
-    throw withWaitsCut(lost ?? failures.error(plan, failure), ops.ready.pending);
+    throw withWaitsCut(lost ?? failures.error(plan, failure), target.ready.pending);
   }
-  if (interrupted()) throw interruptedError(plan, skipped, done.length, notReady);
+  if (run.interrupted) throw interruptedError(plan, skipped, done.length, notReady);
   return { done, skipped, durationMs: Date.now() - started };
 }
 

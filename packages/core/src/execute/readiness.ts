@@ -5,6 +5,7 @@ import { LABEL } from "../labels.js";
 import type { ResolvedProbe, ResolvedService } from "../model.js";
 import { probeAnswer, runProbe } from "../probe.js";
 import type { RunContext } from "./context.js";
+import { ServiceWaits } from "./service-waits.js";
 
 /*
  * Waiting until services are ready: their readiness probes answer (or, without probes, the Docker
@@ -19,61 +20,25 @@ const FIRST_RETRY_MS = 50;
 /** After this long without readiness, the wait's line says why (the last probe's answer). */
 const EXPLAIN_AFTER_MS = 2000;
 
-export class Readiness {
-  /** Services seen ready (or healthy) in this run. */
-  readonly ready = new Set<string>();
+export class Readiness extends ServiceWaits {
   /**
    * The last answer of each service still waited for (a probe's, in full, or its healthcheck's),
    * redacted; a service leaves it once ready or failed. What is left when a run stops says why
    * the waits it cut short had not ended.
    */
   readonly pending = new Map<string, string>();
-  private readonly waits = new Map<string, Promise<boolean>>();
   private readonly listeners = new Map<string, Set<(e: EngineEvent) => void>>();
   private eventsStarted = false;
 
-  /**
-   * `onFailure` hears of each service whose wait failed, once: the failure is that service's,
-   * whoever was waiting for it (a dependent is not what failed).
-   */
   constructor(
     private readonly ctx: RunContext,
-    private readonly onFailure: (service: string, err: unknown) => void = () => {},
-  ) {}
-
-  /**
-   * Memoized per service: true once it is ready (probes) or healthy (healthcheck) within its
-   * readyTimeout; false when its wait failed (reported through onFailure) or the run stopped.
-   */
-  wait(s: ResolvedService): Promise<boolean> {
-    let p = this.waits.get(s.name);
-    if (!p) {
-      p = this.doWait(s).then(
-        () => this.ready.has(s.name),
-        (err: unknown) => {
-          this.onFailure(s.name, err);
-          return false;
-        },
-      );
-      this.waits.set(s.name, p);
-    }
-    return p;
-  }
-
-  /**
-   * One wait for a service's current container, not shared and not reported (the caller decides
-   * what a failure means: a recreate rolls back). Resolves true when ready, false when the run
-   * stopped; throws why it did not get ready. Once ready, later waits for the service reuse it.
-   */
-  async waitOwn(s: ResolvedService): Promise<boolean> {
-    await this.doWait(s);
-    const ok = this.ready.has(s.name);
-    if (ok) this.waits.set(s.name, Promise.resolve(true));
-    return ok;
+    onFailure?: (service: string, err: unknown) => void,
+  ) {
+    super(onFailure);
   }
 
   /** Fails unless the service's container runs now (a `started` dependency that was not touched). */
-  async ensureRunning(service: string): Promise<void> {
+  override async ensureRunning(service: string): Promise<void> {
     const id = this.ctx.containerIds.get(service);
     const info = id ? await this.ctx.engine.inspectContainer(id) : undefined;
     if (info?.state !== "running") {
@@ -83,7 +48,7 @@ export class Readiness {
     }
   }
 
-  private async doWait(s: ResolvedService): Promise<void> {
+  protected override async doWait(s: ResolvedService): Promise<void> {
     const resource = `service ${s.name}`;
     const t0 = Date.now();
     const id = this.ctx.containerIds.get(s.name);

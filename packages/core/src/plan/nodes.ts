@@ -1,12 +1,13 @@
-import { HASH_RECIPE, jobKey, serviceSnapshot, snapshotHash } from "../hash.js";
+import { jobKey, serviceSnapshot } from "../hash.js";
 import type { ResolvedJob, ResolvedService, ResolvedStack, StackNode } from "../model.js";
 import type { ObservedContainer, ObservedState } from "../observe.js";
 import { ids, type PlanBuilder } from "./builder.js";
-import { diffSnapshots, driftOf } from "./fields.js";
+import { driftOf } from "./fields.js";
 import { type Materials, materialsOf } from "./materials.js";
 import type { NetworkPlan } from "./networks.js";
+import { jobRunCause, jobRunFields, restartTriggers, specChanges, startGate } from "./node-decisions.js";
 import { writersOf } from "./order.js";
-import type { Action, ActionOf, FieldChange, Resource, Wait } from "./types.js";
+import type { Action, ActionOf, FieldChange, Resource } from "./types.js";
 
 /*
  * Services and jobs, in dependency order: what each needs (create, recreate, update, start,
@@ -95,20 +96,6 @@ function missingFiles(node: StackNode, ctx: NodeContext, resource: Resource): bo
   return missing;
 }
 
-/** Its dependencies' actions (to finish before it starts) and the waits on their health or state. */
-function startGate(node: StackNode, ctx: NodeContext): { startAfter: string[]; waitFor: Wait[] } {
-  const startAfter: (Action | undefined)[] = [];
-  const waitFor: Wait[] = [];
-  for (const d of node.deps) {
-    const dep = ctx.nodeAction.get(d.name);
-    startAfter.push(dep);
-    if (d.kind !== "service") continue;
-    if (d.condition === "healthy") waitFor.push({ service: d.name, condition: "healthy" });
-    else if (!dep) waitFor.push({ service: d.name, condition: "running" });
-  }
-  return { startAfter: ids(startAfter), waitFor };
-}
-
 export function planJob(node: ResolvedJob, ctx: NodeContext): void {
   const { stack, observed, b } = ctx;
   const spec = node.container;
@@ -117,17 +104,7 @@ export function planJob(node: ResolvedJob, ctx: NodeContext): void {
   const key = jobKey(node, ident, spec ? stack.images[spec.image]?.ref : undefined, observed.inputs);
   const done = observed.jobs[node.name];
   const lastRun = observed.jobRuns[node.name];
-  const cause: ActionOf<"job.run">["cause"] | undefined = node.always
-    ? "always"
-    : !done
-      ? lastRun && lastRun.outcome !== "completed"
-        ? "last-failed"
-        : "never-completed"
-      : pending
-        ? "image-pending"
-        : done.key !== key
-          ? "changed"
-          : undefined;
+  const cause = jobRunCause(node, key, done, lastRun, pending);
   const resource: Resource = { type: "job", name: node.name };
   const finished = ctx.finishedJobs.get(node.name);
   if (finished && cause !== "always" && cause !== "image-pending" && finished.jobKey === key) {
@@ -172,12 +149,8 @@ export function planJob(node: ResolvedJob, ctx: NodeContext): void {
     resource,
     target: node.name,
     after: createAfter(node, ctx),
-    ...startGate(node, ctx),
-    jobKey: key,
-    ...(done ? { recordedKey: done.key } : {}),
-    ...(lastRun && lastRun.outcome !== "completed" ? { lastRun } : {}),
-    cause,
-    onlyIfKeyChanged: cause === "image-pending",
+    ...startGate(node, ctx.nodeAction),
+    ...jobRunFields(key, done, lastRun, cause),
   });
   ctx.nodeAction.set(node.name, a);
 }
@@ -197,7 +170,7 @@ export function planService(node: ResolvedService, ctx: NodeContext): void {
       resource,
       target: node.name,
       after: createAfter(node, ctx),
-      ...startGate(node, ctx),
+      ...startGate(node, ctx.nodeAction),
       cause: "missing",
     });
     ctx.nodeAction.set(node.name, a);
@@ -224,20 +197,14 @@ export function planService(node: ResolvedService, ctx: NodeContext): void {
       resource,
       target: node.name,
       after: updated ? [updated.id] : createAfter(node, ctx),
-      ...startGate(node, ctx),
+      ...startGate(node, ctx.nodeAction),
       containerId: c.id,
       state: c.state,
     });
     ctx.nodeAction.set(node.name, a);
     return;
   }
-  const triggers =
-    c.state === "running"
-      ? node.deps.filter((d) => {
-          const a = ctx.nodeAction.get(d.name);
-          return d.restart && a !== undefined && RESTART_TRIGGERS.has(a.kind);
-        })
-      : [];
+  const triggers = c.state === "running" ? restartTriggers(node, ctx.nodeAction, RESTART_TRIGGERS) : [];
   if (triggers.length > 0) {
     const a = b.add<ActionOf<"container.restart">>({
       kind: "container.restart",
@@ -245,10 +212,7 @@ export function planService(node: ResolvedService, ctx: NodeContext): void {
       target: node.name,
       after: ids([updated, ...node.deps.map((d) => ctx.nodeAction.get(d.name))]),
       containerId: c.id,
-      triggers: triggers.map((t) => ({
-        name: t.name,
-        change: ctx.nodeAction.get(t.name)?.kind === "job.run" ? ("rerun" as const) : ("replaced" as const),
-      })),
+      triggers,
     });
     ctx.nodeAction.set(node.name, a);
     return;
@@ -265,16 +229,7 @@ function planRecreate(node: ResolvedService, c: ObservedContainer, ctx: NodeCont
   const pending = ident === undefined;
   const ref = stack.images[node.image]?.ref ?? node.image;
   const desired = serviceSnapshot(node, ident ?? null, ref, observed.inputs);
-  // While the image is still to be built or pulled its ID is unknown: that is the reason to
-  // recreate, not a field change.
-  const changes = (c.snapshot ? diffSnapshots(c.snapshot, desired) : []).filter(
-    (ch) => !(pending && ch.field === "image" && ch.before?.startsWith(`${ref}@`)),
-  );
-  const specChanged = pending
-    ? changes.length > 0
-    : c.recipe === HASH_RECIPE
-      ? c.hash !== snapshotHash(desired)
-      : changes.length > 0;
+  const { changes, specChanged } = specChanges(c, desired, pending, ref);
   // A network recreated, or missing (removed by hand: the container still names it, and the
   // engine will not start it), is made anew: the container is made anew on it.
   const missingNets = new Set(
@@ -316,7 +271,7 @@ function planRecreate(node: ResolvedService, c: ObservedContainer, ctx: NodeCont
     resource: { type: "service", name: node.name },
     target: node.name,
     after: ids([...createAfter(node, ctx), ...rewrites]),
-    ...startGate(node, ctx),
+    ...startGate(node, ctx.nodeAction),
     // Removed already (before its network): only the new container is left to create.
     ...(down ? {} : { containerId: c.id }),
     cause,

@@ -1,12 +1,11 @@
-import { setMaxListeners } from "node:events";
 import type { EngineClient } from "../engine/index.js";
 import { InterruptedError, isShctlError, StepFailedError } from "../errors.js";
-import type { EventSink } from "../events.js";
 import { createDir } from "../execute/dirs.js";
 import { buildImage } from "../execute/images.js";
 import type { ExecuteOptions, ExecuteResult } from "../execute/index.js";
 import { removeNetwork } from "../execute/networks.js";
-import { Scheduler, type StepControls } from "../execute/scheduler.js";
+import { runPlan } from "../execute/run-plan.js";
+import type { StepControls } from "../execute/scheduler.js";
 import { networkHash } from "../hash.js";
 import { LABEL } from "../labels.js";
 import type { ResolvedStack } from "../model.js";
@@ -40,64 +39,33 @@ export async function executeSwarm(
   opts: ExecuteOptions = {},
 ): Promise<ExecuteResult> {
   const started = Date.now();
-  const internal = new AbortController();
-  setMaxListeners(0, internal.signal);
-  const interrupted = () => opts.signal?.aborted === true;
-  opts.signal?.addEventListener("abort", () => internal.abort(), { once: true });
-  const emit: EventSink = opts.onEvent ?? (() => {});
-  const run = createSwarmRun(
+  const { done, skipped, failure, interrupted } = await runPlan(
     plan,
     stack,
-    engine,
-    emit,
-    internal.signal,
-    opts.signal ?? new AbortController().signal,
-    env.self,
-    env.nodes,
+    opts,
+    16,
+    (signal, onWaitFailed) => {
+      const run = createSwarmRun(
+        plan,
+        stack,
+        engine,
+        opts.onEvent ?? (() => {}),
+        signal,
+        opts.signal ?? new AbortController().signal,
+        env.self,
+        env.nodes,
+      );
+      const ops: SwarmOps = { run, ready: new SwarmReadiness(run, onWaitFailed) };
+      return {
+        ctx: run,
+        ready: ops.ready,
+        perform: (a, controls) => perform(ops, a, controls),
+        close: () => run.close(),
+      };
+    },
   );
-  let onWaitFailed: (service: string, err: unknown) => void = () => {};
-  const ops: SwarmOps = { run, ready: new SwarmReadiness(run, (s, err) => onWaitFailed(s, err)) };
-  const scheduler = new Scheduler<Action>(
-    { steps: plan.actions, idOf: (a) => a.id, afterOf: (a) => a.after },
-    opts.concurrency ?? 16,
-    interrupted,
-    () => internal.abort(),
-  );
-  const failed = (a: Action | undefined, err: unknown) => {
-    const resource = a ? resourceKey(a.resource) : err instanceof StepFailedError ? err.resource : undefined;
-    if (resource)
-      run.phase(resource, "failed", isShctlError(err) ? err.message : String((err as Error)?.message ?? err));
-  };
-  onWaitFailed = (_service, err) => {
-    failed(undefined, err);
-    if (!interrupted()) scheduler.fail(undefined, err);
-  };
-  const outcome = await scheduler.run(async (a, controls) => {
-    try {
-      return await perform(ops, a, controls);
-    } catch (err) {
-      failed(a, err);
-      if (interrupted()) return false;
-      throw err;
-    }
-  });
-  if (!scheduler.stopped() && opts.wait !== false) {
-    await Promise.all(
-      plan.waitReady.map(async (name) => {
-        const svc = stack.services[name];
-        if (svc) await ops.ready.wait(svc);
-      }),
-    );
-  }
-  internal.abort();
-  await run.close();
-  const done = plan.actions.filter((a) => outcome.done.has(a.id)).map((a) => a.id);
-  const skipped = plan.actions.filter((a) => !outcome.done.has(a.id)).map((a) => a.id);
-  const notReady = opts.wait === false ? [] : plan.waitReady.filter((n) => !ops.ready.ready.has(n));
-  emit({ type: "outcome", done, notDone: skipped, notReady });
-  const failure = scheduler.failure;
   if (failure) throw asStepError(plan, failure.step, failure.error);
-  if (interrupted())
+  if (interrupted)
     throw new InterruptedError(
       `interrupted: ${done.length} of ${plan.actions.length} steps done, nothing new was started`,
       { hint: "run apply again to finish; it continues from what the swarm has now" },

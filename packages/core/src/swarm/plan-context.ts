@@ -2,7 +2,7 @@ import { byCodeUnit } from "../graph.js";
 import type { ResolvedStack, StackNode } from "../model.js";
 import type { PlanBuilder } from "../plan/builder.js";
 import { ids } from "../plan/builder.js";
-import type { Action, ActionOf, Resource, Wait } from "../plan/types.js";
+import type { Action, ActionOf, Resource } from "../plan/types.js";
 import { configMounts } from "./files.js";
 import { CONFIG_MAX_BYTES } from "./names.js";
 import type { ObservedSwarmService, SwarmObserved } from "./observe.js";
@@ -61,20 +61,6 @@ export function createAfter(ctx: Ctx, node: StackNode): string[] {
     ctx.takedown.get(node.name),
     ...writers(ctx, node),
   ]);
-}
-
-/** Its dependencies' actions (to finish before it starts) and the waits on their readiness. */
-export function startGate(ctx: Ctx, node: StackNode): { startAfter: string[]; waitFor: Wait[] } {
-  const startAfter: (Action | undefined)[] = [];
-  const waitFor: Wait[] = [];
-  for (const d of node.deps) {
-    const dep = ctx.nodeAction.get(d.name);
-    startAfter.push(dep);
-    if (d.kind !== "service") continue;
-    if (d.condition === "healthy") waitFor.push({ service: d.name, condition: "healthy" });
-    else if (!dep) waitFor.push({ service: d.name, condition: "running" });
-  }
-  return { startAfter: ids(startAfter), waitFor };
 }
 
 /** Files that cannot be had: a mounted file missing that no job writes, and a file too big for a config. */

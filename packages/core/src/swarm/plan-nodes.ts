@@ -1,13 +1,19 @@
-import { HASH_RECIPE, jobKey, snapshotHash } from "../hash.js";
+import { jobKey } from "../hash.js";
 import type { ResolvedJob, ResolvedService, ResolvedStack } from "../model.js";
 import { ids } from "../plan/builder.js";
-import { diffSnapshots } from "../plan/fields.js";
+import {
+  jobRunCause,
+  jobRunFields,
+  restartTriggers,
+  specChanges,
+  startGate,
+} from "../plan/node-decisions.js";
 import type { ActionOf, Resource } from "../plan/types.js";
 import { specDrift } from "./drift.js";
 import { taskFiles } from "./files.js";
 import { configName, jobServiceName, serviceName } from "./names.js";
 import type { ObservedSwarmService } from "./observe.js";
-import { type Ctx, createAfter, fileConflicts, startGate, unplaceable, writers } from "./plan-context.js";
+import { type Ctx, createAfter, fileConflicts, unplaceable, writers } from "./plan-context.js";
 import { nodeDataMounts } from "./plan-materials.js";
 import { serviceSpec, swarmSnapshot, taskHash } from "./spec.js";
 
@@ -35,7 +41,7 @@ export function planSwarmService(s: ResolvedService, ctx: Ctx): void {
       resource,
       target: s.name,
       after: createAfter(ctx, s),
-      ...startGate(ctx, s),
+      ...startGate(s, ctx.nodeAction),
       dockerName: name,
       cause: "missing",
     });
@@ -43,14 +49,7 @@ export function planSwarmService(s: ResolvedService, ctx: Ctx): void {
     return;
   }
   const pending = image.identity === null || image.run.endsWith("@(pending)");
-  const changes = (existing.snapshot ? diffSnapshots(existing.snapshot, snapshot) : []).filter(
-    (ch) => !(pending && ch.field === "image" && ch.before?.startsWith(`${image.ref}@`)),
-  );
-  const specChanged = pending
-    ? changes.length > 0
-    : existing.recipe === HASH_RECIPE
-      ? existing.hash !== snapshotHash(snapshot)
-      : changes.length > 0;
+  const { changes, specChanged } = specChanges(existing, snapshot, pending, image.ref);
   const rewrites = writers(ctx, s);
   const drift =
     specChanged || pending
@@ -87,7 +86,7 @@ export function planSwarmService(s: ResolvedService, ctx: Ctx): void {
       resource,
       target: s.name,
       after: createAfter(ctx, s),
-      ...startGate(ctx, s),
+      ...startGate(s, ctx.nodeAction),
       serviceId: existing.id,
       dockerName: name,
       cause,
@@ -99,10 +98,7 @@ export function planSwarmService(s: ResolvedService, ctx: Ctx): void {
     ctx.nodeAction.set(s.name, a);
     return;
   }
-  const triggers = s.deps.filter((d) => {
-    const a = ctx.nodeAction.get(d.name);
-    return d.restart && a !== undefined && RESTART_TRIGGERS.has(a.kind);
-  });
+  const triggers = restartTriggers(s, ctx.nodeAction, RESTART_TRIGGERS);
   if (triggers.length > 0) {
     const a = b.add<ActionOf<"service.restart">>({
       kind: "service.restart",
@@ -110,10 +106,7 @@ export function planSwarmService(s: ResolvedService, ctx: Ctx): void {
       target: s.name,
       after: ids(s.deps.map((d) => ctx.nodeAction.get(d.name))),
       serviceId: existing.id,
-      triggers: triggers.map((t) => ({
-        name: t.name,
-        change: ctx.nodeAction.get(t.name)?.kind === "job.run" ? ("rerun" as const) : ("replaced" as const),
-      })),
+      triggers,
     });
     ctx.nodeAction.set(s.name, a);
     return;
@@ -164,17 +157,7 @@ export function planSwarmJob(job: ResolvedJob, ctx: Ctx): void {
   const key = jobKey(job, image?.identity ?? undefined, spec ? image?.ref : undefined, o.inputs);
   const done = o.jobs[job.name];
   const lastRun = o.jobRuns[job.name];
-  const cause: ActionOf<"job.run">["cause"] | undefined = job.always
-    ? "always"
-    : !done
-      ? lastRun && lastRun.outcome !== "completed"
-        ? "last-failed"
-        : "never-completed"
-      : pending
-        ? "image-pending"
-        : done.key !== key
-          ? "changed"
-          : undefined;
+  const cause = jobRunCause(job, key, done, lastRun, pending);
   if (cause === undefined) {
     ctx.unchanged.push(resource);
     return;
@@ -190,12 +173,8 @@ export function planSwarmJob(job: ResolvedJob, ctx: Ctx): void {
     resource,
     target: job.name,
     after: createAfter(ctx, job),
-    ...startGate(ctx, job),
-    jobKey: key,
-    ...(done ? { recordedKey: done.key } : {}),
-    ...(lastRun && lastRun.outcome !== "completed" ? { lastRun } : {}),
-    cause,
-    onlyIfKeyChanged: cause === "image-pending",
+    ...startGate(job, ctx.nodeAction),
+    ...jobRunFields(key, done, lastRun, cause),
   });
   ctx.nodeAction.set(job.name, a);
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TaskSummary } from "../engine/index.js";
 import { HealthTimeoutError, StepFailedError } from "../errors.js";
+import { ServiceWaits } from "../execute/service-waits.js";
 import type { ResolvedProbe, ResolvedService } from "../model.js";
 import { TASK_LABEL } from "./names.js";
 import { type ProbeEnv, probeTask } from "./probes.js";
@@ -24,42 +25,18 @@ const EXPLAIN_AFTER_MS = 2000;
 /** The service's update was rolled back by the swarm, or stopped: what the swarm said, and the tasks. */
 export class SwarmRollbackError extends StepFailedError {}
 
-export class SwarmReadiness {
-  readonly ready = new Set<string>();
-  private readonly waits = new Map<string, Promise<boolean>>();
+export class SwarmReadiness extends ServiceWaits {
   private readonly warned = new Set<string>();
 
   constructor(
     private readonly run: SwarmRun,
-    private readonly onFailure: (service: string, err: unknown) => void = () => {},
-  ) {}
-
-  /** Memoized per service: true once ready; false when its wait failed (reported) or the run stopped. */
-  wait(s: ResolvedService): Promise<boolean> {
-    let p = this.waits.get(s.name);
-    if (!p) {
-      p = this.doWait(s).then(
-        () => this.ready.has(s.name),
-        (err: unknown) => {
-          this.onFailure(s.name, err);
-          return false;
-        },
-      );
-      this.waits.set(s.name, p);
-    }
-    return p;
-  }
-
-  /** One wait, not shared and not reported (an update decides what a failure means); true when ready. */
-  async waitOwn(s: ResolvedService): Promise<boolean> {
-    await this.doWait(s);
-    const ok = this.ready.has(s.name);
-    if (ok) this.waits.set(s.name, Promise.resolve(true));
-    return ok;
+    onFailure?: (service: string, err: unknown) => void,
+  ) {
+    super(onFailure);
   }
 
   /** Fails unless a task of the service runs now (a `started` dependency this run did not touch). */
-  async ensureRunning(service: string): Promise<void> {
+  override async ensureRunning(service: string): Promise<void> {
     const id = this.run.serviceIds.get(service);
     const tasks = id ? await this.run.engine.listTasks([id]) : [];
     if (!tasks.some((t) => t.state === "running" && t.desiredState === "running"))
@@ -68,7 +45,7 @@ export class SwarmReadiness {
       });
   }
 
-  private async doWait(s: ResolvedService): Promise<void> {
+  protected override async doWait(s: ResolvedService): Promise<void> {
     const resource = `service ${s.name}`;
     const t0 = Date.now();
     const deadline = t0 + s.readyTimeoutMs;

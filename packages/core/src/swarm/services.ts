@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { RolledBackError, StepFailedError } from "../errors.js";
 import type { ExecuteResult } from "../execute/index.js";
 import type { StepControls } from "../execute/scheduler.js";
+import { passStartGate, serviceOf } from "../execute/start-gate.js";
 import { snapshotHash } from "../hash.js";
 import { inputDigests } from "../inputs.js";
 import { LABEL } from "../labels.js";
@@ -29,35 +30,14 @@ export interface SwarmOps {
 
 export type { ExecuteResult };
 
-function serviceOf(run: SwarmRun, name: string): ResolvedService {
-  const s = run.stack.services[name];
-  if (!s) throw new StepFailedError(`service ${name}`, "create", "it is not in the stack");
-  return s;
-}
-
 /** Waits for the plan's gate before a service is made or rolled: its dependencies' actions, then readiness. */
-export async function swarmGate(
+export function swarmGate(
   ops: SwarmOps,
   resource: string,
   gate: { startAfter: string[]; waitFor: Wait[] },
   controls: StepControls,
 ): Promise<boolean> {
-  if (gate.startAfter.length === 0 && gate.waitFor.length === 0) return !controls.stopped();
-  let ready = true;
-  await controls.gate(async () => {
-    await Promise.all(gate.startAfter.map((id) => controls.done(id)));
-    if (controls.stopped()) return;
-    await Promise.all(
-      gate.waitFor.map(async (w) => {
-        const svc = ops.run.stack.services[w.service];
-        if (!svc) return;
-        if (w.condition === "running") return ops.ready.ensureRunning(w.service);
-        ops.run.phase(resource, "waiting", `for ${w.service} to be ready`);
-        if (!(await ops.ready.wait(svc))) ready = false;
-      }),
-    );
-  });
-  return ready && !controls.stopped();
+  return passStartGate(ops.run, ops.ready, resource, gate, controls, "ready");
 }
 
 /** The spec to send for a service now, with its snapshot. */

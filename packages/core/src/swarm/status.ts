@@ -4,7 +4,7 @@ import { byCodeUnit } from "../graph.js";
 import { LABEL, ownedByProject } from "../labels.js";
 import type { ResolvedStack } from "../model.js";
 import { redact } from "../redact.js";
-import { addExtras, type ServiceStatus, type StatusOptions } from "../status.js";
+import { missingRows, probeAndAddExtras, type ServiceStatus, type StatusOptions } from "../status.js";
 import { TASK_LABEL } from "./names.js";
 import { checkManager } from "./observe.js";
 import { probeTask } from "./probes.js";
@@ -89,38 +89,15 @@ export async function swarmStatus(
       running,
     });
   }
-  for (const name of Object.keys(stack.services)) {
-    if (seen.has(name)) continue;
-    rows.push({
-      name,
-      kind: "service",
-      state: "missing",
-      health: undefined,
-      restarts: 0,
-      startedAt: undefined,
-      containerId: undefined,
-      orphan: false,
-      ready: undefined,
-      readyDetail: undefined,
-    });
-  }
-  const probes = opts.probes ?? true;
-  const extras = (opts.extras ?? probes) && stack.statusExtras !== undefined;
-  if (probes || extras) {
-    const reach = createSwarmReach(engine, stack);
-    try {
-      await Promise.all([
-        probes
-          ? Promise.all(
-              rows.map((r) => probeRow(stack, engine, reach, self, nodeName, r, opts.probeTimeoutMs ?? 5000)),
-            )
-          : undefined,
-        extras ? addExtras(stack, reach, rows, opts) : undefined,
-      ]);
-    } finally {
-      await reach.close();
-    }
-  }
+  rows.push(...missingRows(stack, seen));
+  await probeAndAddExtras(
+    stack,
+    rows,
+    opts,
+    () => createSwarmReach(engine, stack),
+    (reach, timeoutMs) =>
+      Promise.all(rows.map((r) => probeRow(stack, engine, reach, self, nodeName, r, timeoutMs))),
+  );
   return rows.map(({ running: _running, ...r }) => r).sort((a, b) => byCodeUnit(a.name, b.name));
 }
 
