@@ -4,6 +4,7 @@
 //   npm run bench                                   # BENCH_SIZES=10,40 BENCH_RUNS=3
 //   BENCH_SIZES=10 BENCH_RUNS=1 node scripts/bench.mjs
 //   BENCH_SIZES=none …                              # the health-gated chain only
+//   BENCH_HEALTH_INTERVAL_S=30 …                    # N-service healthchecks every 30 s (a quiet steady state)
 //   BENCH_PROCESS_SAMPLES=5 …                      # interleaved samples of each process row per run
 //   BENCH_CLI=path/to/main.js …                    # another CLI build for the no-op CLI processes
 //
@@ -11,7 +12,7 @@
 //   BENCH_CHAIN_COMPOSE=0 …                         # the chain without docker-compose (it takes ~3.5 min)
 //
 // Each stack: N services of the fixture tools image (`sleep infinity` under tini), one network, a
-// bind mount each under a temp data root, a 1 s healthcheck each. The chain: 7 services named like
+// bind mount each under a temp data root, a healthcheck each (every 1 s, or BENCH_HEALTH_INTERVAL_S). The chain: 7 services named like
 // Sentry's health-gated start (zookeeper → kafka → … → nginx), each ready 2 s after it starts, with
 // upstream's healthcheck interval (30 s) and a readiness probe; its floor is 7 × 2 s. Everything it
 // creates carries the label io.shctl.bench=<run id> and is removed at the end, also after an error or
@@ -46,6 +47,10 @@ const PROCESS_SAMPLES = Math.max(1, Number.parseInt(process.env.BENCH_PROCESS_SA
 const RUN_ID = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
 const BENCH_LABEL = "io.shctl.bench";
 const HEALTH_TIMEOUT_MS = 120_000;
+// The N-service stacks' healthcheck interval in seconds. At 1 s, N checks a second (one `runc exec`
+// each) can saturate a small machine while the steady-state rows (no-op, teardown) are timed; a
+// longer interval keeps it quiet, and every cold and one-change row then includes that interval.
+const HEALTH_INTERVAL_S = Math.max(1, Number.parseInt(process.env.BENCH_HEALTH_INTERVAL_S ?? "1", 10) || 1);
 const CHAIN = ["zookeeper", "kafka", "clickhouse", "snuba-api", "web", "relay", "nginx"];
 const CHAIN_READY_AFTER_S = 2;
 const CHAIN_FLOOR_MS = CHAIN.length * CHAIN_READY_AFTER_S * 1000;
@@ -149,7 +154,7 @@ function stackInput(name, n, { changed = false } = {}) {
       command: ["sleep", "infinity"],
       env: { BENCH_V: changed && i === 1 ? "1" : "0" },
       mounts: [{ source: s, target: "/data" }],
-      healthcheck: { test: ["CMD", "true"], interval: "1s" },
+      healthcheck: { test: ["CMD", "true"], interval: `${HEALTH_INTERVAL_S}s` },
       labels: { [BENCH_LABEL]: RUN_ID },
     };
   }
@@ -172,7 +177,7 @@ function composeFile(n) {
       environment: { BENCH_V: "0" },
       volumes: [`./data/${s}:/data`],
       // The same values shctl sends (its defaults: timeout 30s, retries 3).
-      healthcheck: { test: ["CMD", "true"], interval: "1s", timeout: "30s", retries: 3 },
+      healthcheck: { test: ["CMD", "true"], interval: `${HEALTH_INTERVAL_S}s`, timeout: "30s", retries: 3 },
       networks: ["net"],
       labels: { [BENCH_LABEL]: RUN_ID },
     };
@@ -314,7 +319,13 @@ async function rawRun(n, dir, tag, out) {
         Cmd: ["sleep", "infinity"],
         Env: ["BENCH_V=0"],
         Labels: labels,
-        Healthcheck: { Test: ["CMD", "true"], Interval: 1e9, Timeout: 30e9, Retries: 3, StartPeriod: 0 },
+        Healthcheck: {
+          Test: ["CMD", "true"],
+          Interval: HEALTH_INTERVAL_S * 1e9,
+          Timeout: 30e9,
+          Retries: 3,
+          StartPeriod: 0,
+        },
         StopTimeout: 10,
         HostConfig: {
           Binds: [`${path.join(dir, "data", s)}:/data:rw`],
@@ -863,7 +874,7 @@ async function main() {
   console.log(`shctl benchmark · run ${RUN_ID}`);
   console.log(
     `  engine ${v.version} (API ${v.apiVersion}) at ${process.env.DOCKER_HOST ?? "/var/run/docker.sock"} · node ${process.version} · ` +
-      `sizes ${SIZES.join(", ")} · ${RUNS} run(s) each`,
+      `sizes ${SIZES.join(", ")} · ${RUNS} run(s) each · their healthchecks every ${HEALTH_INTERVAL_S} s`,
   );
   console.log(
     `  docker-compose: ${compose ? `${compose} (compared)` : "not on PATH (skipped; Debian: apt-get install docker-compose)"}`,
