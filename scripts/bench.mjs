@@ -49,8 +49,11 @@ const BENCH_LABEL = "io.shctl.bench";
 const HEALTH_TIMEOUT_MS = 120_000;
 // The N-service stacks' healthcheck interval in seconds. At 1 s, N checks a second (one `runc exec`
 // each) can saturate a small machine while the steady-state rows (no-op, teardown) are timed; a
-// longer interval keeps it quiet, and every cold and one-change row then includes that interval.
+// longer interval keeps it quiet (the cold rows then include it); s01, the service the one-change
+// row recreates, keeps 1 s.
 const HEALTH_INTERVAL_S = Math.max(1, Number.parseInt(process.env.BENCH_HEALTH_INTERVAL_S ?? "1", 10) || 1);
+/** Service i's interval: the one the one-change row recreates (s01) always checks every 1 s. */
+const healthEvery = (i) => (i === 1 ? 1 : HEALTH_INTERVAL_S);
 const CHAIN = ["zookeeper", "kafka", "clickhouse", "snuba-api", "web", "relay", "nginx"];
 const CHAIN_READY_AFTER_S = 2;
 const CHAIN_FLOOR_MS = CHAIN.length * CHAIN_READY_AFTER_S * 1000;
@@ -154,7 +157,7 @@ function stackInput(name, n, { changed = false } = {}) {
       command: ["sleep", "infinity"],
       env: { BENCH_V: changed && i === 1 ? "1" : "0" },
       mounts: [{ source: s, target: "/data" }],
-      healthcheck: { test: ["CMD", "true"], interval: `${HEALTH_INTERVAL_S}s` },
+      healthcheck: { test: ["CMD", "true"], interval: `${healthEvery(i)}s` },
       labels: { [BENCH_LABEL]: RUN_ID },
     };
   }
@@ -177,7 +180,7 @@ function composeFile(n) {
       environment: { BENCH_V: "0" },
       volumes: [`./data/${s}:/data`],
       // The same values shctl sends (its defaults: timeout 30s, retries 3).
-      healthcheck: { test: ["CMD", "true"], interval: `${HEALTH_INTERVAL_S}s`, timeout: "30s", retries: 3 },
+      healthcheck: { test: ["CMD", "true"], interval: `${healthEvery(i)}s`, timeout: "30s", retries: 3 },
       networks: ["net"],
       labels: { [BENCH_LABEL]: RUN_ID },
     };
@@ -312,7 +315,7 @@ async function rawRun(n, dir, tag, out) {
   const names = Array.from({ length: n }, (_, i) => svcName(i + 1));
   await Promise.all(names.map((s) => mkdir(path.join(dir, "data", s), { recursive: true })));
   const containers = await Promise.all(
-    names.map((s) =>
+    names.map((s, i) =>
       docker.createContainer({
         name: `${tag}-${s}`,
         Image: TOOLS_REF,
@@ -321,7 +324,7 @@ async function rawRun(n, dir, tag, out) {
         Labels: labels,
         Healthcheck: {
           Test: ["CMD", "true"],
-          Interval: HEALTH_INTERVAL_S * 1e9,
+          Interval: healthEvery(i + 1) * 1e9,
           Timeout: 30e9,
           Retries: 3,
           StartPeriod: 0,
