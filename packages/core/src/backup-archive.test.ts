@@ -73,10 +73,10 @@ const dataRootTar = () =>
         linkname: "data/postgres/PG_VERSION",
       },
     },
-    { h: { name: "data/clickhouse/", type: "directory", mode: 0o40755, uid: 101, gid: 101 } },
+    { h: { name: "data/columns/", type: "directory", mode: 0o40755, uid: 101, gid: 101 } },
     {
       h: {
-        name: "data/clickhouse/current",
+        name: "data/columns/current",
         type: "symlink",
         mode: 0o120777,
         uid: 101,
@@ -128,8 +128,8 @@ describe("writing a backup archive", () => {
       "data/postgres/PG_VERSION file 999:999 600",
       "data/postgres/big file 999:999 600",
       "data/postgres/again link 999:999 600 -> data/postgres/PG_VERSION",
-      "data/clickhouse/ directory 101:101 755",
-      "data/clickhouse/current symlink 101:101 777 -> ../postgres",
+      "data/columns/ directory 101:101 755",
+      "data/columns/current symlink 101:101 777 -> ../postgres",
       "data/symbolicator/ directory 10021:10021 2750",
       "data/symbolicator/fifo fifo 10021:10021 600",
       "manifest.json file 0:0 644",
@@ -152,7 +152,7 @@ describe("writing a backup archive", () => {
       type: "link",
       target: "postgres/PG_VERSION",
     });
-    expect(manifest.entries.find((e) => e.path === "clickhouse/current")).toMatchObject({
+    expect(manifest.entries.find((e) => e.path === "columns/current")).toMatchObject({
       type: "symlink",
       target: "../postgres",
     });
@@ -396,8 +396,8 @@ describe("the tar that restore hands to the engine", () => {
       "data/postgres/PG_VERSION file 999:999 600",
       "data/postgres/big file 999:999 600",
       "data/postgres/again link 999:999 600 -> data/postgres/PG_VERSION",
-      "data/clickhouse/ directory 101:101 755",
-      "data/clickhouse/current symlink 101:101 777 -> ../postgres",
+      "data/columns/ directory 101:101 755",
+      "data/columns/current symlink 101:101 777 -> ../postgres",
       "data/symbolicator/ directory 10021:10021 2750",
       "data/symbolicator/fifo fifo 10021:10021 600",
     ]);

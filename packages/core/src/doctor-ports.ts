@@ -156,7 +156,7 @@ async function pidOfInode(inode: string, procRoot: string): Promise<number | und
   return undefined;
 }
 
-/** The holder in words: "free", "container sentry-nginx-1 (stack sentry, service nginx)", … */
+/** The holder in words: "free", "container shop-web-1 (stack shop, service web)", … */
 export function describeHolder(h: PortHolder): string {
   switch (h.kind) {
     case "free":

@@ -236,9 +236,9 @@ jobs:
     const file = await stackFile("name: tiny\nservices:\n  web:\n    image: nginx\n    ports: ['80:80']\n");
     const stack = await loadStack(file);
     expect(stack.dataRoot).toBe(path.join(path.dirname(file), "data"));
-    // Core does not name the product's default: the caller does (shctl's CLI: ./sentrydata).
-    expect((await loadStack(file, { defaultDataRoot: "./sentrydata" })).dataRoot).toBe(
-      path.join(path.dirname(file), "sentrydata"),
+    // Core does not name the product's default: the caller does (a product's CLI: ./productdata).
+    expect((await loadStack(file, { defaultDataRoot: "./productdata" })).dataRoot).toBe(
+      path.join(path.dirname(file), "productdata"),
     );
     expect(stack.services.web?.ports[0]?.hostIp).toBe("0.0.0.0");
     expect(stack.services.web?.restart).toBe("no");

@@ -10,7 +10,7 @@ import { validateStack } from "./validate.js";
 
 /*
  * An image that only other images are built from (`needs`), and that no service or job runs
- * itself (Sentry's upstream images), is observed like the others: once it is there, apply neither
+ * itself (a product's upstream images), is observed like the others: once it is there, apply neither
  * pulls it again nor rebuilds what is built from it.
  */
 

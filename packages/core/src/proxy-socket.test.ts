@@ -60,7 +60,7 @@ describe("ProxySocket", () => {
     agent.destroy();
   });
 
-  it("works as kafkajs uses it: returned at once, onConnect later, write, end", async () => {
+  it("works as a client library's socketFactory uses it: returned at once, onConnect later, write, end", async () => {
     const echo = net.createServer((c) => c.pipe(c));
     await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
     const s = new ProxySocket(directOpener("127.0.0.1", (echo.address() as net.AddressInfo).port));

@@ -13,9 +13,9 @@ const containers: { id: string; name: string; networks: Record<string, Net> }[] 
       s_back: on("172.21.0.2", ["web"]),
     },
   },
-  { id: "bbbbbbbbbbbb2222", name: "s-kafka", networks: { s_back: on("172.21.0.3", ["kafka"]) } },
+  { id: "bbbbbbbbbbbb2222", name: "s-queue", networks: { s_back: on("172.21.0.3", ["queue"]) } },
   { id: "cccccccccccc3333", name: "s-v6", networks: { s_back: on("", ["v6"], "fd00::3") } },
-  { id: "dddddddddddd4444", name: "other", networks: { elsewhere: on("10.9.0.2", ["kafka"]) } },
+  { id: "dddddddddddd4444", name: "other", networks: { elsewhere: on("10.9.0.2", ["queue"]) } },
 ];
 
 describe("pickAddress", () => {
@@ -30,14 +30,14 @@ describe("pickAddress", () => {
 
   it("answers to other aliases, container names and ids (any case), as the engine's DNS does", () => {
     expect(pickAddress(containers, "WWW", ["s_front"])?.ip).toBe("172.20.0.2");
-    expect(pickAddress(containers, "s-kafka", ["s_back"])?.ip).toBe("172.21.0.3");
+    expect(pickAddress(containers, "s-queue", ["s_back"])?.ip).toBe("172.21.0.3");
     expect(pickAddress(containers, "bbbbbbbbbbbb", ["s_back"])?.ip).toBe("172.21.0.3");
     expect(pickAddress(containers, "bbbbbbbbbbbb2222", ["s_back"])?.ip).toBe("172.21.0.3");
   });
 
   it("ignores networks that are not the stack's, and short prefixes of ids", () => {
-    expect(pickAddress(containers, "kafka", ["s_back"])?.ip).toBe("172.21.0.3");
-    expect(pickAddress(containers, "kafka", ["s_front"])).toBeUndefined();
+    expect(pickAddress(containers, "queue", ["s_back"])?.ip).toBe("172.21.0.3");
+    expect(pickAddress(containers, "queue", ["s_front"])).toBeUndefined();
     expect(pickAddress(containers, "bbbb", ["s_back"])).toBeUndefined();
   });
 

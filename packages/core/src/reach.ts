@@ -56,9 +56,9 @@ export interface ReachDescription {
 export interface Reach {
   /** A connected socket to a container port; `target` is a service, container name or id, alias, or IP. */
   connect(target: string, port: number, signal?: AbortSignal): Promise<ProxySocket>;
-  /** A socket returned at once (kafkajs' socketFactory); `onConnect` is called once it connects. */
+  /** A socket returned at once (a client library's socketFactory); `onConnect` is called once it connects. */
   socket(host: string, port: number, onConnect?: () => void): ProxySocket;
-  /** An http.Agent whose connections go where this reach sends them (http.request, @clickhouse/client). */
+  /** An http.Agent whose connections go where this reach sends them (http.request, HTTP client libraries). */
   httpAgent(opts?: http.AgentOptions): http.Agent;
   /** A host:port for callers that connect themselves: the container's own, or a loopback forwarder. */
   address(target: string, port: number): Promise<{ host: string; port: number }>;

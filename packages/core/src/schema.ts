@@ -77,7 +77,7 @@ export const Stack = z.strictObject({
     .string()
     .optional()
     .describe(
-      "Where everything the stack keeps lives, relative to the project dir; default: the product's (./sentrydata with shctl)",
+      "Where everything the stack keeps lives, relative to the project dir; default: the one the loading tool sets (load's defaultDataRoot), else ./data",
     ),
   bindAddress: z.string().default("0.0.0.0").describe("Host address for ports that name none"),
   registryMirror: z
