@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { connectEngine, type EngineClient } from "@sh/core";
+import { alive } from "@sh/core/internals";
 import Docker from "dockerode";
 
 /*
@@ -429,15 +430,6 @@ export class SecondEngine {
       .split("\n")
       .map((l) => l.split(" ")[4] ?? "")
       .filter((m) => m === this.dir || m.startsWith(`${this.dir}/`));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

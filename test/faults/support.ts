@@ -316,16 +316,6 @@ export async function containerRunning(p: Project, name: string, timeoutMs = 60_
   return id;
 }
 
-/** Whether `pid` is a live process. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /* ------------------------------------------------------------------------------------------------
  * Projects
  * --------------------------------------------------------------------------------------------- */

@@ -5,7 +5,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { connectEngine, type EngineClient } from "@sh/core";
-import { ensureHelperImage } from "@sh/core/internals";
+import { alive, ensureHelperImage } from "@sh/core/internals";
 
 /*
  * Docker engines a swarm test starts itself, never the shared one: each dockerd has its own data
@@ -355,15 +355,6 @@ async function copyImages(refs: string[], host: string): Promise<void> {
       maxBuffer: 1 << 24,
     },
   );
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Ends the processes whose command line names `dir` (a test engine's containerd and shims). */

@@ -57,6 +57,6 @@ export { redact } from "./redact.js";
 export { type ResolveContext, splitCommand } from "./resolve/index.js";
 export { restoreOwners } from "./restore-extract.js";
 export type { JobRun, ProbeCheck } from "./schema.js";
-export { acquireLock, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";
+export { acquireLock, alive, type Lock, readJobLog, readState, type SavedJobLog } from "./state.js";
 export { tunnelSocket } from "./tunnel.js";
 export { type CheckHarness, diagnoseService, runCheck, selectChecks } from "./verify.js";
