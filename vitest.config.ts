@@ -1,5 +1,5 @@
 import { configDefaults, defineConfig } from "vitest/config";
-import { SkipReporter } from "./scripts/skip-reporter.mjs";
+import { RunEndReporter } from "./scripts/run-end-reporter.mjs";
 
 // `vitest run` runs both projects; `vitest run --project unit` runs only the fast ones.
 // Integration tests talk to a real Docker Engine (prepared by scripts/test-env.sh) and share it,
@@ -8,8 +8,9 @@ const exclude = [...configDefaults.exclude, "**/dist/**"];
 
 export default defineConfig({
   test: {
-    // The default reporter, then every skipped test by file (a skip in CI is never quiet).
-    reporters: ["default", new SkipReporter()],
+    // The default reporter, then every skipped test by file (a skip in CI is never quiet) and every
+    // failed test with the first lines of its error.
+    reporters: ["default", new RunEndReporter()],
     projects: [
       {
         test: {
