@@ -30,6 +30,8 @@ export default defineConfig({
           exclude,
           environment: "node",
           fileParallelism: false,
+          // After each file, what its stacks left on the engine is removed (and said).
+          setupFiles: ["test/leftovers.ts"],
           testTimeout: 180_000,
           hookTimeout: 300_000,
         },

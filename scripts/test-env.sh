@@ -277,7 +277,31 @@ EOF
   say "docker-registry did not answer at $REGISTRY within 10 s: the pull tests skip"
 }
 
+# What an earlier test run left on this engine when it was killed before its clean-up: containers
+# and networks of test stacks only (named it-* by test/helpers.ts, with a project under /tmp). Left
+# there they add up run after run until the engine has no address pool for a new network.
+remove_test_leftovers() {
+  local ids nets n=0 m=0
+  ids="$(docker ps -a --filter 'label=io.shctl.stack' --format '{{.ID}} {{.Label "io.shctl.stack"}} {{.Label "io.shctl.project"}}' 2>/dev/null |
+    awk '$2 ~ /^it-/ && $3 ~ /^\/tmp\// {print $1}')"
+  if [ -n "$ids" ]; then
+    n="$(echo "$ids" | wc -l)"
+    echo "$ids" | xargs docker rm -f >/dev/null 2>&1 || true
+  fi
+  nets="$(docker network ls -q --filter 'label=io.shctl.stack' 2>/dev/null |
+    xargs -r docker network inspect --format '{{.Id}} {{index .Labels "io.shctl.stack"}} {{index .Labels "io.shctl.project"}}' 2>/dev/null |
+    awk '$2 ~ /^it-/ && $3 ~ /^\/tmp\// {print $1}')"
+  if [ -n "$nets" ]; then
+    m="$(echo "$nets" | wc -l)"
+    echo "$nets" | xargs docker network rm >/dev/null 2>&1 || say "some leftover test networks could not be removed"
+  fi
+  if [ "$n" -gt 0 ] || [ "$m" -gt 0 ]; then
+    say "removed what earlier test runs left: $n container(s), $m network(s) of it-* test stacks"
+  fi
+}
+
 ensure_engine
+remove_test_leftovers
 ensure_base_image
 ensure_checkers
 ensure_registry

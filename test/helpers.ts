@@ -64,8 +64,35 @@ export async function tempProject(prefix = "shctl-it-"): Promise<string> {
 }
 
 /** A unique, valid stack name for one test. */
+/** The stack names this test file made, so what its tests leave on the engine can be removed. */
+const named = new Set<string>();
+
 export function stackName(tag: string): string {
-  return `it-${tag}-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const name = `it-${tag}-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  named.add(name);
+  return name;
+}
+
+/**
+ * Removes the containers and networks of every stack this file named that are still on the engine
+ * (a test that applied through the CLI and cleans up only its directory, a failed test); says what
+ * it removed. Run after each integration file (test/leftovers.ts).
+ */
+export async function removeLeftovers(): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of named) {
+    const label = [`${LABEL.stack}=${name}`];
+    for (const c of await engine.listContainers(label)) {
+      await engine.removeContainer(c.id);
+      removed.push(`container ${c.name}`);
+    }
+    for (const n of await engine.listNetworks(label)) {
+      await engine.removeNetwork(n.id);
+      removed.push(`network ${n.name}`);
+    }
+  }
+  named.clear();
+  return removed;
 }
 
 export async function load(input: StackInput, projectDir: string, profile?: string): Promise<ResolvedStack> {
