@@ -1,5 +1,5 @@
 import { apply, type ResolvedStack } from "@sh/core";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { cleanup, containersOf, engine, load, stackName, tempProject, toolsImage } from "./helpers.js";
 
 /*
@@ -49,6 +49,13 @@ it(`${N} health-gated services come up in parallel without a listener-leak warni
   const running = await containersOf(stack.name);
   expect(Object.keys(running)).toHaveLength(N);
   for (const [name, c] of Object.entries(running)) expect(c.state, name).toBe("running");
-  for (const c of Object.values(running))
-    expect((await engine.inspectContainer(c.id))?.health).toBe("healthy");
+  // Apply counts a service ready once its healthcheck's command succeeds in the container; the
+  // engine says healthy at its own next check (within the 1 s interval).
+  await vi.waitFor(
+    async () => {
+      for (const c of Object.values(running))
+        expect((await engine.inspectContainer(c.id))?.health).toBe("healthy");
+    },
+    { timeout: 10_000, interval: 250 },
+  );
 });

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { apply, diff, JobFailedError, type ResolvedStack, teardown } from "@sh/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   cleanup,
   containersOf,
@@ -85,8 +85,11 @@ describe("reconciling a stack on the real engine", () => {
     const running = await containersOf(name);
     expect(Object.keys(running).sort()).toEqual(["cache", "db", "web"]);
     for (const c of Object.values(running)) expect(c.state).toBe("running");
-    const db = await engine.inspectContainer(running.db?.id as string);
-    expect(db?.health).toBe("healthy");
+    // Ready once its healthcheck's command succeeded; the engine says so at its next check.
+    await vi.waitFor(
+      async () => expect((await engine.inspectContainer(running.db?.id as string))?.health).toBe("healthy"),
+      { timeout: 10_000, interval: 250 },
+    );
     const shared = await stat(path.join(projectDir, "data/shared"));
     expect([shared.uid, shared.gid, shared.mode & 0o777]).toEqual([1000, 1000, 0o750]);
     const cache = await stat(path.join(projectDir, "data/cache"));

@@ -426,3 +426,43 @@ describe("execute: a job that finished before its run was recorded", () => {
     expect(log).toContain("migrated");
   });
 });
+
+describe("execute: a service with only a Docker healthcheck", () => {
+  /** A service whose engine healthcheck runs every 30 s; the engine never reports it healthy here. */
+  function checked(test: string | string[]): ResolvedStack {
+    return load({
+      services: {
+        db: { image: "db:1", healthcheck: { test, interval: "30s", timeout: "5s" }, readyTimeout: "3s" },
+        app: { image: "app:1", dependsOn: { db: { condition: "healthy" } } },
+      },
+    });
+  }
+  const healthExecs = () => engine.log.filter((c) => c.op === "container.exec").map((c) => c.args[1]);
+
+  it("is ready as soon as its healthcheck's own command passes in the container, not an interval later", async () => {
+    let ready = false;
+    engine.onExec = (_c, cmd) => ({
+      exitCode: ready && cmd.join(" ") === "pg_isready -q" ? 0 : 1,
+      output: "",
+    });
+    setTimeout(() => {
+      ready = true;
+    }, 300);
+    const t0 = Date.now();
+    await run(checked(["CMD", "pg_isready", "-q"]));
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(started("app")).toBeGreaterThan(at("container.exec", () => true));
+    expect(events).toContainEqual(expect.objectContaining({ resource: "service db", phase: "healthy" }));
+  });
+
+  it("runs a string test in /bin/sh -c, as the engine does", async () => {
+    await run(checked("wget -q -O /dev/null http://127.0.0.1:8080/"));
+    expect(healthExecs()[0]).toEqual(["/bin/sh", "-c", "wget -q -O /dev/null http://127.0.0.1:8080/"]);
+  });
+
+  it("leaves the verdict to the engine when the command cannot run in the container (exit 126/127)", async () => {
+    engine.onExec = () => ({ exitCode: 127, output: "sh: pg_isready: not found" });
+    await expect(run(checked(["CMD", "pg_isready"]))).rejects.toThrow(/service db: wait for health failed/);
+    expect(healthExecs()).toHaveLength(1);
+  });
+});

@@ -5,11 +5,13 @@ import { LABEL } from "../labels.js";
 import type { ResolvedProbe, ResolvedService } from "../model.js";
 import { probeAnswer, runProbe } from "../probe.js";
 import type { RunContext } from "./context.js";
+import { HealthCommand } from "./health-command.js";
 import { ServiceWaits } from "./service-waits.js";
 
 /*
  * Waiting until services are ready: their readiness probes answer (or, without probes, the Docker
- * healthcheck says healthy), within each service's readyTimeout. Probes run fast at first and back
+ * healthcheck says healthy or its command succeeds when run in the container), within each
+ * service's readyTimeout. Probes run fast at first and back
  * off to their interval; the engine's events wake a wait at once when a container starts, dies or
  * changes health, and a container that has stopped ends its wait at once, with why.
  */
@@ -125,18 +127,31 @@ export class Readiness extends ServiceWaits {
     }
   }
 
-  /** Until the Docker healthcheck says healthy: true; false when the run stopped first. */
+  /**
+   * Until the Docker healthcheck says healthy, or its command succeeds when readiness runs it in
+   * the container (health-command.ts): true; false when the run stopped first.
+   */
   private async waitHealthy(s: ResolvedService, id: string, t0: number, watch: Watch): Promise<boolean> {
     const deadline = t0 + s.readyTimeoutMs;
+    const own = s.healthcheck
+      ? new HealthCommand(this.ctx.engine, id, s.healthcheck, this.ctx.signal, t0)
+      : undefined;
+    let ownAnswer = "";
     let explained = "";
     for (;;) {
       if (this.ctx.signal.aborted) return false;
       const info = await this.ctx.engine.inspectContainer(id);
       if (!info) throw disappeared(s.name);
       if (info.health === "healthy") return true;
+      if (info.state === "running" && own && own.dueIn() === 0) {
+        const r = await own.run();
+        if (r === true) return true;
+        if (this.ctx.signal.aborted) return false;
+        if (r) ownAnswer = r;
+      }
       // The healthcheck's last answer, once it has one and the wait has lasted: "healthcheck [exit 1] …".
       const lines = (info.healthLog.at(-1) ?? "").split("\n").filter((l) => l.trim());
-      const answer = lines.length > 1 ? `${lines[0]} … ${lines.at(-1)?.trim()}` : lines[0];
+      const answer = (lines.length > 1 ? `${lines[0]} … ${lines.at(-1)?.trim()}` : lines[0]) || ownAnswer;
       if (answer) this.pending.set(s.name, this.ctx.redact(`healthcheck ${answer}`));
       if (answer && Date.now() - t0 >= EXPLAIN_AFTER_MS && answer !== explained) {
         explained = answer;
@@ -145,16 +160,20 @@ export class Readiness extends ServiceWaits {
       if (info.state === "exited" || info.state === "dead") await this.failIfStopped(s, id, "");
       const left = deadline - Date.now();
       if (left <= 0) {
+        const log = info.healthLog.slice(-3);
         throw new HealthTimeoutError(
           s.name,
           Date.now() - t0,
-          info.healthLog.slice(-3).map((l) => this.ctx.redact(l)),
+          (log.length > 0 ? log : ownAnswer ? [`healthcheck ${ownAnswer}`] : []).map((l) =>
+            this.ctx.redact(l),
+          ),
           "healthy",
         );
       }
       // An unhealthy report is not final while the deadline allows: slow cold starts recover.
       // Until its first answer is shown, look every 2 s (the engine sends no event per check).
-      await watch.sleep(Math.min(left, explained ? 5000 : EXPLAIN_AFTER_MS), this.ctx.signal);
+      const look = explained ? 5000 : EXPLAIN_AFTER_MS;
+      await watch.sleep(Math.min(left, look, own?.dueIn() ?? look), this.ctx.signal);
     }
   }
 
