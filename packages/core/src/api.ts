@@ -1,7 +1,7 @@
 import type { EngineClient } from "./engine/index.js";
 import { CancelledError, ConflictError } from "./errors.js";
 import type { EventSink } from "./events.js";
-import { type ExecuteResult, execute } from "./execute/index.js";
+import type { ExecuteOptions, ExecuteResult } from "./execute/index.js";
 import type { ResolvedStack } from "./model.js";
 import { observe } from "./observe.js";
 import { conflictLines, describeConflict } from "./plan/describe.js";
@@ -85,11 +85,29 @@ export async function apply(
     const result =
       swarm && onSwarm
         ? await swarm.executeSwarm(p, stack, engine, onSwarm.env, executeOptions)
-        : await execute(p, stack, engine, executeOptions);
+        : await executeOnEngine(p, stack, engine, executeOptions);
     return { plan: p, result };
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * Carries the plan out on the engine (execute/). A plan with nothing to do and nothing to wait
+ * for ends here, with the executor's outcome event for it, without loading the executor: the
+ * everyday no-op apply reads, plans and ends.
+ */
+async function executeOnEngine(
+  p: Plan,
+  stack: ResolvedStack,
+  engine: EngineClient,
+  opts: ExecuteOptions,
+): Promise<ExecuteResult> {
+  if (p.actions.length === 0 && (p.waitReady.length === 0 || opts.wait === false)) {
+    opts.onEvent?.({ type: "outcome", done: [], notDone: [], notReady: [] });
+    return { done: [], skipped: [], durationMs: 0 };
+  }
+  return (await import("./execute/index.js")).execute(p, stack, engine, opts);
 }
 
 function conflictError(p: Plan, what: string): ConflictError {

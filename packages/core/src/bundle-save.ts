@@ -22,7 +22,7 @@ import type { ResolvedStack } from "./model.js";
 import { observe } from "./observe.js";
 import { conflictLines } from "./plan/describe.js";
 import { plan } from "./plan/index.js";
-import { imagesInBuildOrder } from "./plan/order.js";
+import { stackImages } from "./plan/order.js";
 import type { Plan } from "./plan/types.js";
 
 export interface SaveBundleOptions {
@@ -44,14 +44,6 @@ export interface SaveBundleResult {
   bytes: number;
   /** The plan's pulls and builds that ran first (action ids); empty when all images were there. */
   prepared: string[];
-}
-
-/** The images a stack runs, and those they are built from, in build order (each once). */
-export function stackImages(stack: ResolvedStack): { key: string; ref: string; source: "pull" | "build" }[] {
-  return imagesInBuildOrder(stack).flatMap((key) => {
-    const img = stack.images[key];
-    return img ? [{ key, ref: img.ref, source: img.build ? ("build" as const) : ("pull" as const) }] : [];
-  });
 }
 
 /** The plan's pulls and builds of these images, alone (their `after` kept within them). */

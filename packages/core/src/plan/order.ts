@@ -57,3 +57,11 @@ export function imagesInBuildOrder(stack: ResolvedStack): string[] {
   for (const key of [...usedImages(stack)].sort()) visit(key);
   return order;
 }
+
+/** The images a stack runs, and those they are built from, in build order (each once). */
+export function stackImages(stack: ResolvedStack): { key: string; ref: string; source: "pull" | "build" }[] {
+  return imagesInBuildOrder(stack).flatMap((key) => {
+    const img = stack.images[key];
+    return img ? [{ key, ref: img.ref, source: img.build ? ("build" as const) : ("pull" as const) }] : [];
+  });
+}
