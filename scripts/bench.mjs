@@ -233,6 +233,15 @@ async function shctlRun(n, projectDir, stack, changedStack, out) {
     "  .then((l) => Promise.all(l.map((c) => d.getContainer(c.Id).inspect())))",
     "  .then((r) => console.log(r.length));",
   ].join("\n");
+  // The no-op's floor: node's start, dockerode's load and one list
+  // per kind shctl reads (containers, networks, images), nothing else.
+  const floorScript = [
+    'const Docker = require("dockerode");',
+    "const d = new Docker();",
+    "const label = { label: [process.argv[1]] };",
+    "Promise.all([d.listContainers({ all: true, filters: label }), d.listNetworks({ filters: label }), d.listImages()])",
+    "  .then(([c]) => console.log(c.length));",
+  ].join("\n");
   const bareScript = [
     'import { apply, connectEngine, loadStack } from "@sh/core";',
     "const r = await apply(await loadStack(process.argv[1]), connectEngine());",
@@ -248,6 +257,10 @@ async function shctlRun(n, projectDir, stack, changedStack, out) {
         `list+inspect process: exit ${raw.code}, printed ${firstLine(raw.stdout + raw.stderr)}`,
       );
     out.rawListInspect.push(raw.ms);
+    const floor = await timeProcess(process.execPath, ["-e", floorScript, `${LABEL.stack}=${stack.name}`]);
+    if (floor.code !== 0 || Number(floor.stdout.trim()) !== n)
+      throw new Error(`list process: exit ${floor.code}, printed ${firstLine(floor.stdout + floor.stderr)}`);
+    out.rawLists.push(floor.ms);
 
     if (existsSync(CLI)) {
       const r = await cli({});
@@ -615,6 +628,7 @@ async function benchSize(n, withCompose) {
     rawDownMarks: [],
     rawMarks: [],
     rawListInspect: [],
+    rawLists: [],
     nodeEmpty: [],
     composeCold: [],
     composeNoop: [],
@@ -706,6 +720,7 @@ function report(o, withCompose) {
   lines.push(row("raw API: create+start all in parallel, healthy", o.rawUp));
   lines.push(row("raw API: remove all in parallel (force)", o.rawDown));
   lines.push(row("raw process: node -e list+inspect by label", o.rawListInspect));
+  lines.push(row("raw process: node + dockerode + 3 lists (floor)", o.rawLists));
   lines.push(row("node process: node -e '' (startup only)", o.nodeEmpty));
   if (withCompose) {
     lines.push(row("docker-compose up -d cold, until healthy", o.composeCold));
