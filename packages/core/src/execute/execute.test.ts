@@ -432,7 +432,7 @@ describe("execute: a service with only a Docker healthcheck", () => {
   function checked(test: string | string[]): ResolvedStack {
     return load({
       services: {
-        db: { image: "db:1", healthcheck: { test, interval: "30s", timeout: "5s" }, readyTimeout: "3s" },
+        db: { image: "db:1", healthcheck: { test, interval: "30s", timeout: "30s" }, readyTimeout: "3s" },
         app: { image: "app:1", dependsOn: { db: { condition: "healthy" } } },
       },
     });
@@ -458,6 +458,26 @@ describe("execute: a service with only a Docker healthcheck", () => {
   it("runs a string test in /bin/sh -c, as the engine does", async () => {
     await run(checked("wget -q -O /dev/null http://127.0.0.1:8080/"));
     expect(healthExecs()[0]).toEqual(["/bin/sh", "-c", "wget -q -O /dev/null http://127.0.0.1:8080/"]);
+  });
+
+  it("does not spin while the container is not running (restarting): it looks again every so often", async () => {
+    engine.onStart = (c) => {
+      setTimeout(() => {
+        c.state = "restarting";
+      }, 20);
+      return undefined;
+    };
+    engine.onExec = () => ({ exitCode: 1, output: "" });
+    await expect(run(checked(["CMD", "true"]), {})).rejects.toThrow(/service db: wait for health failed/);
+    // Three seconds of waiting: a few looks a second, not thousands.
+    expect(engine.ops("container.inspect").length).toBeLessThan(60);
+  });
+
+  it("a command that hangs ends with the wait's deadline, not the healthcheck's 30 s timeout", async () => {
+    engine.inject("container.exec", { kind: "hang" }, { times: 100 });
+    const t0 = Date.now();
+    await expect(run(checked(["CMD", "true"]))).rejects.toThrow(/service db: wait for health failed/);
+    expect(Date.now() - t0).toBeLessThan(6000);
   });
 
   it("leaves the verdict to the engine when the command cannot run in the container (exit 126/127)", async () => {

@@ -46,8 +46,12 @@ export class HealthCommand {
     return this.command ? Math.max(0, this.nextAt - now) : Number.POSITIVE_INFINITY;
   }
 
-  /** Runs the command when due: true when it succeeded; otherwise its answer in a few words. */
-  async run(): Promise<true | string | undefined> {
+  /**
+   * Runs the command when due: true when it succeeded; otherwise its answer in a few words. It has
+   * the healthcheck's timeout, cut to what is left before `deadline`; a command (or a connection)
+   * that hangs past it is given up on, whether or not the exec heeds its abort.
+   */
+  async run(deadline: number): Promise<true | string | undefined> {
     const command = this.command;
     if (!command || this.dueIn() > 0) return undefined;
     const cap = Math.min(
@@ -55,13 +59,24 @@ export class HealthCommand {
       this.healthcheck.intervalMs > 0 ? this.healthcheck.intervalMs : MAX_GAP_MS,
     );
     this.gap = Math.min(cap, this.gap * 2);
-    const timeoutMs = this.healthcheck.timeoutMs > 0 ? this.healthcheck.timeoutMs : DEFAULT_TIMEOUT_MS;
+    const timeoutMs = Math.max(
+      0,
+      Math.min(
+        this.healthcheck.timeoutMs > 0 ? this.healthcheck.timeoutMs : DEFAULT_TIMEOUT_MS,
+        deadline - Date.now(),
+      ),
+    );
+    const stop = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
     try {
-      const r = await this.engine.exec(
-        this.containerId,
-        command,
-        AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)]),
-      );
+      const r = await Promise.race([
+        this.engine.exec(this.containerId, command, AbortSignal.any([this.signal, stop.signal])),
+        timedOut,
+      ]);
+      if (r === "timeout") return `timed out after ${Math.round(timeoutMs / 100) / 10}s`;
       if (r.exitCode === 0) return true;
       // The command is not there or cannot run: the engine's check would say so too, on its own.
       if (r.exitCode === 126 || r.exitCode === 127) this.command = undefined;
@@ -70,6 +85,8 @@ export class HealthCommand {
     } catch (err) {
       return (err as Error)?.message ?? String(err);
     } finally {
+      clearTimeout(timer);
+      stop.abort();
       this.nextAt = Date.now() + this.gap;
     }
   }

@@ -144,7 +144,7 @@ export class Readiness extends ServiceWaits {
       if (!info) throw disappeared(s.name);
       if (info.health === "healthy") return true;
       if (info.state === "running" && own && own.dueIn() === 0) {
-        const r = await own.run();
+        const r = await own.run(deadline);
         if (r === true) return true;
         if (this.ctx.signal.aborted) return false;
         if (r) ownAnswer = r;
@@ -172,8 +172,11 @@ export class Readiness extends ServiceWaits {
       }
       // An unhealthy report is not final while the deadline allows: slow cold starts recover.
       // Until its first answer is shown, look every 2 s (the engine sends no event per check).
+      // While it is not running (restarting, paused), its command is not run: the engine's events
+      // wake the wait when it starts again.
       const look = explained ? 5000 : EXPLAIN_AFTER_MS;
-      await watch.sleep(Math.min(left, look, own?.dueIn() ?? look), this.ctx.signal);
+      const ownDue = own && info.state === "running" ? own.dueIn() : look;
+      await watch.sleep(Math.min(left, look, ownDue), this.ctx.signal);
     }
   }
 
