@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { apply } from "./api.js";
+import { InterruptedError } from "./errors.js";
 import type { ProgressEvent } from "./events.js";
 import { FakeEngine } from "./testing/fake-engine.js";
 import { validateStack } from "./validate.js";
@@ -48,6 +49,16 @@ it("a plan with nothing to do ends with the executor's outcome event, without lo
   expect(result).toMatchObject({ done: [], skipped: [] });
   expect(events.at(-1)).toEqual({ type: "outcome", done: [], notDone: [], notReady: [] });
   expect(engine.calls.mutating).toBe(0);
+});
+
+it("an apply interrupted before it gets there still ends as interrupted, as the executor would end it", async () => {
+  const engine = new FakeEngine();
+  engine.addImage("app:1");
+  const s = stack({ app: { image: "app:1" } });
+  await apply(s, engine);
+  const controller = new AbortController();
+  controller.abort();
+  await expect(apply(s, engine, { signal: controller.signal })).rejects.toBeInstanceOf(InterruptedError);
 });
 
 it("a plan with actions goes to the executor", async () => {

@@ -103,7 +103,8 @@ async function executeOnEngine(
   engine: EngineClient,
   opts: ExecuteOptions,
 ): Promise<ExecuteResult> {
-  if (p.actions.length === 0 && (p.waitReady.length === 0 || opts.wait === false)) {
+  const idle = p.actions.length === 0 && (p.waitReady.length === 0 || opts.wait === false);
+  if (idle && !opts.signal?.aborted) {
     opts.onEvent?.({ type: "outcome", done: [], notDone: [], notReady: [] });
     return { done: [], skipped: [], durationMs: 0 };
   }
