@@ -63,10 +63,10 @@ export async function tempProject(prefix = "shctl-it-"): Promise<string> {
   return mkdtemp(path.join(tmpdir(), prefix));
 }
 
-/** A unique, valid stack name for one test. */
 /** The stack names this test file made, so what its tests leave on the engine can be removed. */
 const named = new Set<string>();
 
+/** A unique, valid stack name for one test. */
 export function stackName(tag: string): string {
   const name = `it-${tag}-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   named.add(name);
