@@ -24,6 +24,9 @@ export class RunEndReporter {
     for (const m of testModules) {
       const file = path.relative(process.cwd(), m.moduleId);
       for (const e of m.errors?.() ?? []) failed.push([`${file}: (outside any test)`, e]);
+      // A hook that failed in a describe block (its tests then show as skipped) is said too.
+      for (const suite of m.children.allSuites?.() ?? [])
+        for (const e of suite.errors?.() ?? []) failed.push([`${file} > ${suite.fullName}: (a hook)`, e]);
       for (const t of m.children.allTests()) {
         const result = t.result();
         if (result.state === "failed") {
