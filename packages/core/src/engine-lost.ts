@@ -7,10 +7,24 @@ import { EngineUnreachableError, JobFailedError } from "./errors.js";
  * "transport is closing" are what each step saw of it. Asked once steps failed, never before.
  */
 
-/** How long the engine has to answer before a failed run counts it as gone. */
-const ENGINE_ANSWER_MS = 5_000;
-/** How long a failed run whose container died of a signal watches for the engine shutting down. */
-const SHUTDOWN_MS = 3_000;
+const TIMING = {
+  /** How long the engine has to answer before a failed run counts it as gone. */
+  answerMs: 5_000,
+  /** How long a failed run whose container died of a signal watches for the engine shutting down. */
+  shutdownMs: 3_000,
+};
+
+/**
+ * Sets how long a failed run watches for the engine shutting down; returns what puts it back. For
+ * the executor's unit tests (a fake engine's scripted answers need a second, not three).
+ */
+export function setShutdownWatch(ms: number): () => void {
+  const was = TIMING.shutdownMs;
+  TIMING.shutdownMs = ms;
+  return () => {
+    TIMING.shutdownMs = was;
+  };
+}
 
 /** Codes of a connection to the engine that could not be made or was cut. */
 const LOST_CODES = new Set(["ECONNREFUSED", "ENOENT", "ECONNRESET", "EPIPE", "EHOSTUNREACH", "ENOTFOUND"]);
@@ -49,10 +63,10 @@ function killedBySignal(err: unknown): boolean {
 }
 
 /**
- * When the engine no longer answers (or not within ENGINE_ANSWER_MS), an EngineUnreachableError
+ * When the engine no longer answers (or not within TIMING.answerMs), an EngineUnreachableError
  * saying it went away during `shctl COMMAND`, the steps it cut short and what to run; undefined
  * when it answers. When a failure looks like an engine stopping (a container died of a signal, a
- * 5xx, a connection reset), it is asked again for SHUTDOWN_MS: an engine stopping gracefully stops its containers
+ * 5xx, a connection reset), it is asked again for TIMING.shutdownMs: an engine stopping gracefully stops its containers
  * first and answers meanwhile.
  */
 export async function engineLost(
@@ -63,16 +77,16 @@ export async function engineLost(
 ): Promise<EngineUnreachableError | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<"late">((resolve) => {
-    timer = setTimeout(() => resolve("late"), ENGINE_ANSWER_MS);
+    timer = setTimeout(() => resolve("late"), TIMING.answerMs);
   });
   let cause: unknown;
   try {
     const suspect = errors.some((e) => killedBySignal(e) || engineInternal(e) || connectionLost(e));
-    const until = Date.now() + (suspect ? SHUTDOWN_MS : 0);
+    const until = Date.now() + (suspect ? TIMING.shutdownMs : 0);
     for (;;) {
       const answer = await Promise.race([engine.version(), late]);
       if (answer === "late") {
-        cause = new Error(`no answer in ${ENGINE_ANSWER_MS / 1000}s`);
+        cause = new Error(`no answer in ${TIMING.answerMs / 1000}s`);
         break;
       }
       if (Date.now() >= until) return undefined;

@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { setShutdownWatch } from "../engine-lost.js";
 import { EngineUnreachableError, InterruptedError, JobFailedError, StepFailedError } from "../errors.js";
 import type { ProgressEvent } from "../events.js";
 import type { ResolvedStack } from "../model.js";
@@ -21,6 +22,13 @@ import { execute } from "./index.js";
 let dir: string;
 let engine: FakeEngine;
 let events: ProgressEvent[];
+
+// A failed run watches a moment for an engine shutting down (3 s); a second is enough here.
+let restoreWatch = () => {};
+beforeAll(() => {
+  restoreWatch = setShutdownWatch(1000);
+});
+afterAll(() => restoreWatch());
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "shctl-exec-"));
@@ -429,10 +437,10 @@ describe("execute: a job that finished before its run was recorded", () => {
 
 describe("execute: a service with only a Docker healthcheck", () => {
   /** A service whose engine healthcheck runs every 30 s; the engine never reports it healthy here. */
-  function checked(test: string | string[]): ResolvedStack {
+  function checked(test: string | string[], readyTimeout = "1s"): ResolvedStack {
     return load({
       services: {
-        db: { image: "db:1", healthcheck: { test, interval: "30s", timeout: "30s" }, readyTimeout: "3s" },
+        db: { image: "db:1", healthcheck: { test, interval: "30s", timeout: "30s" }, readyTimeout },
         app: { image: "app:1", dependsOn: { db: { condition: "healthy" } } },
       },
     });
@@ -449,7 +457,7 @@ describe("execute: a service with only a Docker healthcheck", () => {
       ready = true;
     }, 300);
     const t0 = Date.now();
-    await run(checked(["CMD", "pg_isready", "-q"]));
+    await run(checked(["CMD", "pg_isready", "-q"], "5s"));
     expect(Date.now() - t0).toBeLessThan(2500);
     expect(started("app")).toBeGreaterThan(at("container.exec", () => true));
     expect(events).toContainEqual(expect.objectContaining({ resource: "service db", phase: "healthy" }));
@@ -469,15 +477,15 @@ describe("execute: a service with only a Docker healthcheck", () => {
     };
     engine.onExec = () => ({ exitCode: 1, output: "" });
     await expect(run(checked(["CMD", "true"]), {})).rejects.toThrow(/service db: wait for health failed/);
-    // Three seconds of waiting: a few looks a second, not thousands.
-    expect(engine.ops("container.inspect").length).toBeLessThan(60);
+    // A second of waiting: a few looks, not hundreds.
+    expect(engine.ops("container.inspect").length).toBeLessThan(20);
   });
 
   it("a command that hangs ends with the wait's deadline, not the healthcheck's 30 s timeout", async () => {
     engine.inject("container.exec", { kind: "hang" }, { times: 100 });
     const t0 = Date.now();
     await expect(run(checked(["CMD", "true"]))).rejects.toThrow(/service db: wait for health failed/);
-    expect(Date.now() - t0).toBeLessThan(6000);
+    expect(Date.now() - t0).toBeLessThan(4000);
   });
 
   it("leaves the verdict to the engine when the command cannot run in the container (exit 126/127)", async () => {

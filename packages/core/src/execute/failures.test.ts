@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { setShutdownWatch } from "../engine-lost.js";
 import { EngineError, JobFailedError, StepFailedError, StepsFailedError } from "../errors.js";
 import type { ResolvedStack } from "../model.js";
 import { observe } from "../observe.js";
@@ -25,6 +26,13 @@ const UNKNOWN = "manifest for 127.0.0.1:5555/nope/x:1 not found: manifest unknow
 
 let dir: string;
 let engine: FakeEngine;
+
+// A failed run watches a moment for an engine shutting down (3 s); a second is enough here.
+let restoreWatch = () => {};
+beforeAll(() => {
+  restoreWatch = setShutdownWatch(1000);
+});
+afterAll(() => restoreWatch());
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "shctl-failures-"));
