@@ -70,7 +70,7 @@ export {
   verifyBundle,
 } from "./lazy.js";
 export { defineStack, type LoadOptions, loadStack, type StackFactory } from "./load.js";
-export type { LogsSource } from "./logs.js";
+export type { LogsOptions, LogsSource } from "./logs.js";
 export type * from "./model.js";
 export { describeConflict } from "./plan/describe.js";
 export { stackImages } from "./plan/order.js";

@@ -6,7 +6,7 @@ import type { SaveBundleOptions, SaveBundleResult } from "./bundle-save.js";
 import type { DoctorFinding, DoctorOptions } from "./doctor.js";
 import type { EngineClient } from "./engine/index.js";
 import type { EventSink } from "./events.js";
-import type { LogsSource } from "./logs.js";
+import type { LogsOptions, LogsSource } from "./logs.js";
 import type { ResolvedStack } from "./model.js";
 import type { RestoreOptions, RestoreResult } from "./restore.js";
 import type { ServiceStatus, StatusOptions } from "./status.js";
@@ -111,7 +111,7 @@ export async function logs(
   stack: ResolvedStack,
   engine: EngineClient,
   service: string,
-  opts: { tail?: number; follow?: boolean; signal?: AbortSignal; onLine: (line: string) => void },
+  opts: LogsOptions,
 ): Promise<LogsSource> {
   return (await import("./logs.js")).logs(stack, engine, service, opts);
 }

@@ -10,6 +10,14 @@ export type LogsSource =
   | { kind: "container" }
   | { kind: "saved job log"; outcome: string; finishedAt: string };
 
+/** What `logs` prints and how: the last `tail` lines, then, with `follow`, new ones until `signal` aborts. */
+export interface LogsOptions {
+  tail?: number;
+  follow?: boolean;
+  signal?: AbortSignal;
+  onLine: (line: string) => void;
+}
+
 /**
  * Prints a service's or job's log lines (secrets redacted) through `onLine`; with `follow`, until
  * the signal aborts. A job whose container is gone (it ended) prints the saved log of its latest
@@ -19,7 +27,7 @@ export async function logs(
   stack: ResolvedStack,
   engine: EngineClient,
   service: string,
-  opts: { tail?: number; follow?: boolean; signal?: AbortSignal; onLine: (line: string) => void },
+  opts: LogsOptions,
 ): Promise<LogsSource> {
   if (stack.target === "swarm")
     return (await import("./swarm/logs.js")).swarmLogs(stack, engine, service, opts);

@@ -1,7 +1,7 @@
 import type { EngineClient } from "../engine/index.js";
 import { StepFailedError, UnknownNameError } from "../errors.js";
 import { LABEL, ownedByProject } from "../labels.js";
-import type { LogsSource } from "../logs.js";
+import type { LogsOptions, LogsSource } from "../logs.js";
 import type { ResolvedStack } from "../model.js";
 import { redact } from "../redact.js";
 import { readJobLog } from "../state.js";
@@ -16,7 +16,7 @@ export async function swarmLogs(
   stack: ResolvedStack,
   engine: EngineClient,
   name: string,
-  opts: { tail?: number; follow?: boolean; signal?: AbortSignal; onLine: (line: string) => void },
+  opts: LogsOptions,
 ): Promise<LogsSource> {
   await checkManager(engine);
   const svc = (await engine.listServices([`${LABEL.stack}=${stack.name}`, `${LABEL.name}=${name}`])).find(
